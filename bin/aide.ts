@@ -1,0 +1,103 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, describeConfig } from '../common/config.js';
+
+const usage = `Usage: aide <command> [options]
+
+  device                     run the device agent and its console (what npm start runs)
+  cloud <ingest|api|notify>  run a cloud service
+  migrate [device|cloud]     apply store migrations (default: both that are configured)
+  config [device|cloud]      list every configuration variable with its default
+
+Options: --data <dir>  --port <n>  --host <addr>  --config <file.json>`;
+
+type Command = (positionals: string[], flags: Record<string, string | undefined>) => Promise<void>;
+
+const commands: Record<string, Command> = {
+  async device(_pos, flags) {
+    const { loadDeviceConfig } = await import('../device/config.js');
+    const { startDevice } = await import('../device/main.js');
+    await startDevice(loadDeviceConfig({ flags, file: flags.config }), { handleSignals: true });
+  },
+
+  async cloud(pos, flags) {
+    const { cloudServices, loadCloudConfig } = await import('../cloud-sync/config.js');
+    const service = pos[0] as (typeof cloudServices)[number];
+    if (!cloudServices.includes(service)) fail(`aide cloud: service must be one of ${cloudServices.join(', ')}, got ${pos[0] ?? 'nothing'}`);
+    const { startCloudService } = await import('../cloud-sync/main.js');
+    await startCloudService(service, loadCloudConfig({ flags, file: flags.config }), { handleSignals: true });
+  },
+
+  async migrate(pos, flags) {
+    const which = pos[0] ?? 'device';
+    if (which === 'device' || which === 'all') {
+      const { loadDeviceConfig } = await import('../device/config.js');
+      const { deviceDbPath } = await import('../device/main.js');
+      const { migrateDeviceDb, openDeviceDb } = await import('../device/store/db.js');
+      const db = openDeviceDb(deviceDbPath(loadDeviceConfig({ flags, file: flags.config })));
+      const applied = migrateDeviceDb(db);
+      db.close();
+      console.log(`device store: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}`);
+    }
+    if (which === 'cloud' || which === 'all') {
+      const { loadCloudConfig } = await import('../cloud-sync/config.js');
+      const { migrateCloudDb } = await import('../cloud-sync/db/migrate.js');
+      const pg = (await import('pg')).default;
+      const pool = new pg.Pool({ connectionString: loadCloudConfig({ flags, file: flags.config }).DATABASE_URL, max: 1 });
+      try {
+        const applied = await migrateCloudDb(pool);
+        console.log(`cloud database: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}`);
+      } finally {
+        await pool.end();
+      }
+    }
+    if (!['device', 'cloud', 'all'].includes(which)) fail(`aide migrate: store must be device, cloud or all, got ${which}`);
+  },
+
+  async config(pos) {
+    const shape =
+      pos[0] === 'cloud'
+        ? (await import('../cloud-sync/config.js')).cloudConfigShape
+        : (await import('../device/config.js')).deviceConfigShape;
+    for (const v of describeConfig(shape)) console.log(`${v.name}=${v.default}\t# ${v.description}`);
+  },
+};
+
+/** Flag names map onto the variables they override. */
+const flagToVariable: Record<string, string> = { data: 'AIDE_DATA_DIR', port: 'AIDE_PORT', host: 'AIDE_HOST' };
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}
+
+async function main() {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    strict: true,
+    options: {
+      data: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      config: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [name, ...rest] = positionals;
+  const command = name ? commands[name] : undefined;
+  if (values.help || !command) {
+    console.log(usage);
+    process.exit(values.help ? 0 : 2);
+  }
+  const flags: Record<string, string | undefined> = { config: values.config };
+  for (const [flag, variable] of Object.entries(flagToVariable)) flags[variable] = values[flag as 'data'] as string | undefined;
+  await command(rest, flags);
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(78); // EX_CONFIG: systemd does not restart-loop on bad configuration with RestartPreventExitStatus
+  }
+  console.error(err?.stack ?? String(err));
+  process.exit(1);
+});

@@ -1,0 +1,8 @@
+import type { CloudService } from './config.js';
+import type { CloudContext } from './context.js';
+
+/** A service's start: registers its routes on ctx.app, connects, sets readiness, registers shutdown. */
+export type ServiceStarter = (ctx: CloudContext) => Promise<void>;
+
+/** Loaded lazily so `aide cloud api` does not load the ingest worker's dependencies. */
+export const serviceStarters: Partial<Record<CloudService, () => Promise<ServiceStarter>>> = {};

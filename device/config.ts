@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { bool, logLevel, loadConfig, port, positiveInt, timezone, url, type ConfigSources } from '../common/config.js';
+
+const systemTimezone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+
+/**
+ * Every setting of the device agent, keyed by environment variable. Defaults make `npm start` work on a
+ * laptop: SQLite in ./data, in-process cache, local engines, console on 127.0.0.1:8080, sync off.
+ */
+export const deviceConfigShape = {
+  // --- runtime
+  AIDE_DATA_DIR: z.string().min(1).default('./data').describe('Folder for the SQLite store, keys and state (--data)'),
+  AIDE_HOST: z.string().min(1).default('127.0.0.1').describe('Console listen address (--host)'),
+  AIDE_PORT: port(8080).describe('Console port (--port)'),
+  AIDE_LOG_LEVEL: logLevel().describe('Log level: fatal, error, warn, info, debug, trace, silent'),
+  AIDE_DEVICE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{3,64}$/, 'must be 3-64 letters, digits, - or _')
+    .optional()
+    .describe('Device id (default: generated once and kept in the data folder)'),
+  AIDE_TIMEZONE: timezone().default(systemTimezone()).describe("The first person's time zone (default: the system's)"),
+  AIDE_LOCALE: z.string().default('en-GB').describe('Language and region for speech and dates'),
+  AIDE_BODY_LIMIT_BYTES: positiveInt(1024 * 1024).describe('Largest JSON request body on the console'),
+
+  // --- store
+  REDIS_URL: url(['redis', 'rediss']).optional().describe('Redis on the hub for the cache (default: in-process cache)'),
+  AIDE_KEY_FILE: z
+    .string()
+    .optional()
+    .describe('File holding the key that wraps the data key (default: <data>/keys/master.key, mode 0600)'),
+
+  // --- agent
+  LLM_BASE_URL: url(['http', 'https']).optional().describe('OpenAI-compatible endpoint for hard questions (unset: offline only)'),
+  LLM_MODEL: z.string().default('gpt-4o-mini').describe('Model name sent to the LLM endpoint'),
+  LLM_API_KEY: z.string().optional().describe('API key for the LLM endpoint (or device credentials for the Aide proxy)'),
+  AIDE_LLM_TIMEOUT_MS: positiveInt(8000).describe('Deadline for one cloud LLM call'),
+
+  // --- sync
+  MQTT_URL: url(['mqtt', 'mqtts', 'ws', 'wss']).optional().describe('Cloud MQTT broker (unset: sync off)'),
+  AIDE_MQTT_USERNAME: z.string().optional().describe('Per-device MQTT user name (issued at provisioning)'),
+  AIDE_MQTT_PASSWORD: z.string().optional().describe('Per-device MQTT password (issued at provisioning)'),
+  AIDE_MQTT_CA_FILE: z.string().optional().describe('CA certificate for the broker’s TLS certificate'),
+
+  // --- voice
+  AIDE_MODELS_DIR: z.string().default('./models').describe('Folder with speech models and manifest.json'),
+  AIDE_AUDIO_CAPTURE: bool(false).describe('Listen on the microphone (on for a real speaker; off: console/WebSocket only)'),
+};
+
+export type DeviceConfig = z.infer<z.ZodObject<typeof deviceConfigShape>>;
+
+export function loadDeviceConfig(sources: ConfigSources = {}): DeviceConfig {
+  return loadConfig(deviceConfigShape, sources);
+}

@@ -1,0 +1,21 @@
+import type { Clock } from '../common/clock.js';
+import type { Lifecycle } from '../common/lifecycle.js';
+import type { Logger } from '../common/log.js';
+import type { Metrics } from '../common/metrics.js';
+import type { Readiness } from '../common/readiness.js';
+import type { DeviceConfig } from './config.js';
+import type { Db } from './store/db.js';
+import type { Outbox } from './store/outbox.js';
+
+/** What every device subsystem is given: configuration, observability, time and the store. */
+export interface DeviceContext {
+  config: DeviceConfig;
+  deviceId: string;
+  log: Logger;
+  metrics: Metrics;
+  readiness: Readiness;
+  clock: Clock;
+  db: Db;
+  outbox: Outbox;
+  lifecycle: Lifecycle;
+}

@@ -1,0 +1,66 @@
+import { join, resolve } from 'node:path';
+import { type Clock, systemClock } from '../common/clock.js';
+import { createLifecycle, startSystemdWatchdog } from '../common/lifecycle.js';
+import { createLogger, type Logger } from '../common/log.js';
+import { createMetrics } from '../common/metrics.js';
+import { createReadiness } from '../common/readiness.js';
+import type { DeviceConfig } from './config.js';
+import { createConsole } from './console/server.js';
+import type { DeviceContext } from './context.js';
+import { migrateDeviceDb, openDeviceDb } from './store/db.js';
+import { createOutbox } from './store/outbox.js';
+import { ensureDeviceId } from './store/settings.js';
+
+export interface DeviceHandle {
+  url: string;
+  ctx: DeviceContext;
+  close(): Promise<void>;
+}
+
+export function deviceDbPath(config: DeviceConfig): string {
+  return join(resolve(config.AIDE_DATA_DIR), 'aide.db');
+}
+
+/**
+ * Starts the device agent: opens and migrates the store, starts each subsystem, then serves the
+ * console. Nothing here needs the internet.
+ */
+export async function startDevice(
+  config: DeviceConfig,
+  opts: { clock?: Clock; log?: Logger; handleSignals?: boolean } = {},
+): Promise<DeviceHandle> {
+  const log = opts.log ?? createLogger({ level: config.AIDE_LOG_LEVEL, name: 'aide-device' });
+  const clock = opts.clock ?? systemClock;
+  const metrics = createMetrics();
+  const readiness = createReadiness();
+  const lifecycle = createLifecycle({ log });
+
+  const db = openDeviceDb(deviceDbPath(config));
+  const applied = migrateDeviceDb(db);
+  if (applied.length) log.info({ applied }, 'store migrated');
+  lifecycle.onShutdown('store', () => void db.close());
+  readiness.set('store', { ready: true, detail: 'sqlite (wal)' });
+
+  const deviceId = ensureDeviceId(db, clock, config.AIDE_DEVICE_ID);
+  const outbox = createOutbox({ db, clock });
+  const ctx: DeviceContext = { config, deviceId, log, metrics, readiness, clock, db, outbox, lifecycle };
+
+  readiness.set('sync', {
+    ready: true,
+    optional: true,
+    detail: config.MQTT_URL ? 'configured' : 'off (no MQTT_URL)',
+  });
+
+  const app = createConsole(ctx);
+  await app.listen({ host: config.AIDE_HOST, port: config.AIDE_PORT });
+  lifecycle.onShutdown('console', () => app.close());
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.AIDE_PORT;
+  const url = `http://${config.AIDE_HOST.includes(':') ? `[${config.AIDE_HOST}]` : config.AIDE_HOST}:${port}`;
+
+  const stopWatchdog = startSystemdWatchdog(() => readiness.snapshot().ready);
+  lifecycle.onShutdown('watchdog', stopWatchdog);
+  if (opts.handleSignals) lifecycle.handleSignals();
+  log.info({ url, deviceId }, 'aide device ready');
+  return { url, ctx, close: () => lifecycle.shutdown('close') };
+}
