@@ -7,6 +7,11 @@ const usage = `Usage: aide <command> [options]
   cloud <ingest|api|notify>  run a cloud service
   migrate [device|cloud]     apply store migrations (default: both that are configured)
   config [device|cloud]      list every configuration variable with its default
+  status [--json]            sync backlog, last reminder, engine health, release, last backup
+  doctor [--json]            check audio, models, disk, clock, broker, agent; says what to fix
+  backup [--keep N]          copy the device store (SQLite online backup), keep the newest N
+  update --from <dir|tar.gz> install a release side by side, migrate, restart, roll back if not ready
+         [--root /opt/aide] [--restart-command CMD] [--ready-timeout S] | --check
 
 Options: --data <dir>  --port <n>  --host <addr>  --config <file.json>`;
 
@@ -53,6 +58,11 @@ const commands: Record<string, Command> = {
     if (!['device', 'cloud', 'all'].includes(which)) fail(`aide migrate: store must be device, cloud or all, got ${which}`);
   },
 
+  status: (pos, flags) => import('../device/ops/cli.js').then((m) => m.statusCommand(pos, flags)),
+  doctor: (pos, flags) => import('../device/ops/cli.js').then((m) => m.doctorCommand(pos, flags)),
+  backup: (pos, flags) => import('../device/ops/cli.js').then((m) => m.backupCommand(pos, flags)),
+  update: (pos, flags) => import('../device/ops/cli.js').then((m) => m.updateCommand(pos, flags)),
+
   async config(pos) {
     const shape =
       pos[0] === 'cloud'
@@ -80,6 +90,14 @@ async function main() {
       host: { type: 'string' },
       config: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      // aide status/doctor/backup/update (device/ops)
+      json: { type: 'boolean' },
+      keep: { type: 'string' },
+      from: { type: 'string' },
+      root: { type: 'string' },
+      check: { type: 'boolean' },
+      'restart-command': { type: 'string' },
+      'ready-timeout': { type: 'string' },
     },
   });
   const [name, ...rest] = positionals;
@@ -90,6 +108,8 @@ async function main() {
   }
   const flags: Record<string, string | undefined> = { config: values.config };
   for (const [flag, variable] of Object.entries(flagToVariable)) flags[variable] = values[flag as 'data'] as string | undefined;
+  // Command options reach the command under their own name (--keep 3 → flags.keep = '3').
+  for (const [k, v] of Object.entries(values)) if (!(k in flagToVariable) && k !== 'config' && k !== 'help') flags[k] = String(v);
   await command(rest, flags);
 }
 

@@ -44,6 +44,14 @@ export const deviceConfigShape = {
   // --- voice
   AIDE_MODELS_DIR: z.string().default('./models').describe('Folder with speech models and manifest.json'),
   AIDE_AUDIO_CAPTURE: bool(false).describe('Listen on the microphone (on for a real speaker; off: console/WebSocket only)'),
+
+  // --- operations (aide backup / update / doctor / status)
+  AIDE_BACKUP_KEEP: positiveInt(7).describe('How many nightly store backups `aide backup` keeps'),
+  AIDE_BACKUP_DIR: z.string().optional().describe('Folder for store backups (default: <data>/backups)'),
+  AIDE_INSTALL_ROOT: z.string().min(1).default('/opt/aide').describe('Where releases live (releases/<version>, current symlink)'),
+  AIDE_UPDATE_URL: url(['http', 'https']).optional().describe('Update channel: JSON {version, url, sha256} (unset: no automatic update checks)'),
+  AIDE_UPDATE_AUTO: bool(false).describe('Install a newer release found by `aide update --check` (rolled back if not ready)'),
+  AIDE_DISK_MIN_FREE_MB: positiveInt(500).describe('`aide doctor` warns when the data folder has less free space than this'),
 };
 
 export type DeviceConfig = z.infer<z.ZodObject<typeof deviceConfigShape>>;
