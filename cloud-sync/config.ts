@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { logLevel, loadConfig, positiveInt, url, type ConfigSources } from '../common/config.js';
+import { bool, logLevel, loadConfig, positiveInt, url, type ConfigSources } from '../common/config.js';
 
 export const cloudServices = ['ingest', 'api', 'notify'] as const;
 export type CloudService = (typeof cloudServices)[number];
@@ -26,6 +26,16 @@ export const cloudConfigShape = {
   AIDE_MQTT_PASSWORD: z.string().optional().describe('MQTT password of the cloud service'),
   AIDE_MQTT_CA_FILE: z.string().optional().describe('CA certificate for the broker’s TLS certificate'),
   REDIS_URL: url(['redis', 'rediss']).optional().describe('Redis shared by API replicas (rate limits)'),
+  // Caregiver API (issue 9)
+  AIDE_API_ISSUER: z.string().min(1).default('http://127.0.0.1:8082').describe('Caregiver API: JWT issuer (iss), the public base URL of the API'),
+  AIDE_API_AUDIENCE: z.string().min(1).default('aide-caregiver-api').describe('Caregiver API: JWT audience (aud)'),
+  AIDE_ACCESS_TOKEN_TTL_S: positiveInt(1800).describe('Caregiver API: access token lifetime in seconds'),
+  AIDE_REFRESH_TOKEN_TTL_DAYS: positiveInt(30).describe('Caregiver API: refresh token lifetime in days'),
+  AIDE_JWT_ROTATE_DAYS: positiveInt(30).describe('Caregiver API: a new signing key is made when the current one is this old'),
+  AIDE_ARGON2_MEMORY_KIB: positiveInt(19456).describe('Caregiver API: argon2id memory cost per password hash (KiB)'),
+  AIDE_RATE_LIMIT_PER_MIN: positiveInt(100).describe('Caregiver API: requests per minute per signed-in user'),
+  AIDE_AUTH_RATE_LIMIT_PER_MIN: positiveInt(30).describe('Caregiver API: requests per minute per IP address on /v1/auth routes'),
+  AIDE_TRUST_PROXY: bool(false).describe('Caregiver API: take the client IP from X-Forwarded-For (only behind a trusted proxy)'),
 };
 
 export type CloudConfig = z.infer<z.ZodObject<typeof cloudConfigShape>>;

@@ -1,0 +1,55 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { resourceExhausted, unauthenticated } from '../../../common/errors.js';
+import type { RateLimiter } from '../ratelimit.js';
+import type { AccessClaims, AccessTokens } from './access-tokens.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth guard on routes that need a signed-in user. */
+    auth?: AccessClaims;
+  }
+}
+
+export interface GuardOptions {
+  tokens: AccessTokens;
+  limiter: RateLimiter;
+  /** Requests per minute per user. */
+  perUserPerMin: number;
+}
+
+export function bearerToken(req: FastifyRequest): string {
+  const header = req.headers.authorization;
+  if (!header) throw unauthenticated('authorization: a Bearer access token is required');
+  const m = /^Bearer ([A-Za-z0-9_\-.]{1,4096})$/.exec(header);
+  if (!m) throw unauthenticated('authorization: must be "Bearer <access token>"');
+  return m[1]!;
+}
+
+/** A preHandler: verifies the access token, then charges the user's rate-limit budget (429 + Retry-After). */
+export function createAuthGuard(opts: GuardOptions) {
+  return async function requireUser(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const claims = await opts.tokens.verify(bearerToken(req));
+    req.auth = claims;
+    await enforceRate(opts.limiter, `user:${claims.userId}`, opts.perUserPerMin, reply);
+  };
+}
+
+export async function enforceRate(limiter: RateLimiter, key: string, perMin: number, reply: FastifyReply): Promise<void> {
+  const d = await limiter.hit(key, perMin, 60_000);
+  reply.header('ratelimit-limit', String(perMin));
+  reply.header('ratelimit-remaining', String(d.remaining));
+  reply.header('ratelimit-reset', String(d.resetSeconds));
+  if (!d.allowed) {
+    throw resourceExhausted(`rate limit: more than ${perMin} requests per minute; retry in ${d.resetSeconds} s`, { retryAfter: d.resetSeconds });
+  }
+}
+
+/** The caller's IP: the socket peer, or the proxy-appended (right-most) X-Forwarded-For entry behind a trusted proxy. */
+export function clientIp(req: FastifyRequest, trustProxy: boolean): string {
+  if (trustProxy) {
+    const xff = req.headers['x-forwarded-for'];
+    const last = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((s) => s.trim()).filter(Boolean).pop();
+    if (last) return last;
+  }
+  return req.socket.remoteAddress ?? 'unknown';
+}

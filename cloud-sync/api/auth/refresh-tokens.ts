@@ -1,0 +1,108 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Clock } from '../../../common/clock.js';
+import type { Logger } from '../../../common/log.js';
+import { unauthenticated } from '../../../common/errors.js';
+
+export interface IssuedRefresh {
+  token: string;
+  familyId: string;
+  userId: string;
+  expiresAt: number;
+}
+
+export interface RefreshTokens {
+  /** Starts a new session (family). */
+  issue(userId: string): Promise<IssuedRefresh>;
+  /**
+   * Exchanges a refresh token for a new one in the same family. A token that was already used or
+   * revoked means it leaked: the whole family is revoked and the call fails.
+   */
+  rotate(token: string): Promise<IssuedRefresh>;
+  /** Ends the session the token belongs to (idempotent; unknown tokens are ignored). */
+  revokeFamily(token: string, reason: string): Promise<void>;
+  revokeAllForUser(userId: string, reason: string): Promise<void>;
+}
+
+const hashToken = (token: string) => createHash('sha256').update(token).digest();
+/** 256 random bits, base64url, with a prefix so a leaked token is recognisable in secret scanners. */
+const newToken = () => `aide_rt_${randomBytes(32).toString('base64url')}`;
+
+export function createRefreshTokens(opts: { pool: pg.Pool; clock: Clock; ttlMs: number; log: Logger }): RefreshTokens {
+  const { pool, clock, log } = opts;
+  const invalid = () => unauthenticated('refresh token is invalid, expired or already used; sign in again');
+
+  async function insert(client: pg.PoolClient | pg.Pool, userId: string, familyId: string): Promise<IssuedRefresh> {
+    const token = newToken();
+    const now = clock.now();
+    const expiresAt = now + opts.ttlMs;
+    await client.query(
+      'INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [randomUUID(), familyId, userId, hashToken(token), new Date(now), new Date(expiresAt)],
+    );
+    return { token, familyId, userId, expiresAt };
+  }
+
+  return {
+    issue: (userId) => insert(pool, userId, randomUUID()),
+
+    async rotate(token) {
+      if (typeof token !== 'string' || !token.startsWith('aide_rt_') || token.length > 200) throw invalid();
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query<{ id: string; family_id: string; user_id: string; expires_at: Date; used_at: Date | null; revoked_at: Date | null; disabled_at: Date | null }>(
+          `SELECT t.id, t.family_id, t.user_id, t.expires_at, t.used_at, t.revoked_at, u.disabled_at
+             FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 FOR UPDATE OF t`,
+          [hashToken(token)],
+        );
+        const row = rows[0];
+        if (!row) {
+          await client.query('ROLLBACK');
+          throw invalid();
+        }
+        const now = clock.now();
+        if (row.used_at || row.revoked_at) {
+          // Reuse of a spent token: someone else holds a copy. End every token of the session.
+          await client.query(
+            `UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = 'reuse detected' WHERE family_id = $1 AND revoked_at IS NULL`,
+            [row.family_id, new Date(now)],
+          );
+          await client.query('COMMIT');
+          log.warn({ familyId: row.family_id, userId: row.user_id }, 'refresh token reuse detected; session revoked');
+          throw invalid();
+        }
+        if (row.expires_at.getTime() <= now || row.disabled_at) {
+          await client.query('ROLLBACK');
+          throw invalid();
+        }
+        await client.query('UPDATE refresh_tokens SET used_at = $2 WHERE id = $1', [row.id, new Date(now)]);
+        const next = await insert(client, row.user_id, row.family_id);
+        await client.query('COMMIT');
+        return next;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+
+    async revokeFamily(token, reason) {
+      if (typeof token !== 'string') return;
+      await pool.query(
+        `UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = $3
+          WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS NULL`,
+        [hashToken(token), new Date(clock.now()), reason],
+      );
+    },
+
+    async revokeAllForUser(userId, reason) {
+      await pool.query('UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL', [
+        userId,
+        new Date(clock.now()),
+        reason,
+      ]);
+    },
+  };
+}

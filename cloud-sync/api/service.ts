@@ -1,0 +1,69 @@
+import { Redis } from 'ioredis';
+import type { CloudContext } from '../context.js';
+import { createAccessTokens, CLOCK_TOLERANCE_S } from './auth/access-tokens.js';
+import { createAuthGuard } from './auth/guard.js';
+import { createSigningKeys, KEY_CACHE_MS } from './auth/keys.js';
+import { createLoginBackoff } from './auth/login-backoff.js';
+import { createPasswordHasher } from './auth/passwords.js';
+import { createRefreshTokens } from './auth/refresh-tokens.js';
+import { registerAuthRoutes } from './auth/routes.js';
+import type { ApiDeps } from './deps.js';
+import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './ratelimit.js';
+
+const DAY_MS = 86_400_000;
+
+/** `aide cloud api`: the caregiver REST API. */
+export async function start(ctx: CloudContext): Promise<void> {
+  const { config, pool, clock, log, metrics, readiness, lifecycle } = ctx;
+  const ttl = config.AIDE_ACCESS_TOKEN_TTL_S;
+
+  const keys = createSigningKeys({
+    pool,
+    clock,
+    rotateAfterMs: config.AIDE_JWT_ROTATE_DAYS * DAY_MS,
+    verifyGraceMs: (ttl + CLOCK_TOLERANCE_S) * 1000 + KEY_CACHE_MS,
+  });
+  const tokens = createAccessTokens({ keys, clock, issuer: config.AIDE_API_ISSUER, audience: config.AIDE_API_AUDIENCE, ttlSeconds: ttl });
+
+  let limiter: RateLimiter;
+  if (config.REDIS_URL) {
+    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
+    redis.on('error', () => {}); // reported by the limiter (fails open) and readiness
+    redis.on('ready', () => readiness.set('redis', { ready: true, detail: 'rate limits shared', optional: true }));
+    redis.on('end', () => readiness.set('redis', { ready: false, detail: 'unreachable: rate limits fail open', optional: true }));
+    lifecycle.onShutdown('redis', () => void redis.disconnect());
+    limiter = createRedisRateLimiter({ redis, log, metrics });
+  } else {
+    limiter = createMemoryRateLimiter(clock);
+    readiness.set('redis', { ready: true, detail: 'not configured: rate limits per process', optional: true });
+  }
+
+  const deps: ApiDeps = {
+    pool,
+    clock,
+    log,
+    metrics,
+    config,
+    keys,
+    tokens,
+    refresh: createRefreshTokens({ pool, clock, ttlMs: config.AIDE_REFRESH_TOKEN_TTL_DAYS * DAY_MS, log }),
+    hasher: createPasswordHasher({ memoryKib: config.AIDE_ARGON2_MEMORY_KIB }),
+    backoff: createLoginBackoff({ pool, clock }),
+    limiter,
+    requireUser: createAuthGuard({ tokens, limiter, perUserPerMin: config.AIDE_RATE_LIMIT_PER_MIN }),
+  };
+
+  registerAuthRoutes(ctx.app, deps);
+
+  readiness.set('signing-keys', { ready: false, detail: 'waiting for database' });
+  ctx.databaseReady
+    .then(async () => {
+      await keys.rotate();
+      readiness.set('signing-keys', { ready: true, detail: 'EdDSA (Ed25519)' });
+    })
+    .catch((err) => readiness.set('signing-keys', { ready: false, detail: `failed: ${(err as Error).message}` }));
+  // Hourly: make a new key once the current one reaches its rotation age (replicas serialize on a lock).
+  const rotateTimer = setInterval(() => void keys.rotate().catch((err) => log.warn({ err: (err as Error).message }, 'key rotation failed')), 3_600_000);
+  rotateTimer.unref();
+  lifecycle.onShutdown('key-rotation', () => clearInterval(rotateTimer));
+}

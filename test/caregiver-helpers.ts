@@ -1,0 +1,82 @@
+// Shared by the caregiver-*.test.ts files: an in-process `aide cloud api` on real PostgreSQL/Redis,
+// a clock tests can move forward, captured logs, and a small JSON client.
+import { Writable } from 'node:stream';
+import type { Clock } from '../common/clock.js';
+import { createLogger } from '../common/log.js';
+import { loadCloudConfig } from '../cloud-sync/config.js';
+import { type CloudHandle, startCloudService } from '../cloud-sync/main.js';
+import { freePort } from './harness/index.js';
+
+/** Real time plus an offset the test controls (timers stay real). */
+export interface ShiftClock extends Clock {
+  shift(ms: number): void;
+}
+
+export function createShiftClock(): ShiftClock {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+    shift: (ms) => void (offset += ms),
+  };
+}
+
+export interface ApiUnderTest {
+  handle: CloudHandle;
+  url: string;
+  clock: ShiftClock;
+  /** Every log line the service wrote. */
+  logs(): string;
+  close(): Promise<void>;
+}
+
+export async function startApi(env: Record<string, string>, opts: { clock?: ShiftClock } = {}): Promise<ApiUnderTest> {
+  let captured = '';
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      captured += chunk.toString();
+      cb();
+    },
+  });
+  const clock = opts.clock ?? createShiftClock();
+  // AIDE_PORT=0 falls back to the service's default port in cloud-sync/main.ts, so ask for a free one.
+  const config = loadCloudConfig({ env: { AIDE_PORT: String(await freePort()), AIDE_LOG_LEVEL: 'debug', AIDE_ARGON2_MEMORY_KIB: '8192', ...env } });
+  const handle = await startCloudService('api', config, { clock, log: createLogger({ level: 'debug', name: 'aide-api', destination: sink }) });
+  await handle.ctx.databaseReady;
+  // Wait until the first signing key exists.
+  for (let i = 0; i < 100; i++) {
+    if (handle.ctx.readiness.snapshot().ready) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { handle, url: handle.url, clock, logs: () => captured, close: () => handle.close() };
+}
+
+export interface JsonResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+export async function call(base: string, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<JsonResponse> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(base + path, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {}
+  return { status: res.status, headers: res.headers, body };
+}
+
+let seq = 0;
+/** Registers a fresh account and returns its session. */
+export async function signUp(base: string, name = 'user'): Promise<{ id: string; email: string; password: string; accessToken: string; refreshToken: string }> {
+  const email = `${name}.${process.pid}.${++seq}@example.org`;
+  const password = `correct horse ${seq} battery`;
+  const r = await call(base, 'POST', '/v1/auth/register', { body: { email, password, displayName: name } });
+  if (r.status !== 201) throw new Error(`register failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return { id: r.body.user.id, email, password, accessToken: r.body.accessToken, refreshToken: r.body.refreshToken };
+}
