@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseSpokenNumber, tokenize } from './numbers.js';
+import { defaultAnchors, findDay, findTimes, hhmm, resolveTakenAt } from './times.js';
+
+const env = { now: Date.UTC(2026, 2, 10, 10, 0), zone: 'Europe/London', anchors: { ...defaultAnchors, bedtime: '22:15' } };
+const nums = (s: string) => tokenize(s).filter((t) => t.k === 'n').map((t) => (t as { v: number }).v);
+const times = (s: string) => findTimes(tokenize(s), env.anchors).map((t) => hhmm(t.value));
+
+test('spoken numbers become values', () => {
+  assert.deepEqual(nums('one forty over ninety'), [140, 90]);
+  assert.equal(parseSpokenNumber('ninety eight point six'), 98.6);
+  assert.equal(parseSpokenNumber('a hundred and twenty five'), 125);
+  assert.equal(parseSpokenNumber('one oh five'), 105);
+  assert.equal(parseSpokenNumber('one hundred forty'), 140);
+  assert.equal(parseSpokenNumber('three thousand five hundred'), 3500);
+  assert.equal(parseSpokenNumber('seven and a half'), 7.5);
+  assert.equal(parseSpokenNumber('six point two'), 6.2);
+  assert.deepEqual(nums('140/90 pulse 72'), [140, 90, 72]);
+  assert.deepEqual(nums('5,000 steps'), [5000]);
+  assert.deepEqual(nums('the blue one'), []);
+});
+
+test('times of day in the ways people say them', () => {
+  assert.deepEqual(times('remind me at half past six in the evening'), ['18:30']);
+  assert.deepEqual(times('7 in the evening'), ['19:00']);
+  assert.deepEqual(times('at 19:15'), ['19:15']);
+  assert.deepEqual(times('at noon and at bedtime'), ['12:00', '22:15']);
+  assert.deepEqual(times('at 8am, 2pm and 10pm'), ['08:00', '14:00', '22:00']);
+  assert.deepEqual(times('quarter to eight in the morning'), ['07:45']);
+  assert.deepEqual(times('at six thirty pm'), ['18:30']);
+  assert.deepEqual(times('at 8'), ['08:00']);
+  assert.deepEqual(times("at 9 o'clock at night"), ['21:00']);
+  assert.deepEqual(times('twenty past nine'), ['09:20']);
+  assert.deepEqual(times('my weight is 70'), [], 'a value is not a time');
+});
+
+test('days and periods relative to now', () => {
+  const day = (s: string) => findDay(tokenize(s), env)?.value;
+  assert.deepEqual(day('yesterday'), { kind: 'day', date: '2026-03-09', label: 'yesterday' });
+  assert.deepEqual(day('last week'), { kind: 'period', from: '2026-03-02', to: '2026-03-09', label: 'last week' });
+  assert.deepEqual(day('this month'), { kind: 'period', from: '2026-03-01', to: '2026-03-11', label: 'this month' });
+  assert.deepEqual(day('over the last 3 days'), { kind: 'period', from: '2026-03-08', to: '2026-03-11', label: 'the last 3 days' });
+  assert.equal((day('on sunday') as { date: string }).date, '2026-03-08');
+  assert.equal((day('3 days ago') as { date: string }).date, '2026-03-07');
+});
+
+test('a bare hour for a reading is its latest past occurrence', () => {
+  const at = (s: string) => {
+    const ts = tokenize(s);
+    const d = findDay(ts, env)?.value;
+    return resolveTakenAt(env, d?.kind === 'day' ? d : undefined, findTimes(ts, env.anchors)[0]?.value);
+  };
+  assert.equal(at('at 7'), '2026-03-10T07:00:00Z');
+  assert.equal(at('at 11'), '2026-03-09T23:00:00Z');
+  assert.equal(at('yesterday at 9 in the evening'), '2026-03-09T21:00:00Z');
+  assert.equal(at('today'), undefined);
+});

@@ -1,0 +1,191 @@
+import type { Token } from './numbers.js';
+
+/** Measurement types and units as the store names them (device/store/units.ts). */
+export const readingTypes = [
+  'blood_pressure', 'heart_rate', 'oxygen_saturation', 'steps', 'sleep', 'blood_glucose', 'weight', 'temperature',
+] as const;
+export type ReadingType = (typeof readingTypes)[number];
+
+export type ReadingValue = number | { systolic: number; diastolic: number; pulse?: number };
+
+export interface SpokenReading {
+  type: ReadingType;
+  value: ReadingValue;
+  unit: string;
+}
+
+export const typeNames: Record<ReadingType, string> = {
+  blood_pressure: 'blood pressure', heart_rate: 'pulse', oxygen_saturation: 'oxygen level', steps: 'steps',
+  sleep: 'sleep', blood_glucose: 'blood sugar', weight: 'weight', temperature: 'temperature',
+};
+
+const w = (t: Token | undefined) => (t?.k === 'w' ? t.w : undefined);
+
+/** Words that name a measurement type, longest first; returns the type and how many tokens it spans. */
+export function readTypeCue(ts: Token[], i: number): { type: ReadingType; len: number } | undefined {
+  const a = w(ts[i]);
+  const b = w(ts[i + 1]);
+  if (!a) return undefined;
+  if (a === 'blood' && (b === 'pressure' || b === 'pressures')) return { type: 'blood_pressure', len: 2 };
+  if (a === 'blood' && (b === 'sugar' || b === 'sugars' || b === 'glucose')) return { type: 'blood_glucose', len: 2 };
+  if (a === 'heart' && (b === 'rate' || b === 'beat')) return { type: 'heart_rate', len: 2 };
+  if (a === 'oxygen' && (b === 'level' || b === 'levels' || b === 'saturation' || b === 'sat' || b === 'sats')) return { type: 'oxygen_saturation', len: 2 };
+  const single: Record<string, ReadingType> = {
+    bp: 'blood_pressure', pressure: 'blood_pressure',
+    sugar: 'blood_glucose', sugars: 'blood_glucose', glucose: 'blood_glucose',
+    pulse: 'heart_rate', heartbeat: 'heart_rate', bpm: 'heart_rate',
+    oxygen: 'oxygen_saturation', o2: 'oxygen_saturation', spo2: 'oxygen_saturation', sats: 'oxygen_saturation', saturation: 'oxygen_saturation', sat: 'oxygen_saturation',
+    steps: 'steps', step: 'steps', walked: 'steps',
+    sleep: 'sleep', slept: 'sleep', sleeping: 'sleep',
+    weight: 'weight', weigh: 'weight', weighed: 'weight', weighs: 'weight',
+    temperature: 'temperature', temp: 'temperature', fever: 'temperature',
+  };
+  const type = single[a];
+  return type ? { type, len: 1 } : undefined;
+}
+
+/** A unit said right after a number ("72 kg", "6.2 mmol", "98 percent", "8000 steps"). */
+function readUnit(ts: Token[], i: number): { type: ReadingType; unit: string; len: number } | undefined {
+  const a = w(ts[i]);
+  const b = w(ts[i + 1]);
+  if (!a) return undefined;
+  if ((a === 'mmol' || a === 'millimoles' || a === 'millimole') ) return { type: 'blood_glucose', unit: 'mmol/L', len: b === 'per' ? 3 : b === '/' ? 3 : b === 'l' ? 2 : 1 };
+  if (a === 'mg' && (b === 'dl' || b === '/' || b === 'per')) return { type: 'blood_glucose', unit: 'mg/dL', len: b === 'dl' ? 2 : 3 };
+  if (a === 'milligrams' && b === 'per') return { type: 'blood_glucose', unit: 'mg/dL', len: 3 };
+  if (a === 'kg' || a === 'kgs' || a === 'kilos' || a === 'kilo' || a === 'kilograms' || a === 'kilogram') return { type: 'weight', unit: 'kg', len: 1 };
+  if (a === 'lb' || a === 'lbs' || a === 'pounds' || a === 'pound') return { type: 'weight', unit: 'lb', len: 1 };
+  if (a === 'degrees' || a === 'degree') {
+    if (b === 'f' || b === 'fahrenheit') return { type: 'temperature', unit: '°F', len: 2 };
+    if (b === 'c' || b === 'celsius' || b === 'centigrade') return { type: 'temperature', unit: '°C', len: 2 };
+    return { type: 'temperature', unit: '', len: 1 };
+  }
+  if (a === 'fahrenheit') return { type: 'temperature', unit: '°F', len: 1 };
+  if (a === 'celsius' || a === 'centigrade') return { type: 'temperature', unit: '°C', len: 1 };
+  if (a === '%' || a === 'percent' || a === 'per' && b === 'cent') return { type: 'oxygen_saturation', unit: '%', len: a === 'per' ? 2 : 1 };
+  if (a === 'bpm' || (a === 'beats' && (b === 'per' || b === 'a'))) return { type: 'heart_rate', unit: 'bpm', len: a === 'bpm' ? 1 : 3 };
+  if (a === 'steps' || a === 'step') return { type: 'steps', unit: 'count', len: 1 };
+  if (a === 'hours' || a === 'hour' || a === 'hrs') return { type: 'sleep', unit: 'h', len: w(ts[i + 1]) === 'of' && w(ts[i + 2]) === 'sleep' ? 3 : 1 };
+  if (a === 'stone' || a === 'st') return { type: 'weight', unit: 'st', len: 1 };
+  return undefined;
+}
+
+/** The implied unit when none was said: glucose under 35 is mmol/L, temperature over 45 is °F. */
+export function impliedUnit(type: ReadingType, value: number, prefs: { glucose?: string } = {}): string {
+  switch (type) {
+    case 'blood_pressure': return 'mmHg';
+    case 'heart_rate': return 'bpm';
+    case 'oxygen_saturation': return '%';
+    case 'steps': return 'count';
+    case 'sleep': return 'h';
+    case 'blood_glucose': return value < 35 ? 'mmol/L' : prefs.glucose === 'mmol/L' && value < 35 ? 'mmol/L' : 'mg/dL';
+    case 'weight': return 'kg';
+    case 'temperature': return value > 45 ? '°F' : '°C';
+  }
+}
+
+const isNum = (t: Token | undefined): t is Extract<Token, { k: 'n' }> => t?.k === 'n';
+const isOver = (t: Token | undefined) => w(t) === 'over' || w(t) === '/' || w(t) === 'by';
+
+/**
+ * Every reading said in one sentence: "140 over 90 pulse 72", "sugar 6.2 and weight 70 kilos",
+ * "I slept seven and a half hours". A number binds to the type named nearest before it, or to a unit or
+ * type right after it. Numbers with no type are returned as `loose` so the engine can ask.
+ */
+export function extractReadings(ts: Token[]): { readings: SpokenReading[]; loose: number[]; typesMentioned: ReadingType[] } {
+  const readings: SpokenReading[] = [];
+  const loose: number[] = [];
+  const typesMentioned: ReadingType[] = [];
+  let cue: ReadingType | undefined;
+  let cueUsed = false;
+  for (let i = 0; i < ts.length; i++) {
+    const c = readTypeCue(ts, i);
+    if (c) {
+      typesMentioned.push(c.type);
+      // "pulse 72" right after a blood pressure belongs inside it.
+      cue = c.type;
+      cueUsed = false;
+      i += c.len - 1;
+      continue;
+    }
+    const t = ts[i];
+    if (!isNum(t)) continue;
+    // Blood pressure: "140 over 90", "140/90" (a pulse may follow).
+    if (isOver(ts[i + 1]) && isNum(ts[i + 2])) {
+      const systolic = t.v;
+      const diastolic = (ts[i + 2] as { v: number }).v;
+      i += 2;
+      if (w(ts[i + 1]) === 'mmhg' || (w(ts[i + 1]) === 'millimetres' || w(ts[i + 1]) === 'millimeters')) i++;
+      const value: { systolic: number; diastolic: number; pulse?: number } = { systolic, diastolic };
+      // "pulse 72" / "with a pulse of 72" / "and 72 bpm" / "heart rate 72"
+      for (let k = i + 1; k < Math.min(ts.length, i + 6); k++) {
+        const cc = readTypeCue(ts, k);
+        if (cc && cc.type !== 'heart_rate') break;
+        if (cc?.type === 'heart_rate') {
+          let j = k + cc.len;
+          while (w(ts[j]) === 'of' || w(ts[j]) === 'was' || w(ts[j]) === 'is' || w(ts[j]) === 'at') j++;
+          if (isNum(ts[j])) {
+            value.pulse = (ts[j] as { v: number }).v;
+            typesMentioned.push('heart_rate');
+            i = j;
+            if (w(ts[i + 1]) === 'bpm') i++;
+          }
+          break;
+        }
+        if (isNum(ts[k]) && (w(ts[k + 1]) === 'bpm' || (w(ts[k + 1]) === 'beats'))) {
+          value.pulse = (ts[k] as { v: number }).v;
+          i = k + (w(ts[k + 1]) === 'bpm' ? 1 : 1);
+          break;
+        }
+        if (isNum(ts[k])) break;
+      }
+      readings.push({ type: 'blood_pressure', value, unit: 'mmHg' });
+      if (cue === 'blood_pressure') cueUsed = true;
+      continue;
+    }
+    const u = readUnit(ts, i + 1);
+    if (u) {
+      let value = t.v;
+      let unit = u.unit;
+      let len = u.len;
+      if (u.unit === 'st') {
+        // "eleven stone four" / "11 stone 4 pounds" → pounds.
+        let lb = t.v * 14;
+        if (isNum(ts[i + 1 + len])) {
+          lb += (ts[i + 1 + len] as { v: number }).v;
+          len++;
+          if (w(ts[i + 1 + len]) === 'pounds' || w(ts[i + 1 + len]) === 'lbs' || w(ts[i + 1 + len]) === 'lb') len++;
+        }
+        value = lb;
+        unit = 'lb';
+      }
+      const type = u.type === 'heart_rate' || u.type === 'oxygen_saturation' || u.type === 'sleep' || u.type === 'steps' ? (cue && !cueUsed && u.type === 'sleep' && cue !== 'sleep' ? u.type : u.type) : u.type;
+      if (type === 'temperature' && !unit) unit = impliedUnit('temperature', value);
+      readings.push({ type, value, unit });
+      if (!typesMentioned.includes(type)) typesMentioned.push(type);
+      if (cue === type) cueUsed = true;
+      i += len;
+      continue;
+    }
+    // Type named just after: "72 pulse", "7000 steps".
+    const after = readTypeCue(ts, i + 1);
+    if (after && (!cue || cueUsed)) {
+      readings.push({ type: after.type, value: t.v, unit: impliedUnit(after.type, t.v) });
+      typesMentioned.push(after.type);
+      cue = after.type;
+      cueUsed = true;
+      i += after.len;
+      continue;
+    }
+    if (cue && !cueUsed) {
+      if (cue === 'blood_pressure') {
+        loose.push(t.v);
+        continue;
+      }
+      readings.push({ type: cue, value: t.v, unit: impliedUnit(cue, t.v) });
+      cueUsed = true;
+      continue;
+    }
+    loose.push(t.v);
+  }
+  return { readings, loose, typesMentioned };
+}
