@@ -19,6 +19,7 @@ describe('caregiver accounts and tokens', () => {
     pgServer = await startPostgres();
     api = await startApi({ DATABASE_URL: pgServer.url, AIDE_API_ISSUER: ISS, AIDE_AUTH_RATE_LIMIT_PER_MIN: '1000', AIDE_RATE_LIMIT_PER_MIN: '1000' });
     db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
+    db.on('error', () => {});
   });
   after(async () => {
     await api?.close();

@@ -9,6 +9,8 @@ import type { SigningKeys } from './auth/keys.js';
 import type { LoginBackoff } from './auth/login-backoff.js';
 import type { PasswordHasher } from './auth/passwords.js';
 import type { RefreshTokens } from './auth/refresh-tokens.js';
+import type { AuditLog } from './audit.js';
+import type { AccessControl } from './people/access.js';
 import type { RateLimiter } from './ratelimit.js';
 
 /** Everything the API's routes need, built once in service.ts. */
@@ -24,6 +26,8 @@ export interface ApiDeps {
   hasher: PasswordHasher;
   backoff: LoginBackoff;
   limiter: RateLimiter;
+  access: AccessControl;
+  audit: AuditLog;
   /** preHandler: signed-in user + per-user rate limit. */
   requireUser: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 }

@@ -7,7 +7,10 @@ import { createLoginBackoff } from './auth/login-backoff.js';
 import { createPasswordHasher } from './auth/passwords.js';
 import { createRefreshTokens } from './auth/refresh-tokens.js';
 import { registerAuthRoutes } from './auth/routes.js';
+import { createAuditLog } from './audit.js';
 import type { ApiDeps } from './deps.js';
+import { createAccessControl } from './people/access.js';
+import { registerPeopleRoutes } from './people/routes.js';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './ratelimit.js';
 
 const DAY_MS = 86_400_000;
@@ -50,10 +53,15 @@ export async function start(ctx: CloudContext): Promise<void> {
     hasher: createPasswordHasher({ memoryKib: config.AIDE_ARGON2_MEMORY_KIB }),
     backoff: createLoginBackoff({ pool, clock }),
     limiter,
+    access: createAccessControl({ pool, clock }),
+    audit: createAuditLog({ pool, clock, log }),
     requireUser: createAuthGuard({ tokens, limiter, perUserPerMin: config.AIDE_RATE_LIMIT_PER_MIN }),
   };
 
   registerAuthRoutes(ctx.app, deps);
+  registerPeopleRoutes(ctx.app, deps);
+  // Registered after the pool's shutdown step, so it runs before it: queued audit entries are written first.
+  lifecycle.onShutdown('audit', () => deps.audit.close());
 
   readiness.set('signing-keys', { ready: false, detail: 'waiting for database' });
   ctx.databaseReady
