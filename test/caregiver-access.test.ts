@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
 import { startPostgres, type PostgresServer } from './harness/index.js';
-import { addDeviceWithPerson, type ApiUnderTest, call, ensureSyncTables, signUp, startApi } from './caregiver-helpers.js';
+import { addDeviceWithPerson, type ApiUnderTest, call, signUp, startApi } from './caregiver-helpers.js';
 
 describe('pairing, caregivers, object-level authorization and the audit log', () => {
   let pgServer: PostgresServer;
@@ -26,7 +26,6 @@ describe('pairing, caregivers, object-level authorization and the audit log', ()
     db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
     db.on('error', (e) => void e /* the server stops before the pool in after() */);
     api = await startApi({ DATABASE_URL: pgServer.url, AIDE_RATE_LIMIT_PER_MIN: '10000', AIDE_AUTH_RATE_LIMIT_PER_MIN: '10000' });
-    await ensureSyncTables(db);
     await addDeviceWithPerson(db, 'dev-a', personA, 'Alice');
     await addDeviceWithPerson(db, 'dev-b', personB, 'Bert');
     [ownerA, ownerB, helper, viewer, stranger, clinician, admin] = await Promise.all(

@@ -81,17 +81,11 @@ export async function signUp(base: string, name = 'user'): Promise<{ id: string;
   return { id: r.body.user.id, email, password, accessToken: r.body.accessToken, refreshToken: r.body.refreshToken };
 }
 
-/**
- * The sync engineer's cloud tables (people, measurements, ...) had not landed when these tests were
- * written; when a table is missing, a minimal stand-in with the outbox contract's fields is created.
- */
-export async function ensureSyncTables(db: { query(sql: string): Promise<unknown> }): Promise<void> {
-  await db.query(`CREATE TABLE IF NOT EXISTS people (
-    id uuid PRIMARY KEY, device_id text NOT NULL, name text, timezone text, locale text, version integer NOT NULL DEFAULT 1,
-    updated_at timestamptz NOT NULL DEFAULT now(), deleted boolean NOT NULL DEFAULT false)`);
-}
-
+/** A device and its person as ingest would have stored them (cloud-sync/db/migrations/010_sync.sql). */
 export async function addDeviceWithPerson(db: { query(sql: string, params?: unknown[]): Promise<unknown> }, deviceId: string, personId: string, name: string): Promise<void> {
   await db.query('INSERT INTO devices (device_id) VALUES ($1) ON CONFLICT DO NOTHING', [deviceId]);
-  await db.query('INSERT INTO people (id, device_id, name, timezone) VALUES ($1, $2, $3, $4)', [personId, deviceId, name, 'Europe/London']);
+  await db.query(
+    `INSERT INTO people (id, device_id, name, timezone, version, updated_at, message_id) VALUES ($1, $2, $3, 'Europe/London', 1, now(), gen_random_uuid())`,
+    [personId, deviceId, name],
+  );
 }

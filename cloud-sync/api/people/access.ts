@@ -3,6 +3,8 @@ import type pg from 'pg';
 import type { Clock } from '../../../common/clock.js';
 import { notFound, permissionDenied } from '../../../common/errors.js';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export type Permission = 'viewRecords' | 'receiveAlerts' | 'manageMedicines' | 'manageCaregivers';
 export const caregiverPermissions = ['viewRecords', 'receiveAlerts', 'manageMedicines'] as const;
 
@@ -34,7 +36,7 @@ export function createAccessControl(opts: { pool: pg.Pool; clock: Clock }) {
   const { pool, clock } = opts;
 
   async function lookup(userId: string, role: string, personId: string): Promise<PersonAccess | undefined> {
-    if (personId.length > 100) return undefined;
+    if (!UUID.test(personId)) return undefined;
     const { rows } = await pool.query<AccessRow>(
       `SELECT p.id::text AS person_id, p.device_id::text AS device_id,
               (o.owner_user_id IS NOT NULL) AS is_owner,
@@ -44,7 +46,7 @@ export function createAccessControl(opts: { pool: pg.Pool; clock: Clock }) {
          FROM people p
          LEFT JOIN device_owners o ON o.device_id = p.device_id::text AND o.owner_user_id = $2
          LEFT JOIN caregiver_links l ON l.person_id = p.id::text AND l.user_id = $2
-        WHERE p.id::text = $1`,
+        WHERE p.id = $1::uuid`,
       [personId, userId, role, new Date(clock.now())],
     );
     const r = rows[0];

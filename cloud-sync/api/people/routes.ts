@@ -129,7 +129,7 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
   app.get('/v1/people/:id', guard, async (req) => {
     const { id } = parse(personParams, req.params, 'params');
     const a = await access.require(req, id, 'viewRecords');
-    const rows = await listPeople(req.auth!.userId, 'p.id::text = $2', [id]);
+    const rows = await listPeople(req.auth!.userId, 'p.id = $2::uuid', [id]);
     audit.recordRead({ ...actor(req), action: 'read', personId: id, resource: 'person', breakGlass: a.breakGlass });
     const data = rows[0] ? personView(rows[0]) : { id, deviceId: a.deviceId, name: null, timezone: null, isOwner: false, permissions: permissionsOf(a) };
     return { person: data };
@@ -228,7 +228,7 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
   app.post('/v1/admin/break-glass', guard, async (req, reply) => {
     if (req.auth!.role !== 'admin') throw permissionDenied('break-glass access is for administrators only');
     const body = parse(breakGlassBody, req.body);
-    const { rows } = await pool.query('SELECT 1 FROM people WHERE id::text = $1', [body.personId]);
+    const { rows } = await pool.query('SELECT 1 FROM people WHERE id::text = $1', [body.personId.toLowerCase()]);
     if (!rows[0]) throw notFound(`person ${body.personId} not found`);
     const grant = { id: randomUUID(), expiresAt: new Date(clock.now() + BREAK_GLASS_MS) };
     await inTx(pool, async (client) => {
