@@ -1,5 +1,5 @@
 import { DateTime } from 'luxon';
-import { findDay, findTimes, hhmm, resolveTakenAt, type DayRef, type TimeEnv } from './times.js';
+import { findDay, findTimes, resolveTakenAt, timeList, type DayRef, type TimeEnv } from './times.js';
 import { tokenize, type Token } from './numbers.js';
 import { extractReadings, impliedUnit, readTypeCue, typeNames, type ReadingType, type ReadingValue } from './readings.js';
 import { findDays, findDose, findFrequency, findMedicineName, readName } from './medicines.js';
@@ -107,11 +107,14 @@ function resolvePending(p: Pending, ts: Token[], s: string, base: LocalState, en
   if (NO.test(s) && strong.kind !== 'act') return { kind: 'cancelled', intent: 'cancelled', plans: [], say: 'All right, I have left it.', state: base };
   if (p.missing === 'times') {
     const times = findTimes(ts, env.anchors);
-    let list = times.map((t) => hhmm(t.value));
+    let list = timeList(times);
     if (!list.length) {
       // A bare "8" or "8 and 6" answers the question "at what time?".
-      list = ts.filter((t): t is Extract<Token, { k: 'n' }> => t.k === 'n' && Number.isInteger(t.v) && t.v >= 0 && t.v <= 23).map((t) =>
-        hhmm({ h: t.groups?.length === 2 ? t.groups[0]! : t.v, m: t.groups?.length === 2 ? t.groups[1]! : 0, exact: t.v > 12 }),
+      list = timeList(
+        ts
+          .map((t, i) => ({ t, i }))
+          .filter((x): x is { t: Extract<Token, { k: 'n' }>; i: number } => x.t.k === 'n' && Number.isInteger(x.t.v) && (x.t.v <= 23 || x.t.groups?.length === 2))
+          .map(({ t, i }) => ({ start: i, end: i + 1, value: { h: t.groups?.length === 2 ? t.groups[0]! : t.v, m: t.groups?.length === 2 ? t.groups[1]! : 0, exact: t.v > 12 && !t.groups } })),
       );
     }
     if (list.length && (strong.kind !== 'act' || strong.intent === p.tool)) {
@@ -168,7 +171,7 @@ function correction(ts: Token[], s: string, base: LocalState, env: UnderstandEnv
   const nums = ts.filter((t): t is Extract<Token, { k: 'n' }> => t.k === 'n');
   const times = findTimes(ts, env.anchors);
   if (base.lastMedicine && times.length && (!nums.length || times.length)) {
-    const list = unique(times.map((t) => hhmm(t.value)));
+    const list = timeList(times);
     return { kind: 'act', intent: 'change_reminder', plans: [{ tool: 'change_reminder', args: { medicine: base.lastMedicine.name, times: list } }], state: { ...base, lastMedicine: { ...base.lastMedicine, times: list } } };
   }
   const last = base.lastLogged;
@@ -180,11 +183,15 @@ function correction(ts: Token[], s: string, base: LocalState, env: UnderstandEnv
     value = readings[0].value;
     unit = readings[0].unit;
   } else if (typeof last.value === 'object') {
-    const n = nums[nums.length - 1]!.v;
+    const notIdx = ts.findIndex((t) => w(t) === 'not');
+    const before = notIdx > 0 ? nums.filter((t) => ts.indexOf(t) < notIdx) : [];
+    const n = (before.length ? before[before.length - 1]! : nums[nums.length - 1]!).v;
     const bp = last.value;
     value = Math.abs(n - bp.systolic) <= Math.abs(n - bp.diastolic) ? { ...bp, systolic: n } : { ...bp, diastolic: n };
   } else {
-    value = nums[nums.length - 1]!.v;
+    const notIdx = ts.findIndex((t) => w(t) === 'not');
+    const before = notIdx > 0 ? nums.filter((t) => ts.indexOf(t) < notIdx) : [];
+    value = (before.length ? before[before.length - 1]! : nums[nums.length - 1]!).v;
     if (last.type === 'blood_glucose') unit = impliedUnit('blood_glucose', value, env.prefs);
   }
   return {
@@ -250,13 +257,13 @@ function classify(ts: Token[], s: string, base: LocalState, env: UnderstandEnv):
 
 // ----------------------------------------------------------------- medicines
 
-const medCues = ['took', 'taken', 'take', 'had', 'skipped', 'skip', 'skipping', 'missed', 'forgot', 'for', 'about', 'cancel', 'stop', 'change', 'move', 'delete', 'remove', 'reminder', 'called', 'add', 'prescribed', 'started', 'starting', 'switch', 'reschedule', 'swallowed', 'named'];
+const medCues = ['called', 'named', 'prescription', 'prescribed', 'off', 'took', 'taken', 'take', 'had', 'skipped', 'skip', 'skipping', 'missed', 'forgot', 'for', 'about', 'cancel', 'stop', 'change', 'move', 'delete', 'remove', 'reminder', 'called', 'add', 'prescribed', 'started', 'starting', 'switch', 'reschedule', 'swallowed', 'named'];
 
 function medicineIntent(ts: Token[], s: string, base: LocalState, env: UnderstandEnv, isQuestion: boolean): Understanding | undefined {
   const act = (intent: string, plans: Plan[], state: LocalState = base): Understanding => ({ kind: 'act', intent, plans, state });
   const medWord = /\b(medicines?|medications?|meds|tablets?|pills?|capsules?|dose|doses|prescriptions?|inhaler|injection|drops|reminders?)\b/.test(s);
   const name = () => findMedicineName(ts, medCues)?.name;
-  const times = () => unique(findTimes(ts, env.anchors).map((t) => hhmm(t.value)));
+  const times = (extra: string[] = []) => timeList(findTimes(ts, env.anchors, extra));
 
   // Remove a medicine (read back first).
   if (/\b(delete|remove|get rid of|take off)\b/.test(s) && (medWord || name()) || /\b(stopped taking|no longer take|don't take .* any ?more|doctor stopped|not taking .* any ?more)\b/.test(s)) {
@@ -278,9 +285,9 @@ function medicineIntent(ts: Token[], s: string, base: LocalState, env: Understan
     return act('cancel_reminder', [{ tool: 'cancel_reminder', args: { medicine: m } }]);
   }
   // Change a reminder's times.
-  if ((/\b(change|move|switch|reschedule|put|shift|make)\b/.test(s) && /\b(reminders?|to \d|time|times|to (noon|bedtime|midday|half|quarter)|till|until)\b/.test(s)) || /\binstead\b/.test(s) && /\b(remind|take)\b/.test(s)) {
+  if ((/\b(change|move|switch|reschedule|put|shift|make)\b/.test(s) && /\b(reminders?|to \d+|time|times|to (noon|bedtime|midday|half|quarter)|till|until)\b/.test(s)) || /\binstead\b/.test(s) && /\b(remind|take)\b/.test(s)) {
     const m = name() ?? (base.lastMedicine && /\b(it|that|them)\b/.test(s) ? base.lastMedicine.name : undefined);
-    const tl = times();
+    const tl = times(['to', 'for']);
     if (!m && !tl.length) return undefined;
     if (!m) return { kind: 'ask', intent: 'change_reminder', plans: [], say: 'Which medicine is that for?', state: { ...base, pending: { kind: 'slot', tool: 'change_reminder', args: { times: tl }, missing: 'medicine', question: 'Which medicine is that for?' } } };
     if (!tl.length) {
@@ -303,8 +310,9 @@ function medicineIntent(ts: Token[], s: string, base: LocalState, env: Understan
   }
   // Confirm a dose: "I took my metformin", "I've skipped my evening pills".
   const skipped = /\b(skipped|skipping|skip|didn't take|did not take|won't take|will not take|not going to take|not taking|missed|forgot to take|forgot)\b/.test(s) && !isQuestion;
-  const taken = /\b(took|taken|had|swallowed|done with)\b/.test(s) && (medWord || /\b(it|them)\b/.test(s) || name() !== undefined) && !/^(did|have|has) i\b/.test(s) && !/\bprescribed\b/.test(s);
-  if ((skipped && (medWord || name() || /\b(it|them)\b/.test(s))) || (taken && !isQuestion)) {
+  const aboutReading = ts.some((_, i) => readTypeCue(ts, i) !== undefined);
+  const taken = /\b(took|taken|had|swallowed|done with) (my|the|it|them|all|both|this|that|today's|tonight's|[a-z]+(in|ol|ide|ine|pril|artan|statin|mab|one|an|ate|am|en))\b/.test(s) && !/^(did|have|has) i\b/.test(s) && !/\bprescribed\b/.test(s) && !aboutReading;
+  if ((skipped && !aboutReading && (medWord || name() || /\b(it|them)\b/.test(s))) || (taken && !isQuestion)) {
     const m = findMedicineName(ts, ['took', 'taken', 'had', 'skipped', 'skip', 'take', 'missed', 'swallowed', 'forgot', 'skipping'])?.name;
     const today = DateTime.fromMillis(env.now, { zone: env.zone }).startOf('day');
     const partWord = /\b(morning)\b/.test(s) ? 'morning' : /\b(evening|night|bedtime)\b/.test(s) ? 'evening' : undefined;
@@ -317,7 +325,7 @@ function medicineIntent(ts: Token[], s: string, base: LocalState, env: Understan
   // Add a medicine with reminder times.
   const addCue = /\bremind me (to take|about|to have)\b|\b(add|new|put)\b.*\b(medicine|medication|tablet|pill|prescription|capsule|inhaler)\b|\b(prescribed|started on|started taking|starting on|starting|begin taking|now taking)\b|\badd\b.*\b(at|every|twice|once|daily|mg|\d)\b|^i (now )?take \w+.*\b(at|every|twice|once|daily|in the|mg)\b|\breminder (for|to take)\b|\b(set|create|make) (up )?(a )?reminders?\b/.test(s);
   if (addCue && !isQuestion) {
-    const found = findMedicineName(ts, ['take', 'about', 'add', 'called', 'named', 'prescribed', 'on', 'taking', 'for', 'medicine', 'medication', 'have']);
+    const found = findMedicineName(ts, ['called', 'named', 'prescription', 'prescribed', 'take', 'about', 'add', 'on', 'taking', 'for', 'medicine', 'medication', 'new']);
     let nm = found?.name;
     if (nm && /^(a|an|the|new|my)$/i.test(nm)) nm = undefined;
     const tl = times();
@@ -356,6 +364,9 @@ function periodArgs(d: DayRef): { from: string; to: string; period: string } {
   return { from: d.from, to: d.to, period: d.label };
 }
 
+/** Open questions about health go to the cloud, not to the records: "why does...", "what is a normal...". */
+const openQuestion = /^(why|how (can|do|should|would|could) i|how to|what (is|are) (a |the )?(normal|good|healthy|safe|ideal|best|signs|symptoms|causes)|what's (a |the )?(normal|good|healthy)|what causes|is it (normal|bad|safe|dangerous|ok)|what does .* mean|what should i (eat|do|drink)|explain)\b/;
+
 function readingIntent(ts: Token[], s: string, base: LocalState, env: UnderstandEnv, isQuestion: boolean): Understanding | undefined {
   const times = findTimes(ts, env.anchors);
   // Remove spans that are times or days so their numbers are not read as values.
@@ -366,7 +377,9 @@ function readingIntent(ts: Token[], s: string, base: LocalState, env: Understand
   const followUp = /^(and|what about|how about|and what about|also|same for|and for)\b/.test(s);
 
   // Query: a question (or stat word) about a type, with no values being reported.
-  const queryish = (isQuestion || stat || /^(show|tell|read|check)\b/.test(s)) && !readings.some((r) => r.type === 'blood_pressure' && isQuestion && /\b(high|low|ok|okay|normal|good|bad)\b/.test(s));
+  if (openQuestion.test(s)) return { kind: 'question', intent: 'open_question', plans: [], state: base };
+  if (isQuestion && readings.length) return { kind: 'question', intent: 'reading_question', plans: [], state: base };
+  const queryish = isQuestion || stat || /^(show|tell|read|check)\b/.test(s);
   if (queryish && typesMentioned.length && !readings.length) {
     const type = typesMentioned[0]!;
     return query(type, stat, day?.value, base, env);
@@ -376,7 +389,7 @@ function readingIntent(ts: Token[], s: string, base: LocalState, env: Understand
   // Follow-up: "and yesterday?", "what about last week?", "and my weight?"
   if (followUp && base.lastSubject && !readings.length) {
     const type = typesMentioned[0] ?? base.lastSubject.type;
-    if (day || typesMentioned.length) {
+    if (day || typesMentioned.length || stat) {
       const prevStat = base.lastSubject.stat;
       const st = stat ?? (day ? (day.value.kind === 'day' ? 'day' : prevStat === 'day' || prevStat === 'latest' ? 'average' : prevStat) : prevStat);
       const d = day?.value ?? (base.lastSubject.from ? ({ kind: 'period', from: base.lastSubject.from, to: base.lastSubject.to!, label: base.lastSubject.period! } as DayRef) : undefined);

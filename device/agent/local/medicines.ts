@@ -15,8 +15,8 @@ const stop = new Set([
   'now', 'today', 'tonight', 'instead', 'dose', 'doses', 'it', 'them', 'my', 'medicine', 'medication', 'medicines',
   'medications', 'yet', 'already', 'this', 'that', 'is', 'was', 'about', 'then', 'i', 'me', 'you', 'until', 'till',
   'too', 'also', 'but', 'so', 'because', 'noon', 'bedtime', 'lunch', 'lunchtime', 'breakfast', 'dinner', 'supper',
-  'when', 'of', 'as', 'by', 'or', 'not', 'just', 'yesterday', 'tomorrow', 'drops', 'puffs', 'inhaler', 'injection',
-  'weekdays', 'weekends', 'called', 'named', 'new', 'add', 'one', 'two', 'twice', 'hours', 'next', 'due', 'time',
+  'when', 'of', 'as', 'by', 'or', 'just', 'yesterday', 'tomorrow', 'puffs',
+  'weekdays', 'weekends', 'called', 'named', 'new', 'add', 'one', 'two', 'twice', 'hours', 'next', 'due', 'time', 'been', 'prescribed', ',', 'instead', 'not',
   'up', 'off', 'down', 'over', 'them', 'again', 'which', 'what', 'have', 'has', 'had', 'got', 'taken', 'take', 'took',
   'reminding', 'remind', 'all', 'any', 'some', 'your', 'their', 'there', 'here', 'did', 'do', 'does', 'should',
 ]);
@@ -36,7 +36,8 @@ export function readName(ts: Token[], i: number): string | undefined {
   while (words.length < 3) {
     const t = ts[k];
     const x = w(t);
-    if (!x || stop.has(x) || /^\d/.test(x) || x.length < 2) break;
+    const afterVitamin = words[words.length - 1] === 'vitamin' && /^[a-k]\d{0,2}$/.test(x ?? '');
+    if (!x || (!afterVitamin && (stop.has(x) || /^\d/.test(x) || x.length < 2))) break;
     if (x.endsWith("'s") || x === "o'clock") break;
     words.push(x);
     k++;
@@ -53,16 +54,18 @@ export function readName(ts: Token[], i: number): string | undefined {
 
 /** Finds the medicine a sentence refers to, after one of the cue words. Undefined for "my pills", "it". */
 export function findMedicineName(ts: Token[], cues: string[]): { name: string; at: number } | undefined {
-  for (let i = 0; i < ts.length; i++) {
-    const x = w(ts[i]);
-    if (!x || !cues.includes(x)) continue;
-    let k = i + 1;
-    while (['my', 'the', 'a', 'an', 'some', 'of', 'called', 'named', 'on', 'taking', 'medicine', 'medication', 'new', 'tablet', 'pill', 'for', 'about', 'to', 'take', 'morning', 'evening', 'night', 'nighttime', 'bedtime', 'daily'].includes(w(ts[k]) ?? '') && k < i + 6) {
-      // "my morning metformin": skip the time qualifier too
-      k++;
+  // Cues are tried in the order given (strongest first), each at every position.
+  for (const cue of cues) {
+    for (let i = 0; i < ts.length; i++) {
+      if (w(ts[i]) !== cue) continue;
+      let k = i + 1;
+      while (k < i + 6 && (['my', 'the', 'a', 'an', 'some', 'of', 'called', 'named', 'on', 'taking', 'medicine', 'medication', 'new', 'tablet', 'pill', 'for', 'about', 'to', 'take', 'morning', 'evening', 'night', 'nighttime', 'bedtime', 'daily', 'your', 'all', ','].includes(w(ts[k]) ?? '') || (ts[k]?.k === 'n' && w(ts[k + 1]) !== undefined && !/^(mg|ml|mcg|milligrams|micrograms|units?)$/.test(w(ts[k + 1])!)))) {
+        // "my morning metformin", "take two paracetamol": skip the qualifier
+        k++;
+      }
+      const name = readName(ts, k);
+      if (name) return { name, at: k };
     }
-    const name = readName(ts, k);
-    if (name) return { name, at: k };
   }
   return undefined;
 }

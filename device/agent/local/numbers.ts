@@ -31,14 +31,15 @@ export function tokenize(text: string): Token[] {
     .replace(/(\d)(am|pm|a\.m\.|p\.m\.|kg|kgs|lbs?|mg|mmol|bpm|mmhg|k\b|%|st\b|c\b|f\b)/g, '$1 $2')
     .replace(/\ba\.m\./g, 'am')
     .replace(/\bp\.m\./g, 'pm')
-    .replace(/([/%])/g, ' $1 ')
-    .replace(/[^a-z0-9:/%.'\- ]+/g, ' ')
+    .replace(/([/%,;])/g, ' $1 ')
+    .replace(/[^a-z0-9:/%.,;'\- ]+/g, ' ')
     .replace(/(^|\s)-+|-+(\s|$)/g, ' ')
     .replace(/-/g, ' ');
   const raw = cleaned.split(/\s+/).filter(Boolean);
   const out: Token[] = [];
   for (let word of raw) {
-    word = word.replace(/^[.']+|[.']+$/g, '');
+    word = word.replace(/^[.':]+|[.':]+$/g, '');
+    if (word === ';') word = ',';
     if (!word) continue;
     const clock = /^(\d{1,2}):(\d{2})$/.exec(word);
     if (clock && Number(clock[1]) < 24 && Number(clock[2]) < 60) {

@@ -96,14 +96,14 @@ export function guessHalf(h: number): number {
  * Finds time-of-day expressions. A bare number only counts as a time after "at", "around", "by" or in a
  * list of times ("at 8 and 6 in the evening"), so readings are never mistaken for times.
  */
-export function findTimes(ts: Token[], anchors: Record<string, string>): Span<TimeOfDay>[] {
+export function findTimes(ts: Token[], anchors: Record<string, string>, extraTriggers: string[] = []): Span<TimeOfDay>[] {
   const spans: Span<TimeOfDay>[] = [];
   let inTimeList = false;
   for (let i = 0; i < ts.length; ) {
     const t = ts[i]!;
     const word = w(t);
     const prev = w(ts[i - 1]);
-    const trigger = prev === 'at' || prev === 'around' || prev === 'about' || prev === 'by' || prev === 'till' || prev === 'until' || (inTimeList && (prev === 'and' || prev === 'or' || prev === 'then'));
+    const trigger = prev === 'at' || prev === 'around' || prev === 'about' || prev === 'by' || prev === 'till' || prev === 'until' || extraTriggers.includes(prev ?? '') || (inTimeList && (prev === 'and' || prev === 'or' || prev === 'then' || prev === ','));
     let found: Span<TimeOfDay> | undefined;
 
     const pastTo = readPastTo(ts, i);
@@ -153,11 +153,22 @@ export function findTimes(ts: Token[], anchors: Record<string, string>): Span<Ti
       inTimeList = true;
       i = found.end;
     } else {
-      if (!(word === 'and' || word === 'or' || word === 'then' || word === 'at' || word === 'around' || word === 'also' || word === 'again')) inTimeList = false;
+      if (!(word === 'and' || word === 'or' || word === 'then' || word === 'at' || word === 'around' || word === 'also' || word === 'again' || word === ',')) inTimeList = false;
       i++;
     }
   }
   return spans;
+}
+
+/** Times as "HH:MM", a repeated bare hour meaning the other half of the day ("at 8 and 8" → 08:00, 20:00). */
+export function timeList(spans: Span<TimeOfDay>[]): string[] {
+  const out: string[] = [];
+  for (const sp of spans) {
+    let t = hhmm(sp.value);
+    if (out.includes(t) && !sp.value.exact) t = hhmm({ h: (Number(t.slice(0, 2)) + 12) % 24, m: sp.value.m, exact: true });
+    if (!out.includes(t)) out.push(t);
+  }
+  return out;
 }
 
 export const hhmm = (t: TimeOfDay): string => {
