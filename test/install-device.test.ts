@@ -1,0 +1,134 @@
+// Runs scripts/install-device.sh for real inside a Debian bookworm root (debootstrap, cached in
+// ~/.cache/aide) twice, and checks what an installer would find on the device afterwards.
+// Slow (~30 s warm, a few minutes the first time): skipped with AIDE_TEST_QUICK=1.
+import assert from 'node:assert/strict';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { type Chroot, chrootUnavailable, ensureNodeTarball, openChroot } from './install-chroot.js';
+
+const quick = process.env.AIDE_TEST_QUICK === '1';
+const skip = quick ? 'slow (AIDE_TEST_QUICK=1)' : chrootUnavailable();
+
+let chroot: Chroot;
+let first: { status: number | null; out: string };
+let second: { status: number | null; out: string };
+let envAfterFirst: string;
+let releaseInodeAfterFirst: number;
+
+const installer = () => [
+  '/bin/bash',
+  '/src/aide/scripts/install-device.sh',
+  '--source',
+  '/src/aide',
+  '--node-tarball',
+  `/mnt/node/node-${process.version}-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}.tar.gz`,
+  '--yes',
+  '--timezone',
+  'Europe/London',
+  '--locale',
+  'en-GB',
+  '--mqtt-url',
+  'mqtts://mqtt.example.org:8883',
+  '--mqtt-username',
+  'device-0042',
+  '--mqtt-password',
+  'pa ss word',
+];
+
+before(
+  () => {
+    if (skip) return;
+    ensureNodeTarball();
+    chroot = openChroot();
+    first = chroot.run(installer());
+    envAfterFirst = readFileSync(chroot.path('etc/aide/aide.env'), 'utf8');
+    releaseInodeAfterFirst = statSync(chroot.path('opt/aide/releases/0.1.0')).ino;
+    second = chroot.run(installer().slice(0, 6).concat('--yes')); // no settings flags: keeps what is there
+  },
+  { timeout: 15 * 60_000 },
+);
+after(() => chroot?.cleanup());
+
+const inRoot = (...cmd: string[]) => chroot.run(cmd);
+const mode = (p: string) => (statSync(chroot.path(p)).mode & 0o7777).toString(8);
+const owner = (p: string) => inRoot('stat', '-c', '%U:%G', p).out.trim();
+
+test('the installer completes on a fresh bookworm and says systemd is not running here', { skip }, () => {
+  assert.equal(first.status, 0, first.out);
+  assert.match(first.out, /installed node v\d+\.\d+\.\d+ from node-v.*sha256 matches|sha256 matches SHASUMS256\.txt/s);
+  assert.match(first.out, /systemd is not running here.*units installed but NOT started/);
+  assert.match(first.out, /Aide \d+\.\d+\.\d+ is installed/);
+  assert.match(first.out, /pairing code: \d{6}/);
+  assert.match(first.out, /console: +http:\/\/.*:8080\//);
+});
+
+test('a second run changes nothing and keeps the settings', { skip }, () => {
+  assert.equal(second.status, 0, second.out);
+  assert.match(second.out, /all \d+ packages already installed/);
+  assert.match(second.out, /user aide exists/);
+  assert.match(second.out, /release 0\.1\.0 already installed, unchanged/);
+  assert.match(second.out, /settings unchanged/);
+  assert.match(second.out, /units unchanged/);
+  assert.doesNotMatch(second.out, /Created symlink/);
+  assert.equal(readFileSync(chroot.path('etc/aide/aide.env'), 'utf8'), envAfterFirst);
+  assert.equal(statSync(chroot.path('opt/aide/releases/0.1.0')).ino, releaseInodeAfterFirst, 'release not copied again');
+  assert.equal(
+    first.out.match(/pairing code: (\d{6})/)?.[1],
+    second.out.match(/pairing code: (\d{6})/)?.[1],
+    'pairing code is stable',
+  );
+});
+
+test('a dedicated system user with audio access owns the data folder, mode 0700', { skip }, () => {
+  assert.match(inRoot('id', 'aide').out, /groups=.*\baudio\b/);
+  assert.match(inRoot('getent', 'passwd', 'aide').out, /^aide:x:\d{3}:\d+:.*:\/var\/lib\/aide:\/usr\/sbin\/nologin$/m);
+  for (const d of ['var/lib/aide', 'var/lib/aide/keys', 'var/lib/aide/backups', 'var/lib/aide/models']) {
+    assert.equal(mode(d), '700', d);
+    assert.equal(owner(`/${d}`), 'aide:aide', d);
+  }
+  assert.equal(owner('/var/lib/aide/aide.db'), 'aide:aide', 'the store was migrated as the aide user');
+});
+
+test('settings are root-owned, readable by the agent only, with the given values', { skip }, () => {
+  assert.equal(mode('etc/aide'), '750');
+  assert.equal(owner('/etc/aide'), 'root:aide');
+  assert.equal(mode('etc/aide/aide.env'), '640');
+  assert.equal(owner('/etc/aide/aide.env'), 'root:aide');
+  assert.match(envAfterFirst, /^AIDE_TIMEZONE='Europe\/London'$/m);
+  assert.match(envAfterFirst, /^MQTT_URL='mqtts:\/\/mqtt\.example\.org:8883'$/m);
+  assert.match(envAfterFirst, /^AIDE_MQTT_PASSWORD='pa ss word'$/m);
+  assert.match(envAfterFirst, /^AIDE_MODELS_DIR='\/var\/lib\/aide\/models'$/m);
+});
+
+test('the release is root-owned, current points at it, and aide runs from the wrapper', { skip }, () => {
+  assert.equal(inRoot('readlink', '/opt/aide/current').out.trim(), 'releases/0.1.0');
+  assert.equal(owner('/opt/aide/releases/0.1.0'), 'root:root');
+  assert.equal(inRoot('find', '/opt/aide/releases/0.1.0', '-perm', '/022', '-not', '-type', 'l').out.trim(), '', 'nothing group/world-writable');
+  assert.equal(mode('usr/local/bin/aide'), '755');
+  const backup = inRoot('/usr/local/bin/aide', 'backup', '--keep', '2');
+  assert.equal(backup.status, 0, backup.out);
+  const file = /backup: (\S+)/.exec(backup.out)?.[1] as string;
+  assert.equal(owner(file), 'aide:aide', 'root running aide backup still writes as the aide user');
+  assert.equal(mode(file.slice(1)), '600');
+});
+
+test('units are installed, enabled for boot, and systemd-analyze verify accepts them in the installed system', { skip }, () => {
+  for (const u of ['aide-device.service', 'aide-cloud@.service', 'aide-backup.service', 'aide-backup.timer', 'aide-update-check.service', 'aide-update-check.timer']) {
+    assert.equal(mode(`etc/systemd/system/${u}`), '644', u);
+  }
+  assert.equal(inRoot('readlink', '/etc/systemd/system/multi-user.target.wants/aide-device.service').out.trim(), '/etc/systemd/system/aide-device.service');
+  assert.ok(lstatSync(chroot.path('etc/systemd/system/timers.target.wants/aide-backup.timer')).isSymbolicLink());
+  const verify = inRoot(
+    'systemd-analyze',
+    'verify',
+    '--man=no',
+    'aide-device.service',
+    'aide-backup.service',
+    'aide-backup.timer',
+    'aide-update-check.service',
+    'aide-update-check.timer',
+    'aide-cloud@api.service',
+  );
+  assert.equal(verify.status, 0, verify.out);
+  assert.equal(verify.out.trim(), '', `no warnings expected:\n${verify.out}`);
+});
