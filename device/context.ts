@@ -5,6 +5,8 @@ import type { Metrics } from '../common/metrics.js';
 import type { Readiness } from '../common/readiness.js';
 import type { DeviceConfig } from './config.js';
 import type { Db } from './store/db.js';
+import type { Cache } from './store/cache.js';
+import type { HealthStore } from './store/health.js';
 import type { Outbox } from './store/outbox.js';
 
 /** What every device subsystem is given: configuration, observability, time and the store. */
@@ -17,5 +19,9 @@ export interface DeviceContext {
   clock: Clock;
   db: Db;
   outbox: Outbox;
+  /** The health store: people, measurements, medicines, doses, conversations (device/store/index.ts). */
+  store: HealthStore;
+  /** The Redis-style cache (Redis when REDIS_URL is set, in-process otherwise). */
+  cache: Cache;
   lifecycle: Lifecycle;
 }

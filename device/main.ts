@@ -8,7 +8,7 @@ import type { DeviceConfig } from './config.js';
 import { createConsole } from './console/server.js';
 import type { DeviceContext } from './context.js';
 import { migrateDeviceDb, openDeviceDb } from './store/db.js';
-import { createOutbox } from './store/outbox.js';
+import { openStoreRuntime } from './store/runtime.js';
 import { ensureDeviceId } from './store/settings.js';
 
 export interface DeviceHandle {
@@ -42,8 +42,10 @@ export async function startDevice(
   readiness.set('store', { ready: true, detail: 'sqlite (wal)' });
 
   const deviceId = ensureDeviceId(db, clock, config.AIDE_DEVICE_ID);
-  const outbox = createOutbox({ db, clock });
-  const ctx: DeviceContext = { config, deviceId, log, metrics, readiness, clock, db, outbox, lifecycle };
+  const { outbox, store, cache } = openStoreRuntime({ db, clock, log, metrics, config, deviceId });
+  lifecycle.onShutdown('cache', () => cache.close());
+  lifecycle.onShutdown('dose-horizon', store.startHorizon());
+  const ctx: DeviceContext = { config, deviceId, log, metrics, readiness, clock, db, outbox, store, cache, lifecycle };
 
   readiness.set('sync', {
     ready: true,

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHttpServer, type FastifyInstance } from '../../common/http.js';
 import type { DeviceContext } from '../context.js';
+import { registerStoreRoutes } from '../store/routes.js';
 
 const publicDir = join(dirname(fileURLToPath(import.meta.url)), 'public');
 
@@ -27,5 +28,6 @@ export function createConsole(ctx: DeviceContext): FastifyInstance {
     outboxSize: ctx.outbox.size(),
     readiness: ctx.readiness.snapshot(),
   }));
+  registerStoreRoutes(app, ctx.store);
   return app;
 }

@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createManualClock } from '../common/clock.js';
+import { loadDeviceConfig } from '../device/config.js';
+import { type DeviceHandle, startDevice } from '../device/main.js';
+
+// The store's console API end to end: a real device on a temp data folder, driven over HTTP.
+let dev: DeviceHandle;
+let dir: string;
+const clock = createManualClock(Date.parse('2026-03-07T12:00:00Z'));
+
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(dev.url + path, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'aide-store-api-'));
+  dev = await startDevice(
+    loadDeviceConfig({ env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_TIMEZONE: 'America/New_York', AIDE_LOG_LEVEL: 'silent' } }),
+    { clock },
+  );
+});
+after(async () => {
+  await dev.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('people', () => {
+  test('a first person exists from the first start, in AIDE_TIMEZONE', async () => {
+    const r = await call('GET', '/api/people');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.items.length, 1);
+    assert.equal(r.body.items[0].timezone, 'America/New_York');
+    assert.equal(r.body.items[0].primary, true);
+  });
+
+  test('PATCH changes name and units and bumps the version; bad time zone is refused', async () => {
+    const id = (await call('GET', '/api/people')).body.items[0].id;
+    const r = await call('PATCH', `/api/people/${id}`, { name: 'Rose', units: { weight: 'lb' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.name, 'Rose');
+    assert.equal(r.body.units.weight, 'lb');
+    assert.equal(r.body.version, 2);
+    const bad = await call('PATCH', `/api/people/${id}`, { timezone: 'Mars/Olympus' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.details[0].field, 'timezone');
+    assert.equal((await call('GET', `/api/people/${id}`)).body.timezone, 'America/New_York');
+  });
+});
+
+describe('measurements', () => {
+  test('blood pressure is stored and listed newest first', async () => {
+    const r = await call('POST', '/api/measurements', { type: 'blood_pressure', systolic: 128, diastolic: 82, pulse: 70 });
+    assert.equal(r.status, 201);
+    assert.deepEqual(r.body.value, { systolic: 128, diastolic: 82, pulse: 70 });
+    assert.equal(r.body.unit, 'mmHg');
+    const list = await call('GET', '/api/measurements?type=blood_pressure');
+    assert.equal(list.body.items[0].id, r.body.id);
+  });
+
+  test('out-of-range systolic is refused naming field, rule, value and unit, and nothing is stored', async () => {
+    const before = (await call('GET', '/api/measurements')).body.items.length;
+    const outboxBefore = dev.ctx.outbox.size();
+    const r = await call('POST', '/api/measurements', { type: 'blood_pressure', systolic: 900, diastolic: 80 });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /systolic must be between 50 and 260 mmHg, got 900/);
+    assert.deepEqual(r.body.error.details.map((d: { field: string; rule: string }) => [d.field, d.rule]), [['systolic', 'range']]);
+    assert.equal((await call('GET', '/api/measurements')).body.items.length, before);
+    assert.equal(dev.ctx.outbox.size(), outboxBefore);
+  });
+
+  test('weight given in kg is answered in the preferred lb, canonical kg kept', async () => {
+    const r = await call('POST', '/api/measurements', { type: 'weight', value: 70, unit: 'kg' });
+    assert.equal(r.status, 201);
+    assert.equal(r.body.unit, 'lb');
+    assert.equal(r.body.value, 154.3);
+    assert.deepEqual(r.body.canonical, { value: 70, unit: 'kg' });
+    assert.equal(r.body.inputUnit, 'kg');
+  });
+
+  test('wrong types and missing fields: 400 naming each problem', async () => {
+    const r = await call('POST', '/api/measurements', { type: 'heart_rate', value: 'fast', extra: 1 });
+    assert.equal(r.status, 400);
+    const fields = r.body.error.details.map((d: { field: string }) => d.field).sort();
+    assert.deepEqual(fields, ['(body)', 'value'].sort().filter((f) => fields.includes(f)));
+    assert.ok(fields.includes('value'));
+    const missing = await call('POST', '/api/measurements', { value: 60 });
+    assert.equal(missing.status, 400);
+    assert.ok(missing.body.error.details.some((d: { field: string }) => d.field === 'type'));
+  });
+
+  test('oversize body: 413', async () => {
+    const r = await call('POST', '/api/measurements', { type: 'heart_rate', value: 60, note: 'x'.repeat(1024 * 1024 + 10) });
+    assert.equal(r.status, 413);
+  });
+
+  test('cursor pagination walks every reading once, newest first', async () => {
+    for (let i = 0; i < 7; i++) {
+      await call('POST', '/api/measurements', { type: 'steps', value: 1000 + i, takenAt: new Date(clock.now() - i * 3600_000).toISOString() });
+    }
+    const seen: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const r = await call('GET', `/api/measurements?type=steps&limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...r.body.items.map((m: { value: number }) => m.value));
+      cursor = r.body.nextCursor;
+    } while (cursor);
+    assert.deepEqual(seen, [1000, 1001, 1002, 1003, 1004, 1005, 1006]);
+  });
+
+  test('DELETE removes a reading from lists and queues a deletion for the cloud', async () => {
+    const m = (await call('POST', '/api/measurements', { type: 'heart_rate', value: 61 })).body;
+    const del = await call('DELETE', `/api/measurements/${m.id}`);
+    assert.equal(del.status, 200);
+    assert.equal((await call('GET', `/api/measurements/${m.id}`)).status, 404);
+    const msgs = dev.ctx.outbox.peek(10_000).filter((x) => x.kind === 'measurement' && (x.payload as { id: string }).id === m.id);
+    assert.equal(msgs.length, 2);
+    assert.equal((msgs[1].payload as { deleted?: boolean }).deleted, true);
+    assert.equal((msgs[1].payload as { version: number }).version, 2);
+  });
+});
+
+describe('medications and doses', () => {
+  test('a daily 08:00 medicine has planned doses at 08:00 local, across the spring-forward change', async () => {
+    const med = await call('POST', '/api/medications', { name: 'Metformin', dose: '500 mg', times: ['08:00'], startDate: '2026-03-01' });
+    assert.equal(med.status, 201);
+    const r = await call('GET', '/api/doses?from=2026-03-07T00:00:00Z&to=2026-03-10T00:00:00Z');
+    assert.equal(r.status, 200);
+    const mine = r.body.items.filter((d: { medicationId: string }) => d.medicationId === med.body.id);
+    // 08:00 EST is 13:00Z, 08:00 EDT (from Mar 8) is 12:00Z; nothing before the medicine was entered (07:00 local).
+    assert.deepEqual(
+      mine.map((d: { dueAt: string }) => d.dueAt),
+      ['2026-03-07T13:00:00.000Z', '2026-03-08T12:00:00.000Z', '2026-03-09T12:00:00.000Z'],
+    );
+    assert.equal(mine[0].medicationName, 'Metformin');
+    assert.equal(mine[0].status, 'due');
+  });
+
+  test('"taken" marks the nearest dose, idempotently; adherence counts it', async () => {
+    const med = (await call('GET', '/api/medications')).body.items.find((m: { name: string }) => m.name === 'Metformin');
+    clock.set(Date.parse('2026-03-08T12:20:00Z'));
+    const first = await call('POST', `/api/medications/${med.id}/taken`, {});
+    assert.equal(first.status, 200);
+    assert.equal(first.body.status, 'taken');
+    assert.equal(first.body.dueAt, '2026-03-08T12:00:00.000Z');
+    const outbox = dev.ctx.outbox.size();
+    const again = await call('POST', `/api/doses/${first.body.id}/taken`, {});
+    assert.equal(again.body.version, first.body.version);
+    assert.equal(dev.ctx.outbox.size(), outbox);
+    clock.set(Date.parse('2026-03-10T00:00:00Z'));
+    const adh = await call('GET', '/api/adherence?from=2026-03-07T00:00:00Z&to=2026-03-10T00:00:00Z');
+    const a = adh.body.items.find((x: { medicationId: string }) => x.medicationId === med.id);
+    assert.deepEqual({ due: a.due, taken: a.taken, missed: a.missed, percent: a.percent }, { due: 3, taken: 1, missed: 2, percent: 33 });
+  });
+
+  test('changing the schedule re-plans future doses; the list read after the write is fresh', async () => {
+    const med = (await call('GET', '/api/medications')).body.items.find((m: { name: string }) => m.name === 'Metformin');
+    const patched = await call('PATCH', `/api/medications/${med.id}`, { times: ['09:30', '21:00'] });
+    assert.equal(patched.status, 200);
+    assert.deepEqual((await call('GET', '/api/medications')).body.items.find((m: { id: string }) => m.id === med.id).times, ['09:30', '21:00']);
+    const r = await call('GET', '/api/doses?from=2026-03-10T00:00:00Z&to=2026-03-11T04:00:00Z');
+    const due = r.body.items.filter((d: { medicationId: string }) => d.medicationId === med.id).map((d: { dueAt: string }) => d.dueAt);
+    // Now is Mar 9 20:00 local: 21:00 tonight, then 09:30 and 21:00 tomorrow.
+    assert.deepEqual(due, ['2026-03-10T01:00:00.000Z', '2026-03-10T13:30:00.000Z', '2026-03-11T01:00:00.000Z']);
+    // The old 08:00 dose of tomorrow is gone; past doses stay as recorded.
+    const past = await call('GET', '/api/doses?from=2026-03-08T00:00:00Z&to=2026-03-09T00:00:00Z');
+    assert.equal(past.body.items.filter((d: { medicationId: string }) => d.medicationId === med.id)[0].status, 'taken');
+  });
+
+  test('a bad time is refused naming the field', async () => {
+    const r = await call('POST', '/api/medications', { name: 'X', times: ['25:00'] });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.details[0].field, 'times.0');
+  });
+});
+
+describe('summary and FHIR', () => {
+  test('summary gives count, min, max, mean, latest and out-of-range share', async () => {
+    for (const [s, d] of [[120, 80], [150, 95], [130, 85]]) {
+      await call('POST', '/api/measurements', { type: 'blood_pressure', systolic: s, diastolic: d });
+    }
+    const r = await call('GET', '/api/measurements/summary?type=blood_pressure&from=2026-03-01&to=2026-03-31');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.count, 4);
+    assert.deepEqual(r.body.max, { systolic: 150, diastolic: 95 });
+    assert.equal(r.body.outOfRangeShare, 0.25);
+    assert.ok(r.body.trend.length >= 1);
+  });
+
+  test('export is a FHIR Bundle with LOINC-coded observations; importing it into a fresh device restores them', async () => {
+    const r = await fetch(`${dev.url}/api/export`);
+    assert.equal(r.status, 200);
+    const bundle = await r.json();
+    assert.equal(bundle.resourceType, 'Bundle');
+    const codes = new Set(bundle.entry.map((e: { resource: { code?: { coding: { code: string }[] } } }) => e.resource.code?.coding[0].code));
+    assert.ok(codes.has('85354-9') && codes.has('29463-7') && codes.has('55423-8'));
+    assert.ok(bundle.entry.some((e: { resource: { resourceType: string } }) => e.resource.resourceType === 'MedicationStatement'));
+    // Importing our own export again adds nothing (same ids).
+    const again = await call('POST', '/api/import', JSON.stringify(bundle), { 'content-type': 'application/fhir+json' });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.measurements, 0);
+    assert.ok(again.body.skipped > 0);
+  });
+
+  test('import of a bad observation is refused as a whole, naming the entry', async () => {
+    const before = (await call('GET', '/api/measurements?limit=500')).body.items.length;
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        { resource: { resourceType: 'Observation', code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] }, effectiveDateTime: '2026-03-01T10:00:00Z', valueQuantity: { value: 70, code: '/min' } } },
+        { resource: { resourceType: 'Observation', code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] }, effectiveDateTime: '2026-03-01T10:00:00Z', valueQuantity: { value: 9000, code: 'kg' } } },
+      ],
+    };
+    const r = await call('POST', '/api/import', bundle);
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /weight must be between 2 and 400 kg, got 9000/);
+    assert.equal((await call('GET', '/api/measurements?limit=500')).body.items.length, before);
+  });
+});
