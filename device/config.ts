@@ -34,6 +34,21 @@ export const deviceConfigShape = {
   LLM_MODEL: z.string().default('gpt-4o-mini').describe('Model name sent to the LLM endpoint'),
   LLM_API_KEY: z.string().optional().describe('API key for the LLM endpoint (or device credentials for the Aide proxy)'),
   AIDE_LLM_TIMEOUT_MS: positiveInt(8000).describe('Deadline for one cloud LLM call'),
+  AIDE_LLM_MAX_TOOL_STEPS: positiveInt(4).describe('Most tool-calling rounds the cloud LLM may take in one turn'),
+  AIDE_BEDTIME: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-hour)')
+    .default('21:30')
+    .describe('What "at bedtime" means for reminders and readings'),
+  AIDE_WEATHER_URL: url(['http', 'https'])
+    .default('https://api.open-meteo.com')
+    .describe('Open-Meteo-compatible weather API base URL'),
+  AIDE_LATITUDE: z.coerce.number().min(-90, 'must be between -90 and 90').max(90, 'must be between -90 and 90').optional().describe('Home latitude for the weather (unset: no weather)'),
+  AIDE_LONGITUDE: z.coerce.number().min(-180, 'must be between -180 and 180').max(180, 'must be between -180 and 180').optional().describe('Home longitude for the weather'),
+  AIDE_CALENDAR_URLS: z
+    .string()
+    .default('')
+    .describe('Comma-separated iCalendar (.ics) feed URLs for appointments (http, https or file)'),
 
   // --- sync
   MQTT_URL: url(['mqtt', 'mqtts', 'ws', 'wss']).optional().describe('Cloud MQTT broker (unset: sync off)'),
