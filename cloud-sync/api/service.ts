@@ -11,6 +11,7 @@ import { createAuditLog } from './audit.js';
 import type { ApiDeps } from './deps.js';
 import { createAccessControl } from './people/access.js';
 import { registerPeopleRoutes } from './people/routes.js';
+import { registerDataRoutes } from './data/routes.js';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './ratelimit.js';
 
 const DAY_MS = 86_400_000;
@@ -60,6 +61,7 @@ export async function start(ctx: CloudContext): Promise<void> {
 
   registerAuthRoutes(ctx.app, deps);
   registerPeopleRoutes(ctx.app, deps);
+  registerDataRoutes(ctx.app, deps);
   // Registered after the pool's shutdown step, so it runs before it: queued audit entries are written first.
   lifecycle.onShutdown('audit', () => deps.audit.close());
 
