@@ -105,8 +105,8 @@ export interface PeopleRepo {
   list(): Person[];
   create(input: PersonCreate, opts?: { id?: string; primary?: boolean }): Person;
   update(personId: string, patch: PersonPatch): Person;
-  /** Creates the first person on first start. */
-  ensurePrimary(defaults: { timezone: string; locale: string; name?: string }): Person;
+  /** Creates the first person on first start; returns their id (decrypts nothing, so a damaged row cannot stop start-up). */
+  ensurePrimary(defaults: { timezone: string; locale: string; name?: string }): string;
 }
 
 export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRepo {
@@ -232,11 +232,11 @@ export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRe
     },
     ensurePrimary(defaults) {
       const row = selectPrimary.get() as { id: string } | undefined;
-      if (row) return getSync(row.id);
+      if (row) return row.id;
       return repo.create(
         { name: defaults.name ?? 'Me', timezone: defaults.timezone, locale: defaults.locale },
         { primary: true },
-      );
+      ).id;
     },
   };
   return repo;
