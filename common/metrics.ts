@@ -13,7 +13,14 @@ const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 
 export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string } = {}): Metrics {
   const registry = new Registry();
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: opts.prefix ?? 'aide_' });
+  if (opts.defaultMetrics !== false) {
+    const prefix = opts.prefix ?? 'aide_';
+    collectDefaultMetrics({ register: registry, prefix });
+    // prom-client names these gauges *_total, which the exposition format reserves for counters.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      registry.removeSingleMetric(prefix + name);
+    }
+  }
 
   const getOr = <M>(name: string, make: () => M): M => (registry.getSingleMetric(name) as M | undefined) ?? make();
 
