@@ -13,7 +13,13 @@ export function isRoot(): boolean {
 /** Absolute path of an executable on PATH (plus the sbin folders), or undefined. */
 export function which(command: string, extraDirs: string[] = []): string | undefined {
   if (command.includes('/')) return existsSync(command) ? command : undefined;
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin', ...extraDirs];
+  const dirs = [
+    ...(process.env.PATH ?? '').split(delimiter),
+    '/usr/sbin',
+    '/usr/local/sbin',
+    '/sbin',
+    ...extraDirs,
+  ];
   for (const dir of dirs) {
     if (!dir) continue;
     const candidate = join(dir, command);
@@ -67,11 +73,20 @@ export function postgresBinDirs(): string[] {
   }
 }
 
+function findPostgresBin(command: string): string | undefined {
+  // One version's folder first, so initdb, postgres and pg_isready match.
+  for (const dir of postgresBinDirs()) {
+    const path = join(dir, command);
+    if (existsSync(path)) return path;
+  }
+  return which(command);
+}
+
 export async function ensurePostgresBin(command: string): Promise<string> {
-  const found = which(command, postgresBinDirs());
+  const found = findPostgresBin(command);
   if (found) return found;
   await aptInstall(['postgresql']);
-  const path = which(command, postgresBinDirs());
+  const path = findPostgresBin(command);
   if (!path) throw new Error(`Debian package postgresql is installed but ${command} is still not found`);
   return path;
 }

@@ -3,14 +3,24 @@
 // processes too (PostgreSQL backends), and a PID file per server lets scripts/test.mjs
 // sweep anything a crashed test left behind.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
 /** Folder where each running server leaves `<pid>.json`; scripts/test.mjs sets one per run. */
 export function pidDir(): string {
-  const dir = process.env.AIDE_HARNESS_PID_DIR ?? join(tmpdir(), `aide-harness-pids-${process.getuid?.() ?? 0}`);
+  const dir =
+    process.env.AIDE_HARNESS_PID_DIR ?? join(tmpdir(), `aide-harness-pids-${process.getuid?.() ?? 0}`);
   mkdirSync(dir, { recursive: true });
   return dir;
 }
@@ -196,15 +206,11 @@ export function spawnManaged(spec: SpawnSpec): ManagedProcess {
   child.unref(); // a forgotten server must not keep the test process alive
   const pid = child.pid;
   let exited = false;
-  const exitPromise = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    });
-    child.once('error', () => {
-      exited = true;
-      resolve();
-    });
+  child.once('exit', () => {
+    exited = true;
+  });
+  child.once('error', () => {
+    exited = true;
   });
   const pidFile = join(pidDir(), `${pid}.json`);
   writeFileSync(

@@ -1,0 +1,48 @@
+// A throwaway Redis with no persistence.
+import { join } from 'node:path';
+import { ensureCommand } from './packages.js';
+import { canConnect, freePort, makeTempDir, spawnManaged, waitUntilReady } from './process.js';
+import { createServerHandle, type ServerHandle } from './server.js';
+
+export interface RedisServer extends ServerHandle {
+  /** redis://127.0.0.1:<port> */
+  url: string;
+  port: number;
+}
+
+export async function startRedis(): Promise<RedisServer> {
+  const redis = await ensureCommand('redis-server', 'redis-server');
+  const dir = makeTempDir('redis');
+  const port = await freePort();
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'no',
+    '--protected-mode',
+    'no',
+    '--loglevel',
+    'notice',
+  ];
+  const launch = async () => {
+    const proc = spawnManaged({
+      name: 'redis',
+      command: redis,
+      args,
+      cwd: dir,
+      logFile: join(dir, 'redis.log'),
+    });
+    await waitUntilReady(proc, 'redis', () => canConnect(port), 15_000);
+    return proc;
+  };
+  const handle = await createServerHandle(dir, launch);
+  return Object.assign(handle, { url: `redis://127.0.0.1:${port}`, port });
+}
