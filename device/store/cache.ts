@@ -79,7 +79,8 @@ function createRedisCache(url: string, opts: CacheOptions, requests: Counter): C
   const timeoutMs = opts.redisTimeoutMs ?? 100;
   const redis = new Redis(url, {
     lazyConnect: false,
-    enableOfflineQueue: false, // while disconnected, fail at once instead of queueing
+    // Commands wait for a (re)connection at most commandTimeout; the breaker then stops sending them.
+    enableOfflineQueue: true,
     maxRetriesPerRequest: 0,
     commandTimeout: timeoutMs,
     connectTimeout: 1000,

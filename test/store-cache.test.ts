@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { loadDeviceConfig } from '../device/config.js';
+import { type DeviceHandle, startDevice } from '../device/main.js';
+import { quick, type RedisServer, startRedis } from './harness/index.js';
+
+// Cache-aside in front of SQLite: reads after writes are never stale, and a dead Redis only costs speed.
+const dirs: string[] = [];
+const handles: DeviceHandle[] = [];
+after(async () => {
+  for (const h of handles) await h.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function device(env: Record<string, string> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'aide-store-cache-'));
+  dirs.push(dir);
+  const dev = await startDevice(loadDeviceConfig({ env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_TIMEZONE: 'UTC', ...env } }));
+  handles.push(dev);
+  return dev;
+}
+
+const api = (dev: DeviceHandle) => async (method: string, path: string, body?: unknown) => {
+  const res = await fetch(dev.url + path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as any };
+};
+
+async function cacheCount(dev: DeviceHandle, result: string): Promise<number> {
+  const text = await (await fetch(`${dev.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('aide_cache_requests_total{') && l.includes(`result="${result}"`))
+    .reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+}
+
+async function readAfterWrite(dev: DeviceHandle, label: string) {
+  const call = api(dev);
+  const me = dev.ctx.store.people.primaryId();
+  // profile: warm, change, read
+  await dev.ctx.store.people.get();
+  await dev.ctx.store.people.get();
+  await call('PATCH', `/api/people/${me}`, { name: `${label} name` });
+  assert.equal((await dev.ctx.store.people.get()).name, `${label} name`);
+  // medicine list: warm, add, read
+  const before = (await call('GET', '/api/medications')).body.items.length;
+  await call('GET', '/api/medications');
+  const created = await call('POST', '/api/medications', { name: `${label} med`, times: ['08:00'] });
+  assert.equal(created.status, 201);
+  const list = (await call('GET', '/api/medications')).body.items;
+  assert.equal(list.length, before + 1);
+  // rename, read again
+  await call('PATCH', `/api/medications/${created.body.id}`, { name: `${label} renamed` });
+  assert.ok((await call('GET', '/api/medications')).body.items.some((m: { name: string }) => m.name === `${label} renamed`));
+  // conversation
+  await dev.ctx.store.conversations.recent();
+  dev.ctx.store.conversations.addTurn({ role: 'user', text: `${label} hello` });
+  assert.equal((await dev.ctx.store.conversations.recent()).at(-1)?.text, `${label} hello`);
+  // upcoming doses follow a schedule change
+  await dev.ctx.store.doses.upcoming();
+  await call('PATCH', `/api/medications/${created.body.id}`, { active: false });
+  assert.ok(!(await dev.ctx.store.doses.upcoming()).some((d) => d.medicationId === created.body.id));
+}
+
+describe('cache', () => {
+  test('in-process cache: hits are counted and every read after a write is fresh', async () => {
+    const dev = await device();
+    assert.equal(dev.ctx.cache.kind, 'memory');
+    await readAfterWrite(dev, 'mem');
+    assert.ok((await cacheCount(dev, 'hit')) > 0);
+    assert.ok((await cacheCount(dev, 'miss')) > 0);
+  });
+
+  test('Redis: fresh after writes; killed mid-test, reads and writes go on from SQLite; back again, still fresh', { skip: quick && 'slow (AIDE_TEST_QUICK)', timeout: 60_000 }, async () => {
+    let redis: RedisServer | undefined;
+    try {
+      redis = await startRedis();
+      const dev = await device({ REDIS_URL: redis.url });
+      assert.equal(dev.ctx.cache.kind, 'redis');
+      const call = api(dev);
+      await readAfterWrite(dev, 'up');
+      assert.ok((await cacheCount(dev, 'hit')) > 0, 'Redis served hits');
+
+      await redis.kill();
+      const errorsBefore = await cacheCount(dev, 'error');
+      const t0 = Date.now();
+      for (let i = 0; i < 20; i++) {
+        const r = await call('GET', '/api/medications');
+        assert.equal(r.status, 200);
+      }
+      assert.ok(Date.now() - t0 < 5000, 'reads stay fast while Redis is down');
+      await readAfterWrite(dev, 'down');
+      assert.ok((await cacheCount(dev, 'error')) > errorsBefore, 'the error metric shows Redis is down');
+      const breaker = (await (await fetch(`${dev.url}/metrics`)).text()).match(/aide_breaker_state\{name="cache_redis"\} (\d)/);
+      assert.equal(breaker?.[1], '2', 'breaker open');
+
+      await redis.restart();
+      // The breaker probes again after 2 s; by then ioredis has reconnected.
+      await new Promise((r) => setTimeout(r, 2500));
+      const hitsBefore = await cacheCount(dev, 'hit');
+      await readAfterWrite(dev, 'back');
+      for (let i = 0; i < 3; i++) await call('GET', '/api/medications');
+      assert.ok((await cacheCount(dev, 'hit')) > hitsBefore, 'Redis serves hits again');
+    } finally {
+      await redis?.dispose();
+    }
+  });
+});
