@@ -7,6 +7,7 @@ const usage = `Usage: aide <command> [options]
   cloud <ingest|api|notify>  run a cloud service
   migrate [device|cloud]     apply store migrations (default: both that are configured)
   config [device|cloud]      list every configuration variable with its default
+  keys rotate                new data key, re-encrypt stored values (safe while the agent runs)
   status [--json]            sync backlog, last reminder, engine health, release, last backup
   doctor [--json]            check audio, models, disk, clock, broker, agent; says what to fix
   backup [--keep N]          copy the device store (SQLite online backup), keep the newest N
@@ -62,6 +63,26 @@ const commands: Record<string, Command> = {
   doctor: (pos, flags) => import('../device/ops/cli.js').then((m) => m.doctorCommand(pos, flags)),
   backup: (pos, flags) => import('../device/ops/cli.js').then((m) => m.backupCommand(pos, flags)),
   update: (pos, flags) => import('../device/ops/cli.js').then((m) => m.updateCommand(pos, flags)),
+
+  async keys(pos, flags) {
+    if (pos[0] !== 'rotate') fail(`aide keys: the only action is rotate, got ${pos[0] ?? 'nothing'}`);
+    // Safe while the agent runs: a new data key, then re-encryption in small transactions (WAL).
+    const { loadDeviceConfig } = await import('../device/config.js');
+    const { deviceDbPath } = await import('../device/main.js');
+    const { migrateDeviceDb, openDeviceDb } = await import('../device/store/db.js');
+    const { openCrypto } = await import('../device/store/runtime.js');
+    const { rotateDataKey } = await import('../device/crypto/rotate.js');
+    const { systemClock } = await import('../common/clock.js');
+    const config = loadDeviceConfig({ flags, file: flags.config });
+    const db = openDeviceDb(deviceDbPath(config));
+    try {
+      migrateDeviceDb(db);
+      const r = rotateDataKey({ db, crypto: openCrypto({ db, clock: systemClock, config }) });
+      console.log(`data key ${r.keyId} active; ${r.reencrypted} values re-encrypted in ${r.ms} ms; retired keys: ${r.retiredKeys.join(', ') || 'none'}`);
+    } finally {
+      db.close();
+    }
+  },
 
   async config(pos) {
     const shape =

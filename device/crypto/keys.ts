@@ -78,7 +78,7 @@ export function createKeyRing(deps: { db: Db; clock: Clock; masterKey: Buffer })
       );
       unwrapped.set(next, key);
       return next;
-    })();
+    }).immediate();
   }
 
   const ring: KeyRing = {
@@ -92,7 +92,7 @@ export function createKeyRing(deps: { db: Db; clock: Clock; masterKey: Buffer })
     retire(ids) {
       let n = 0;
       const del = db.prepare('DELETE FROM data_keys WHERE id = ? AND active = 0');
-      db.transaction(() => ids.forEach((id) => (n += del.run(id).changes)))();
+      db.transaction(() => ids.forEach((id) => (n += del.run(id).changes))).immediate();
       ids.forEach((id) => unwrapped.delete(id));
       return n;
     },

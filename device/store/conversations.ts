@@ -90,7 +90,7 @@ export function createConversationsRepo(deps: StoreDeps, people: PeopleRepo, cac
         ).run(id, personId, turn.conversationId, turn.role, crypto.encrypt(turn.text, aad(id)),
           v.actions ? JSON.stringify(v.actions) : null, v.at ?? now, now);
         outbox.enqueue('conversation_turn', turn);
-      })();
+      }).immediate();
       cached.invalidate('conversation', personId);
       return turn;
     },

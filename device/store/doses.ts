@@ -143,7 +143,7 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
       const pid = people.resolveId(personId);
       const tz = people.getSync(pid).timezone;
       const list = meds.listSync(pid);
-      const added = db.transaction(() => materializeMeds(list, tz, from, to))();
+      const added = db.transaction(() => materializeMeds(list, tz, from, to)).immediate();
       if (added) cached.invalidate('doses', pid);
       return added;
     },
@@ -173,7 +173,7 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
         if (!r) throw notFound(`dose ${id} does not exist`);
         if (r.status === status) return { dose: toDose(r, namesOf(r.person_id)), changed: false };
         return { dose: setStatus(r, status, opts.via, opts.at ?? clock.now()), changed: true };
-      })();
+      }).immediate();
       if (result.changed) cached.invalidate('doses', result.dose.personId);
       return result;
     },
@@ -199,7 +199,7 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
         }
         if (r.status === 'taken') return { dose: toDose(r, namesOf(r.person_id)), changed: false };
         return { dose: setStatus(r, 'taken', opts.via ?? 'voice', at), changed: true };
-      })();
+      }).immediate();
       cached.invalidate('doses', med.personId);
       return result;
     },

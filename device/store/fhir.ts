@@ -266,7 +266,7 @@ export function importBundle(store: HealthStore, body: unknown, personId?: strin
   // Values are checked (ranges, units) by the repositories; the first failure rolls everything back.
   let index = -1;
   try {
-    db.transaction(() => work.forEach((w, i) => ((index = i), w())))();
+    db.transaction(() => work.forEach((w, i) => ((index = i), w()))).immediate();
   } catch (err) {
     const e = err as { details?: ErrorDetail[]; message?: string };
     if (e.details) throw invalidArgument(`import item ${index}: ${e.message}`, { details: e.details });

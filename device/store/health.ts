@@ -54,7 +54,7 @@ export function createHealthStore(deps: {
   people.update = (id, patch) => {
     const before = people.getSync(id);
     const after = update(id, patch);
-    if (after.timezone !== before.timezone) deps.db.transaction(() => doses.replanPerson(after.id))();
+    if (after.timezone !== before.timezone) deps.db.transaction(() => doses.replanPerson(after.id)).immediate();
     return after;
   };
 

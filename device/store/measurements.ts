@@ -226,7 +226,7 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
   const repo: MeasurementsRepo = {
     add(input, opts = {}) {
       const p = prepare(input, opts.source ?? 'console');
-      return db.transaction(() => write(p, opts.id ?? newId()))();
+      return db.transaction(() => write(p, opts.id ?? newId())).immediate();
     },
     addMany(inputs, opts = {}) {
       const prepared = inputs.map((input, i) => {
@@ -241,7 +241,7 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
           throw err;
         }
       });
-      return db.transaction(() => prepared.map((p) => write(p, newId())))();
+      return db.transaction(() => prepared.map((p) => write(p, newId()))).immediate();
     },
     get(id) {
       const r = selectOne.get(id) as Row | undefined;
@@ -290,7 +290,7 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
         const m = toMeasurement({ ...r, version: r.version + 1, updated_at: now });
         outbox.enqueue('measurement', payload(m, true));
         return m;
-      })();
+      }).immediate();
     },
   };
   return repo;

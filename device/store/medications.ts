@@ -216,7 +216,7 @@ export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cache
         enqueue(med);
         listeners.forEach((fn) => fn(med));
         return med;
-      })();
+      }).immediate();
       cached.invalidate('medicines', personId);
       return m;
     },
@@ -245,7 +245,7 @@ export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cache
         enqueue(next);
         listeners.forEach((fn) => fn(next));
         return next;
-      })();
+      }).immediate();
       cached.invalidate('medicines', m.personId);
       return m;
     },
@@ -259,7 +259,7 @@ export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cache
         enqueue(next, true);
         listeners.forEach((fn) => fn(next));
         return next;
-      })();
+      }).immediate();
       cached.invalidate('medicines', m.personId);
       return m;
     },

@@ -193,7 +193,7 @@ export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRe
         const p = getSync(id);
         enqueue(p);
         return p;
-      })();
+      }).immediate();
       cached.invalidate('people', 'all');
       return person;
     },
@@ -226,7 +226,7 @@ export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRe
         const p = getSync(id);
         enqueue(p);
         return p;
-      })();
+      }).immediate();
       cached.invalidate('person', id);
       return person;
     },
