@@ -26,6 +26,13 @@ export const cloudConfigShape = {
   AIDE_MQTT_PASSWORD: z.string().optional().describe('MQTT password of the cloud service'),
   AIDE_MQTT_CA_FILE: z.string().optional().describe('CA certificate for the broker’s TLS certificate'),
   REDIS_URL: url(['redis', 'rediss']).optional().describe('Redis shared by API replicas (rate limits)'),
+  // Ingest (issue 8)
+  AIDE_INGEST_BATCH_MAX: positiveInt(500).describe('Ingest: most records stored and published per batch'),
+  AIDE_INGEST_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(5).describe('Ingest: wait this long for a batch to fill when the queue is short'),
+  AIDE_INGEST_SHARE_GROUP: z.string().regex(/^[\w-]{1,64}$/, 'must be letters, digits, - or _').default('ingest').describe('Ingest: MQTT shared-subscription group of the workers'),
+  AIDE_KAFKA_PARTITIONS: positiveInt(6).describe('Ingest: partitions of each Kafka topic when ingest creates it'),
+  AIDE_COMMAND_POLL_MS: positiveInt(1000).describe('Ingest: how often due downstream commands are looked for'),
+  AIDE_COMMAND_RETRY_MS: positiveInt(15000).describe('Ingest: first re-send gap of an unacknowledged command (doubles, at most 5 min)'),
   // Caregiver API (issue 9)
   AIDE_API_ISSUER: z.string().min(1).default('http://127.0.0.1:8082').describe('Caregiver API: JWT issuer (iss), the public base URL of the API'),
   AIDE_API_AUDIENCE: z.string().min(1).default('aide-caregiver-api').describe('Caregiver API: JWT audience (aud)'),

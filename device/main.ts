@@ -47,11 +47,8 @@ export async function startDevice(
   lifecycle.onShutdown('dose-horizon', store.startHorizon());
   const ctx: DeviceContext = { config, deviceId, log, metrics, readiness, clock, db, outbox, store, cache, lifecycle };
 
-  readiness.set('sync', {
-    ready: true,
-    optional: true,
-    detail: config.MQTT_URL ? 'configured' : 'off (no MQTT_URL)',
-  });
+  if (config.MQTT_URL) (await import('../cloud-sync/device/index.js')).startSync(ctx);
+  else readiness.set('sync', { ready: true, optional: true, detail: 'off (no MQTT_URL)' });
 
   const app = createConsole(ctx);
   await app.listen({ host: config.AIDE_HOST, port: config.AIDE_PORT });

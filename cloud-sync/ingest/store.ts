@@ -1,0 +1,250 @@
+import type pg from 'pg';
+import type { CommandAckPayload, Envelope, StatusPayload } from '../protocol/index.js';
+
+/**
+ * PostgreSQL side of ingest. One transaction per batch: the message ledger (message id = idempotency
+ * key) and the entity rows commit together, so a retried message is recognised and never applied twice.
+ * Entity upserts only move a row forward (`version` greater), so a late retry cannot undo a newer change.
+ */
+export interface StoreOutcome {
+  /** Stored now, or stored earlier but not yet confirmed published to Kafka: publish these. */
+  toPublish: Envelope[];
+  /** Stored and published earlier: acknowledge as duplicates. */
+  duplicates: Envelope[];
+}
+
+const month = (iso: string) => iso.slice(0, 7);
+
+/** Keeps the newest version of each entity id in a batch (one row may change twice while offline). */
+function newestById<T extends { id: string; version?: number }>(rows: T[]): T[] {
+  const byId = new Map<string, T>();
+  for (const r of rows) {
+    const cur = byId.get(r.id);
+    if (!cur || (r.version ?? 0) >= (cur.version ?? 0)) byId.set(r.id, r);
+  }
+  return [...byId.values()];
+}
+
+export function createIngestStore(pool: pg.Pool) {
+  const knownMonths = new Set<string>();
+
+  /** Partitions for every month a batch touches; the migration and a daily job create them ahead. */
+  async function ensurePartitions(records: Envelope[]): Promise<void> {
+    const needed = new Map<string, string>();
+    for (const r of records) {
+      const p = r.payload as Record<string, string>;
+      const at = r.kind === 'measurement' ? p.takenAt : r.kind === 'conversation_turn' ? p.at : undefined;
+      if (!at) continue;
+      const table = r.kind === 'measurement' ? 'measurements' : 'conversation_turns';
+      const utc = new Date(at).toISOString();
+      const key = `${table}:${month(utc)}`;
+      if (!knownMonths.has(key)) needed.set(key, utc);
+    }
+    for (const [key, at] of needed) {
+      await pool.query('SELECT ensure_month_partitions($1, $2, 1)', [key.split(':')[0], at]);
+      knownMonths.add(key);
+    }
+  }
+
+  async function ensureAhead(now: Date, months = 3): Promise<void> {
+    for (const t of ['measurements', 'conversation_turns']) {
+      await pool.query('SELECT ensure_month_partitions($1, $2, $3)', [t, now.toISOString(), months + 1]);
+    }
+  }
+
+  async function upsertEntities(client: pg.PoolClient, fresh: Envelope[]): Promise<void> {
+    type Row = Record<string, unknown> & { id: string; version?: number };
+    const of = (kind: string): Row[] =>
+      newestById(
+        fresh
+          .filter((e) => e.kind === kind)
+          .map((e) => ({ ...(e.payload as Row), deviceId: e.deviceId, messageId: e.id })),
+      );
+    const json = (rows: unknown[]) => JSON.stringify(rows);
+
+    const people = of('person');
+    if (people.length) {
+      await client.query(
+        `INSERT INTO people (id, device_id, name, timezone, locale, units, targets, data, version, updated_at, message_id)
+         SELECT x.id, x."deviceId", x.name, x.timezone, x.locale, coalesce(x.units, '{}'), coalesce(x.targets, '{}'), r.doc, x.version, x."updatedAt", x."messageId"
+           FROM jsonb_array_elements($1::jsonb) AS r(doc),
+                jsonb_to_record(r.doc) AS x(id uuid, "deviceId" text, name text, timezone text, locale text, units jsonb, targets jsonb, version int, "updatedAt" timestamptz, "messageId" uuid)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone, locale = excluded.locale,
+           units = excluded.units, targets = excluded.targets, data = excluded.data, version = excluded.version,
+           updated_at = excluded.updated_at, message_id = excluded.message_id
+         WHERE people.version < excluded.version`,
+        [json(people.map((p) => ({ ...p, data: undefined })))],
+      );
+    }
+
+    const measurements = of('measurement');
+    if (measurements.length) {
+      const rows = measurements.map((m) => ({
+        ...m,
+        num: typeof m.value === 'number' ? m.value : null,
+        obj: typeof m.value === 'object' ? m.value : null,
+        deleted: m.deleted === true,
+      }));
+      // A reading whose time changed moves partition: drop the older copy first.
+      await client.query(
+        `DELETE FROM measurements m USING jsonb_to_recordset($1::jsonb) AS x(id uuid, "takenAt" timestamptz, version int)
+          WHERE m.id = x.id AND m.taken_at <> x."takenAt" AND m.version < x.version`,
+        [json(rows)],
+      );
+      await client.query(
+        `INSERT INTO measurements (id, device_id, person_id, type, value, value_json, unit, input_unit, taken_at, source, note, deleted, version, updated_at, message_id)
+         SELECT x.id, x."deviceId", x."personId", x.type, x.num, x.obj, x.unit, x."inputUnit", x."takenAt", x.source, x.note, x.deleted, x.version, x."updatedAt", x."messageId"
+           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "deviceId" text, "personId" uuid, type text, num float8, obj jsonb, unit text,
+                "inputUnit" text, "takenAt" timestamptz, source text, note text, deleted boolean, version int, "updatedAt" timestamptz, "messageId" uuid)
+         ON CONFLICT (id, taken_at) DO UPDATE SET type = excluded.type, value = excluded.value, value_json = excluded.value_json,
+           unit = excluded.unit, input_unit = excluded.input_unit, source = excluded.source, note = excluded.note,
+           deleted = excluded.deleted, version = excluded.version, updated_at = excluded.updated_at, message_id = excluded.message_id
+         WHERE measurements.version < excluded.version`,
+        [json(rows)],
+      );
+    }
+
+    const medicines = of('medicine');
+    if (medicines.length) {
+      await client.query(
+        `INSERT INTO medicines (id, device_id, person_id, name, dose, form, instructions, times, days, start_date, end_date, active, deleted, version, updated_at, message_id)
+         SELECT x.id, x."deviceId", x."personId", x.name, x.dose, x.form, x.instructions, x.times, x.days, x."startDate", x."endDate",
+                x.active, coalesce(x.deleted, false), x.version, x."updatedAt", x."messageId"
+           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "deviceId" text, "personId" uuid, name text, dose text, form text, instructions text,
+                times jsonb, days jsonb, "startDate" date, "endDate" date, active boolean, deleted boolean, version int, "updatedAt" timestamptz, "messageId" uuid)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, dose = excluded.dose, form = excluded.form, instructions = excluded.instructions,
+           times = excluded.times, days = excluded.days, start_date = excluded.start_date, end_date = excluded.end_date,
+           active = excluded.active, deleted = excluded.deleted, version = excluded.version, updated_at = excluded.updated_at,
+           message_id = excluded.message_id
+         WHERE medicines.version < excluded.version`,
+        [json(medicines)],
+      );
+    }
+
+    const doses = of('dose_event');
+    if (doses.length) {
+      await client.query(
+        `INSERT INTO doses (id, device_id, person_id, medication_id, medication_name, due_at, status, confirmed_at, confirmed_via, version, updated_at, message_id)
+         SELECT x.id, x."deviceId", x."personId", x."medicationId", x."medicationName", x."dueAt", x.status, x."confirmedAt", x."confirmedVia",
+                x.version, x."updatedAt", x."messageId"
+           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "deviceId" text, "personId" uuid, "medicationId" uuid, "medicationName" text,
+                "dueAt" timestamptz, status text, "confirmedAt" timestamptz, "confirmedVia" text, version int, "updatedAt" timestamptz, "messageId" uuid)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, confirmed_at = excluded.confirmed_at, confirmed_via = excluded.confirmed_via,
+           medication_name = excluded.medication_name, due_at = excluded.due_at, version = excluded.version,
+           updated_at = excluded.updated_at, message_id = excluded.message_id
+         WHERE doses.version < excluded.version`,
+        [json(doses)],
+      );
+    }
+
+    const turns = of('conversation_turn');
+    if (turns.length) {
+      await client.query(
+        `INSERT INTO conversation_turns (id, device_id, person_id, conversation_id, role, text, at, actions, message_id)
+         SELECT x.id, x."deviceId", x."personId", x."conversationId", x.role, x.text, x.at, x.actions, x."messageId"
+           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "deviceId" text, "personId" uuid, "conversationId" uuid, role text, text text,
+                at timestamptz, actions jsonb, "messageId" uuid)
+         ON CONFLICT DO NOTHING`,
+        [json(turns)],
+      );
+    }
+
+    const alerts = of('alert');
+    if (alerts.length) {
+      await client.query(
+        `INSERT INTO alerts (id, device_id, person_id, type, priority, message, at, data, message_id)
+         SELECT x.id, x."deviceId", x."personId", x.type, x.priority, x.message, x.at, x.data, x."messageId"
+           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "deviceId" text, "personId" uuid, type text, priority int, message text,
+                at timestamptz, data jsonb, "messageId" uuid)
+         ON CONFLICT DO NOTHING`,
+        [json(alerts)],
+      );
+    }
+  }
+
+  async function applyControls(client: pg.PoolClient, controls: Envelope[]): Promise<void> {
+    for (const c of controls) {
+      if (c.kind === 'status') {
+        const s = c.payload as StatusPayload;
+        await client.query(
+          `INSERT INTO devices (device_id, last_seen_at, status, status_at, protocol_version) VALUES ($1, now(), $2, $3, $4)
+           ON CONFLICT (device_id) DO UPDATE SET last_seen_at = now(), protocol_version = excluded.protocol_version,
+             status = CASE WHEN devices.status_at IS NULL OR devices.status_at <= excluded.status_at THEN excluded.status ELSE devices.status END,
+             status_at = GREATEST(devices.status_at, excluded.status_at)`,
+          [c.deviceId, JSON.stringify(s), s.at, c.v],
+        );
+      } else if (c.kind === 'command_ack') {
+        const a = c.payload as CommandAckPayload;
+        // The device id condition: a device can only acknowledge its own commands.
+        await client.query(
+          `UPDATE device_commands SET acked_at = coalesce(acked_at, now()), result = coalesce(result, $3), result_detail = coalesce(result_detail, $4)
+            WHERE id = $1 AND device_id = $2`,
+          [a.commandId, c.deviceId, a.result, a.detail ?? null],
+        );
+      }
+    }
+  }
+
+  async function store(records: Envelope[], controls: Envelope[]): Promise<StoreOutcome> {
+    await ensurePartitions(records);
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      let fresh = new Set<string>();
+      let published = new Set<string>();
+      if (records.length) {
+        const ledger = records.map((r) => ({ id: r.id, d: r.deviceId, k: r.kind, s: r.seq, c: r.createdAt }));
+        const ins = await client.query<{ message_id: string }>(
+          `INSERT INTO ingested_messages (message_id, device_id, kind, seq, created_at)
+           SELECT x.id, x.d, x.k, x.s, x.c FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, d text, k text, s bigint, c timestamptz)
+           ON CONFLICT (message_id) DO NOTHING RETURNING message_id`,
+          [JSON.stringify(ledger)],
+        );
+        fresh = new Set(ins.rows.map((r) => r.message_id));
+        const old = records.filter((r) => !fresh.has(r.id)).map((r) => r.id);
+        if (old.length) {
+          const res = await client.query<{ message_id: string }>(
+            'SELECT message_id FROM ingested_messages WHERE message_id = ANY($1::uuid[]) AND published_at IS NOT NULL',
+            [old],
+          );
+          published = new Set(res.rows.map((r) => r.message_id));
+        }
+        await upsertEntities(client, records.filter((r) => fresh.has(r.id)));
+        const seen = new Map<string, number>();
+        for (const r of records) seen.set(r.deviceId, Math.max(seen.get(r.deviceId) ?? 0, r.seq));
+        await client.query(
+          `INSERT INTO devices (device_id, last_seen_at, last_seq)
+           SELECT x.d, now(), x.s FROM jsonb_to_recordset($1::jsonb) AS x(d text, s bigint)
+           ON CONFLICT (device_id) DO UPDATE SET last_seen_at = now(), last_seq = GREATEST(devices.last_seq, excluded.last_seq)`,
+          [JSON.stringify([...seen].sort(([a], [b]) => a.localeCompare(b)).map(([d, s]) => ({ d, s })))],
+        );
+      }
+      await applyControls(client, controls);
+      await client.query('COMMIT');
+      // A record repeated inside one batch is published once.
+      const toPublish: Envelope[] = [];
+      const duplicates: Envelope[] = [];
+      const queued = new Set<string>();
+      for (const r of records) {
+        if (published.has(r.id) || queued.has(r.id)) duplicates.push(r);
+        else {
+          toPublish.push(r);
+          queued.add(r.id);
+        }
+      }
+      return { toPublish, duplicates };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async function markPublished(ids: string[]): Promise<void> {
+    if (ids.length) await pool.query('UPDATE ingested_messages SET published_at = now() WHERE message_id = ANY($1::uuid[])', [ids]);
+  }
+
+  return { store, markPublished, ensureAhead };
+}
+export type IngestStore = ReturnType<typeof createIngestStore>;
