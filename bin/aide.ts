@@ -7,6 +7,7 @@ const usage = `Usage: aide <command> [options]
   cloud <ingest|api|notify>  run a cloud service
   migrate [device|cloud]     apply store migrations (default: both that are configured)
   config [device|cloud]      list every configuration variable with its default
+  models <list|fetch|verify|use|rollback> [id...]  speech models: install, verify checksums, choose, roll back
   keys rotate                new data key, re-encrypt stored values (safe while the agent runs)
   status [--json]            sync backlog, last reminder, engine health, release, last backup
   doctor [--json]            check audio, models, disk, clock, broker, agent; says what to fix
@@ -82,6 +83,12 @@ const commands: Record<string, Command> = {
     } finally {
       db.close();
     }
+  },
+
+  async models(pos, flags) {
+    const { loadDeviceConfig } = await import('../device/config.js');
+    const { modelsCommand } = await import('../device/models/cli.js');
+    process.exitCode = await modelsCommand(loadDeviceConfig({ flags, file: flags.config }).AIDE_MODELS_DIR, pos);
   },
 
   async config(pos) {

@@ -59,6 +59,21 @@ export const deviceConfigShape = {
   // --- voice
   AIDE_MODELS_DIR: z.string().default('./models').describe('Folder with speech models and manifest.json'),
   AIDE_AUDIO_CAPTURE: bool(false).describe('Listen on the microphone (on for a real speaker; off: console/WebSocket only)'),
+  AIDE_ASR_ENGINES: z.string().default('sherpa,pocketsphinx').describe('Speech recognizers to try, in order (sherpa, pocketsphinx)'),
+  AIDE_TTS_ENGINES: z.string().default('sherpa,espeak,flite').describe('Speech synthesizers to try, in order (sherpa, espeak, flite)'),
+  AIDE_ASR_MODEL: z.string().optional().describe('sherpa-onnx ASR model folder (default: the active manifest model, if installed)'),
+  AIDE_TTS_MODEL: z.string().optional().describe('sherpa-onnx TTS model folder (default: the active manifest model, if installed)'),
+  AIDE_ASR_TIMEOUT_MS: positiveInt(15000).describe('Deadline for one recognition before the next engine is tried'),
+  AIDE_TTS_TIMEOUT_MS: positiveInt(10000).describe('Deadline for synthesizing one sentence before the next engine is tried'),
+  AIDE_ASR_ACCEPT_CONFIDENCE: z.coerce.number().min(0).max(1).default(0.7).describe('Domain-model confidence taken without a second pass'),
+  AIDE_ASR_REJECT_CONFIDENCE: z.coerce.number().min(0).max(1).default(0.45).describe('Below this confidence a transcript is rejected ("say again")'),
+  AIDE_TTS_VOICE: z.string().default('en-gb').describe('Default voice (per person: voice settings)'),
+  AIDE_TTS_RATE: positiveInt(145).describe('Default speaking rate in words per minute (slower than the usual 175)'),
+  AIDE_VOICE_MAX_SECONDS: positiveInt(60).describe('Longest accepted recording in seconds'),
+  AIDE_VOICE_MAX_BYTES: positiveInt(5 * 1024 * 1024).describe('Largest accepted recording in bytes'),
+  AIDE_VAD_SILENCE_MS: positiveInt(1200).describe('Silence that ends an utterance (longer than usual: slower speech)'),
+  AIDE_VAD_THRESHOLD: z.coerce.number().min(0).max(1).default(0.5).describe('Speech probability threshold of the Silero VAD'),
+  AIDE_WAKE_MODEL: z.string().optional().describe('openWakeWord model file or manifest id (unset: push-to-talk / console only)'),
 
   // --- operations (aide backup / update / doctor / status)
   AIDE_BACKUP_KEEP: positiveInt(7).describe('How many nightly store backups `aide backup` keeps'),

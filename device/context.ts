@@ -8,6 +8,8 @@ import type { Db } from './store/db.js';
 import type { Cache } from './store/cache.js';
 import type { HealthStore } from './store/health.js';
 import type { Outbox } from './store/outbox.js';
+import type { Agent } from './agent/turn.js';
+import type { Voice } from './voice/service.js';
 
 /** What every device subsystem is given: configuration, observability, time and the store. */
 export interface DeviceContext {
@@ -24,4 +26,8 @@ export interface DeviceContext {
   /** The Redis-style cache (Redis when REDIS_URL is set, in-process otherwise). */
   cache: Cache;
   lifecycle: Lifecycle;
+  /** The conversational agent: `agent.runTurn({text, personId})`, `agent.expect(...)` (device/agent/turn.ts). */
+  agent?: Agent;
+  /** The voice pipeline; `voice.speak(text, {personId, emergency})` is the device's spoken output (reminders use it). */
+  voice?: Voice;
 }

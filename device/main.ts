@@ -6,6 +6,8 @@ import { createMetrics } from '../common/metrics.js';
 import { createReadiness } from '../common/readiness.js';
 import type { DeviceConfig } from './config.js';
 import { createConsole } from './console/server.js';
+import { createAgent } from './agent/turn.js';
+import { startVoice } from './voice/index.js';
 import type { DeviceContext } from './context.js';
 import { migrateDeviceDb, openDeviceDb } from './store/db.js';
 import { openStoreRuntime } from './store/runtime.js';
@@ -46,11 +48,16 @@ export async function startDevice(
   lifecycle.onShutdown('cache', () => cache.close());
   lifecycle.onShutdown('dose-horizon', store.startHorizon());
   const ctx: DeviceContext = { config, deviceId, log, metrics, readiness, clock, db, outbox, store, cache, lifecycle };
+  ctx.agent = createAgent(ctx);
 
   if (config.MQTT_URL) (await import('../cloud-sync/device/index.js')).startSync(ctx);
   else readiness.set('sync', { ready: true, optional: true, detail: 'off (no MQTT_URL)' });
 
+  const voice = await startVoice(ctx);
+  ctx.voice = voice.voice;
+
   const app = createConsole(ctx);
+  await voice.register(app);
   await app.listen({ host: config.AIDE_HOST, port: config.AIDE_PORT });
   lifecycle.onShutdown('console', () => app.close());
   const address = app.server.address();

@@ -1,0 +1,71 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { unavailable } from '../../common/errors.js';
+import { buildArpa } from './arpa.js';
+import { domainCorpus, domainWords, extraPronunciations, medicines } from './vocabulary.js';
+
+export const debianDict = '/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict';
+
+export interface GrammarFiles {
+  lm: string;
+  dict: string;
+  corpus: string;
+}
+
+export const grammarFiles = (dir: string): GrammarFiles => ({
+  lm: join(dir, 'aide-domain.lm'),
+  dict: join(dir, 'aide-domain.dict'),
+  corpus: join(dir, 'corpus.txt'),
+});
+
+/**
+ * Builds the PocketSphinx domain model from the agent's vocabulary: an ARPA trigram LM over the
+ * generated corpus and cmudict trimmed to the domain words (plus medicine names). Files are written
+ * through a rename so a reader never sees half a model.
+ */
+export function buildGrammar(outDir: string, dictPath = debianDict): { sentences: number; words: number; pronunciations: number } {
+  const corpus = domainCorpus();
+  const words = domainWords(corpus);
+  if (!existsSync(dictPath)) throw unavailable(`pronunciation dictionary not found: ${dictPath} (apt-get install pocketsphinx-en-us)`);
+  const cmu = new Map<string, string[]>();
+  for (const line of readFileSync(dictPath, 'utf8').split('\n')) {
+    const m = /^(\S+?)(\(\d+\))?\s+(.+)$/.exec(line.trim());
+    if (!m) continue;
+    const list = cmu.get(m[1]!) ?? [];
+    list.push(m[3]!.trim());
+    cmu.set(m[1]!, list);
+  }
+  const dict: string[] = [];
+  const missing: string[] = [];
+  for (const w of words) {
+    const prons = [...(medicines[w] ?? []), ...(extraPronunciations[w] ?? []), ...(cmu.get(w) ?? [])];
+    if (!prons.length) missing.push(w);
+    prons.forEach((p, i) => dict.push(`${i ? `${w}(${i + 1})` : w} ${p}`));
+  }
+  if (missing.length) throw unavailable(`no pronunciation for ${missing.join(', ')}: add them to device/voice/vocabulary.ts`);
+  mkdirSync(outDir, { recursive: true });
+  const f = grammarFiles(outDir);
+  const put = (path: string, text: string) => {
+    writeFileSync(`${path}.tmp`, text);
+    renameSync(`${path}.tmp`, path);
+  };
+  put(f.corpus, `${corpus.join('\n')}\n`);
+  put(f.dict, `${dict.join('\n')}\n`);
+  put(f.lm, buildArpa(corpus)); // last: its presence means the set is complete
+  return { sentences: corpus.length, words: words.length, pronunciations: dict.length };
+}
+
+/** The domain model folder, generated on first use when missing (first writable of `dirs`). */
+export function ensureGrammar(dirs: string[]): GrammarFiles {
+  for (const dir of dirs) if (existsSync(grammarFiles(dir).lm) && existsSync(grammarFiles(dir).dict)) return grammarFiles(dir);
+  let last: unknown;
+  for (const dir of dirs) {
+    try {
+      buildGrammar(dir);
+      return grammarFiles(dir);
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw unavailable(`pocketsphinx domain model could not be built: ${(last as Error)?.message}`);
+}

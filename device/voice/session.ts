@@ -1,0 +1,154 @@
+import type { WebSocket } from 'ws';
+import { AppError, toAppError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { bytesToPcm } from '../audio/wav.js';
+import type { Voice } from './service.js';
+import { createEndpointer, type Vad } from './vad.js';
+
+export interface SessionDeps {
+  voice: Voice;
+  newVad: () => Vad;
+  log: Logger;
+  vadThreshold: number;
+  silenceMs: number;
+  maxUtteranceMs: number;
+}
+
+type ClientMessage =
+  | { type: 'start'; personId?: string }
+  | { type: 'end' }
+  | { type: 'interrupt' }
+  | { type: 'text'; text: string };
+
+let nextId = 1;
+
+/**
+ * One talk session over a WebSocket (protocol in README.md, "Voice session protocol"): the client
+ * streams 16 kHz PCM16 frames; the server endpoints them with the VAD, runs each utterance as a turn
+ * and streams the reply back sentence by sentence. Speech during playback stops it (barge-in), except
+ * during an emergency reply, which always plays to the end.
+ */
+export function runVoiceSession(socket: WebSocket, deps: SessionDeps, opts: { personId?: string } = {}): void {
+  const { voice, log } = deps;
+  const id = `ws-${nextId++}`;
+  let personId = opts.personId;
+  const endpointer = createEndpointer(deps.newVad(), {
+    threshold: deps.vadThreshold,
+    silenceMs: deps.silenceMs,
+    maxUtteranceMs: deps.maxUtteranceMs,
+  });
+  let inputChain = Promise.resolve();
+  let turnChain = Promise.resolve();
+  let playing: { ctrl: AbortController; emergency: boolean } | undefined;
+  /** Wall-clock time when the client will have played everything sent so far. */
+  let playEnd = 0;
+  let closed = false;
+
+  const send = (msg: Record<string, unknown>) => {
+    if (!closed && socket.readyState === socket.OPEN) socket.send(JSON.stringify(msg));
+  };
+  const sendAudio = (pcm: Int16Array, sampleRate: number, meta: Record<string, unknown>) => {
+    if (closed || socket.readyState !== socket.OPEN) return;
+    socket.send(JSON.stringify({ type: 'audio', sampleRate, samples: pcm.length, ...meta }));
+    socket.send(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+    playEnd = Math.max(Date.now(), playEnd) + (pcm.length / sampleRate) * 1000;
+  };
+  const isPlaying = () => Date.now() < playEnd;
+
+  const bargeIn = () => {
+    if (!isPlaying()) return;
+    if (playing?.emergency) return; // emergency instructions are never cut off
+    playing?.ctrl.abort();
+    voice.interrupt();
+    playEnd = 0;
+    send({ type: 'playback_stop', reason: 'barge-in' });
+  };
+
+  // The device's speak() path (reminders) also plays in this browser.
+  const detach = voice.attachSink({
+    id,
+    async play(speech, meta) {
+      sendAudio(speech.pcm, speech.sampleRate, { text: meta.text, emergency: meta.emergency, source: 'speak' });
+    },
+  });
+
+  const speakReply = async (text: string, emergency: boolean) => {
+    const ctrl = new AbortController();
+    playing = { ctrl, emergency };
+    try {
+      for await (const s of voice.synthesize(text, { personId }, emergency ? undefined : ctrl.signal)) {
+        if (ctrl.signal.aborted && !emergency) break;
+        sendAudio(s.pcm, s.sampleRate, { text: s.text, emergency, engine: s.engine });
+      }
+    } finally {
+      send({ type: 'audio_end', interrupted: ctrl.signal.aborted && !emergency });
+      if (playing?.ctrl === ctrl) playing = undefined;
+    }
+  };
+
+  const turn = (input: { pcm?: Int16Array; text?: string }) => {
+    turnChain = turnChain.then(async () => {
+      try {
+        const heard = input.pcm
+          ? await voice.transcribe(input.pcm)
+          : { text: input.text ?? '', confidence: 1, engine: 'text', durationMs: 0, rejected: false };
+        send({ type: 'transcript', final: true, ...heard });
+        const outcome = await voice.respond(heard, { personId });
+        send({ type: 'reply', text: outcome.reply, actions: outcome.actions.map((a) => ({ tool: a.tool, ok: a.result.ok })), emergency: outcome.emergency });
+        await speakReply(outcome.reply, outcome.emergency);
+      } catch (err) {
+        const e = err instanceof AppError ? err : toAppError(err);
+        log.warn({ session: id, code: e.code }, 'voice turn failed');
+        send({ type: 'error', code: e.code, message: e.message });
+      }
+    });
+  };
+
+  socket.on('message', (data: Buffer, isBinary: boolean) => {
+    if (isBinary) {
+      const pcm = bytesToPcm(Buffer.isBuffer(data) ? data : Buffer.from(data));
+      inputChain = inputChain.then(async () => {
+        for (const ev of await endpointer.push(pcm)) {
+          if (ev.type === 'speech_start') {
+            send({ type: 'vad', speaking: true });
+            bargeIn();
+          } else {
+            send({ type: 'vad', speaking: false });
+            turn({ pcm: ev.pcm });
+          }
+        }
+      }).catch((err) => log.warn({ session: id, reason: (err as Error).message }, 'vad failed'));
+      return;
+    }
+    let msg: ClientMessage;
+    try {
+      msg = JSON.parse(data.toString()) as ClientMessage;
+    } catch {
+      send({ type: 'error', code: 'invalid_argument', message: 'message: must be JSON text or binary PCM16 audio' });
+      return;
+    }
+    if (msg.type === 'start') {
+      if (typeof msg.personId === 'string') personId = msg.personId;
+      send({ type: 'ready', sampleRate: 16000, engines: voice.engines() });
+    } else if (msg.type === 'end') {
+      inputChain = inputChain.then(() => {
+        for (const ev of endpointer.flush()) if (ev.type === 'speech_end') {
+          send({ type: 'vad', speaking: false });
+          turn({ pcm: ev.pcm });
+        }
+      });
+    } else if (msg.type === 'interrupt') {
+      bargeIn();
+    } else if (msg.type === 'text' && typeof msg.text === 'string' && msg.text.trim()) {
+      turn({ text: msg.text.trim().slice(0, 4000) });
+    } else {
+      send({ type: 'error', code: 'invalid_argument', message: `type: must be start, end, interrupt or text, got ${String((msg as { type?: unknown }).type)}` });
+    }
+  });
+  socket.on('close', () => {
+    closed = true;
+    playing?.ctrl.abort();
+    detach();
+  });
+  socket.on('error', () => {});
+}
