@@ -20,6 +20,23 @@
  *   alert at priority 2, also offline.
  */
 
+import type { DeviceContext } from '../context.js';
+import { alertTools, createAlertSender } from './tools/alerts.js';
+import { calendarTool, createCalendarClient } from './tools/calendar.js';
+import { capabilities, type LocalState } from './local/intents.js';
+import { createBreaker } from '../../common/resilience.js';
+import { createCloudEngine, type CloudEngine } from './cloud/llm.js';
+import { createFetchCache } from './tools/fetch-cache.js';
+import { createRedactor } from './cloud/redact.js';
+import { createToolRegistry, type ToolContext, type ToolRegistry } from './tools/registry.js';
+import { createWeatherClient, weatherTool } from './tools/weather.js';
+import { decide, type Decision } from './local/decide.js';
+import { defaultAnchors } from './local/times.js';
+import { fieldError } from '../../common/errors.js';
+import { healthTools } from './tools/health.js';
+import { replyFor } from './local/replies.js';
+import { type AgentMemory, createMemoryStore } from './memory.js';
+
 /** Where the turn came from (for stored conversation turns and metrics). */
 export type TurnSource = 'console' | 'voice' | 'reminder' | 'test';
 
@@ -61,3 +78,180 @@ export interface Agent {
   runTurn(input: TurnInput): Promise<TurnResult>;
   expect(expectation: Expectation): void;
 }
+
+// ------------------------------------------------------------------ implementation
+
+export const MAX_TURN_CHARS = 4000;
+/** Cloud context: recent turns up to this many characters (~4 per token); older turns are summarized. */
+const HISTORY_CHAR_BUDGET = 6000;
+
+const offlineReply = `I can't reach the internet right now, so I can't answer that. ${capabilities}`;
+const noCloudReply = `I can't answer that one without the internet. ${capabilities}`;
+
+/** Validates turn text: 1..4000 characters after trimming. */
+export function checkTurnText(text: unknown): string {
+  if (typeof text !== 'string') throw fieldError('text', 'required', 'text must be a string');
+  const t = text.trim();
+  if (!t) throw fieldError('text', 'min_length', 'text must not be empty');
+  if (t.length > MAX_TURN_CHARS) throw fieldError('text', 'max_length', `text must be at most ${MAX_TURN_CHARS} characters, got ${t.length}`);
+  return t;
+}
+
+export function createAgent(ctx: DeviceContext, opts: { cloud?: CloudEngine; tools?: ToolRegistry } = {}): Agent & { tools: ToolRegistry; cloud: CloudEngine } {
+  const { store, db, clock, config, log, metrics } = ctx;
+  const alerts = createAlertSender({ db, outbox: ctx.outbox, clock });
+  const fetchCache = createFetchCache({ db, clock });
+  const weather = createWeatherClient({
+    baseUrl: config.AIDE_WEATHER_URL,
+    latitude: config.AIDE_LATITUDE,
+    longitude: config.AIDE_LONGITUDE,
+    cache: fetchCache,
+    clock,
+    breaker: createBreaker('weather', { metrics, failures: 3, halfOpenAfterMs: 60_000 }),
+  });
+  const calendar = createCalendarClient({ urls: config.AIDE_CALENDAR_URLS.split(',').map((s) => s.trim()).filter(Boolean), cache: fetchCache, clock });
+  const tools =
+    opts.tools ??
+    createToolRegistry([...healthTools({ store, alerts, db }), ...alertTools(alerts), weatherTool(weather), calendarTool(calendar)], { log, metrics });
+  const cloud =
+    opts.cloud ??
+    createCloudEngine({
+      config: { baseUrl: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY, timeoutMs: config.AIDE_LLM_TIMEOUT_MS, maxToolSteps: config.AIDE_LLM_MAX_TOOL_STEPS },
+      tools,
+      clock,
+      log,
+      metrics,
+    });
+  const memory = createMemoryStore({ db, clock });
+  const anchors = { ...defaultAnchors, bedtime: config.AIDE_BEDTIME };
+  const turns = metrics.counter('aide_agent_turns_total', 'Agent turns by engine and outcome', ['engine', 'kind', 'degraded']);
+  const turnTime = metrics.histogram('aide_agent_turn_duration_seconds', 'Agent turn latency', ['engine']);
+
+  async function runTurn(input: TurnInput): Promise<TurnResult> {
+    const started = performance.now();
+    const text = checkTurnText(input.text);
+    const personId = store.people.resolveId(input.personId);
+    const person = store.people.getSync(personId);
+    const source = input.source === 'voice' || input.source === 'reminder' ? 'voice' : 'console';
+    const loaded = memory.load(personId);
+    const conversationId = input.conversationId ?? loaded.conversationId;
+    const mem: AgentMemory = loaded.memory;
+    const now = clock.now();
+    const emit = (e: TurnEvent) => {
+      try {
+        input.onEvent?.(e);
+      } catch (err) {
+        log.warn({ err }, 'turn event listener failed');
+      }
+    };
+
+    // Recent history before this turn (for the cloud engine).
+    const history = loaded.isNew ? [] : store.conversations.conversation(conversationId).slice(-20);
+    store.conversations.addTurn({ personId, conversationId, role: 'user', text, at: now });
+
+    const decision: Decision = decide(text, mem, { now, zone: person.timezone, anchors, prefs: { glucose: person.units.glucose } });
+    const tctx: ToolContext = { personId, timezone: person.timezone, now, conversationId, source, lastLoggedIds: mem.lastLoggedIds };
+    const actions: ActionRecord[] = [];
+    let engine: 'local' | 'cloud' = 'local';
+    let degraded = false;
+    let replyText: string;
+    let next: AgentMemory = { ...decision.state };
+    delete next.lastLoggedIds;
+
+    if (decision.kind === 'question' || decision.kind === 'unknown') {
+      if (!cloud.configured) {
+        replyText = decision.kind === 'unknown' && text.split(/\s+/).length <= 3 ? `Sorry, I didn't understand that. ${capabilities}` : noCloudReply;
+        degraded = decision.kind === 'question';
+      } else {
+        const { summary, window } = historyWindow(history);
+        const redactor = createRedactor([person.name]);
+        try {
+          const answer = await cloud.answer({
+            text,
+            history: window,
+            summary,
+            redactor,
+            tctx,
+            signal: input.signal,
+            onText: (delta) => emit({ type: 'text', delta }),
+            onTool: (a) => {
+              actions.push(a);
+              emit({ type: 'tool', tool: a.tool, args: a.args, result: a.result });
+            },
+          });
+          engine = 'cloud';
+          replyText = answer.text || "I'm not sure how to answer that.";
+          replyText = withSafetyNotes(replyText, actions);
+        } catch (err) {
+          log.warn({ code: (err as { code?: string }).code, breaker: cloud.breakerState() }, 'cloud engine unavailable, answering locally');
+          degraded = true;
+          replyText = actions.length ? `${actions.map((a) => replyFor(a, person.timezone, now)).join(' ')} I lost the connection before I could finish.` : offlineReply;
+        }
+      }
+    } else {
+      for (const plan of decision.plans) {
+        const action = await tools.call(plan.tool, plan.args, tctx);
+        actions.push(action);
+        emit({ type: 'tool', tool: action.tool, args: action.args, result: action.result });
+        if (action.tool === 'log_readings' && action.result.ok) next.lastLoggedIds = (action.result.readings as { id: string }[]).map((r) => r.id);
+        if (action.tool === 'correct_reading' && action.result.ok) next.lastLoggedIds = [(action.result.reading as { id: string }).id];
+      }
+      if (decision.kind === 'emergency') replyText = decision.say!;
+      else if (actions.length) replyText = actions.map((a) => replyFor(a, person.timezone, now)).join(' ');
+      else replyText = decision.say ?? capabilities;
+      // A failed action must not leave its subject behind as if it had happened.
+      if (actions.some((a) => !a.result.ok)) next = keepPendingOnly(next, mem);
+    }
+    if (engine === 'local' || !actions.length) emit({ type: 'text', delta: engine === 'local' ? replyText : '' });
+
+    memory.save(personId, conversationId, next);
+    store.conversations.addTurn({ personId, conversationId, role: 'assistant', text: replyText, at: Math.max(clock.now(), now + 1), actions: actions.map((a) => ({ tool: a.tool, ok: a.result.ok })) });
+
+    const result: TurnResult = { reply: { text: replyText }, actions, emergency: decision.kind === 'emergency', engine, degraded, conversationId };
+    turns.inc({ engine, kind: decision.kind, degraded: String(degraded) });
+    turnTime.observe({ engine }, (performance.now() - started) / 1000);
+    emit({ type: 'done', result });
+    return result;
+  }
+
+  return {
+    tools,
+    cloud,
+    runTurn,
+    expect(e) {
+      const personId = store.people.resolveId(e.personId);
+      const loaded = memory.load(personId);
+      memory.save(personId, loaded.conversationId, { ...loaded.memory, pending: { kind: 'dose', doseId: e.doseId, medicineName: e.medicineName } });
+    },
+  };
+}
+
+function keepPendingOnly(next: AgentMemory, before: LocalState): AgentMemory {
+  const out: AgentMemory = { ...before, ...(next.pending ? { pending: next.pending } : {}) };
+  if (!next.pending) delete out.pending;
+  return out;
+}
+
+/** Cloud answers about readings keep the local safety advice (far out-of-range readings). */
+function withSafetyNotes(text: string, actions: ActionRecord[]): string {
+  const advice = actions.flatMap((a) => ((a.result.safety as { advice: string }[] | undefined) ?? []).map((s) => s.advice)).filter((adv) => !text.includes(adv));
+  return advice.length ? `${text} ${advice.join(' ')}` : text;
+}
+
+/** The recent turns that fit the budget, plus a short extractive summary of older ones. */
+export function historyWindow(turns: { role: 'user' | 'assistant'; text: string }[]): { window: { role: 'user' | 'assistant'; text: string }[]; summary?: string } {
+  const window: { role: 'user' | 'assistant'; text: string }[] = [];
+  let used = 0;
+  let i = turns.length - 1;
+  for (; i >= 0; i--) {
+    const t = turns[i]!;
+    if (used + t.text.length > HISTORY_CHAR_BUDGET) break;
+    used += t.text.length;
+    window.unshift({ role: t.role, text: t.text });
+  }
+  if (i < 0) return { window };
+  const older = turns.slice(0, i + 1).filter((t) => t.role === 'user');
+  const summary = older.map((t) => (t.text.length > 80 ? `${t.text.slice(0, 77)}...` : t.text)).slice(-10).join(' / ');
+  return { window, summary: `the person said: ${summary}` };
+}
+

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { createHttpServer, type FastifyInstance } from '../../common/http.js';
 import type { DeviceContext } from '../context.js';
 import { registerStoreRoutes } from '../store/routes.js';
+import { registerAgentRoutes } from '../agent/routes.js';
 
 const publicDir = join(dirname(fileURLToPath(import.meta.url)), 'public');
 
@@ -29,5 +30,6 @@ export function createConsole(ctx: DeviceContext): FastifyInstance {
     readiness: ctx.readiness.snapshot(),
   }));
   registerStoreRoutes(app, ctx.store);
+  if (ctx.agent) registerAgentRoutes(app, ctx.agent);
   return app;
 }

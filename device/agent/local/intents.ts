@@ -167,7 +167,7 @@ function finishMedicinePlan(plan: Plan, base: LocalState): Understanding {
 // ----------------------------------------------------------------- corrections
 
 function correction(ts: Token[], s: string, base: LocalState, env: UnderstandEnv): Understanding | undefined {
-  if (!/^(no|nope|sorry|oops|actually|wait|i mean|i meant|correction|make that|that should be|that's wrong|wrong)\b/.test(s)) return undefined;
+  if (!/^((no|nope|sorry|oops|actually|wait|correction|wrong|that's wrong)( ,)? )*(i mean|i meant|it was|it's|its|it is|make that|that should be|should be|that was|meant|not|\d)/.test(s) || !/^(no|nope|sorry|oops|actually|wait|i mean|i meant|correction|make that|that should be|that's wrong|wrong)\b/.test(s)) return undefined;
   const nums = ts.filter((t): t is Extract<Token, { k: 'n' }> => t.k === 'n');
   const times = findTimes(ts, env.anchors);
   if (base.lastMedicine && times.length && (!nums.length || times.length)) {
