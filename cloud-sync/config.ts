@@ -44,6 +44,17 @@ export const cloudConfigShape = {
   AIDE_AUTH_RATE_LIMIT_PER_MIN: positiveInt(30).describe('Caregiver API: requests per minute per IP address on /v1/auth routes'),
   AIDE_TRUST_PROXY: bool(false).describe('Caregiver API: take the client IP from X-Forwarded-For (only behind a trusted proxy)'),
 };
+  // Notifications (issue 9)
+  SMTP_URL: url(['smtp', 'smtps']).optional().describe('Notify: SMTP server for email, e.g. smtp://user:pass@mail.example.org:587 (unset: no email)'),
+  SMTP_FROM: z.string().min(3).default('Aide <aide@localhost>').describe('Notify: sender address of notification emails'),
+  SMS_BASE_URL: url(['http', 'https']).optional().describe("Notify: SMS provider speaking Twilio's Messages API, e.g. https://api.twilio.com (unset: no SMS)"),
+  SMS_ACCOUNT_SID: z.string().optional().describe('Notify: SMS provider account id'),
+  SMS_AUTH_TOKEN: z.string().optional().describe('Notify: SMS provider auth token'),
+  SMS_FROM: z.string().optional().describe('Notify: SMS sender number (E.164)'),
+  VAPID_PUBLIC_KEY: z.string().optional().describe('Notify/API: Web Push VAPID public key (web-push generate-vapid-keys; unset: no push)'),
+  VAPID_PRIVATE_KEY: z.string().optional().describe('Notify: Web Push VAPID private key'),
+  VAPID_SUBJECT: z.string().default('mailto:aide@localhost').describe('Notify: Web Push VAPID subject (mailto: or https: contact)'),
+  AIDE_NOTIFY_GROUP: z.string().min(1).default('aide-notify').describe('Notify: Kafka consumer group'),
 
 export type CloudConfig = z.infer<z.ZodObject<typeof cloudConfigShape>>;
 

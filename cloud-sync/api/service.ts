@@ -12,6 +12,7 @@ import type { ApiDeps } from './deps.js';
 import { createAccessControl } from './people/access.js';
 import { registerPeopleRoutes } from './people/routes.js';
 import { registerDataRoutes } from './data/routes.js';
+import { registerNotificationRoutes } from './notifications/routes.js';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './ratelimit.js';
 
 const DAY_MS = 86_400_000;
@@ -62,6 +63,7 @@ export async function start(ctx: CloudContext): Promise<void> {
   registerAuthRoutes(ctx.app, deps);
   registerPeopleRoutes(ctx.app, deps);
   registerDataRoutes(ctx.app, deps);
+  registerNotificationRoutes(ctx.app, deps);
   // Registered after the pool's shutdown step, so it runs before it: queued audit entries are written first.
   lifecycle.onShutdown('audit', () => deps.audit.close());
 
