@@ -43,7 +43,7 @@ export const cloudConfigShape = {
   AIDE_RATE_LIMIT_PER_MIN: positiveInt(100).describe('Caregiver API: requests per minute per signed-in user'),
   AIDE_AUTH_RATE_LIMIT_PER_MIN: positiveInt(30).describe('Caregiver API: requests per minute per IP address on /v1/auth routes'),
   AIDE_TRUST_PROXY: bool(false).describe('Caregiver API: take the client IP from X-Forwarded-For (only behind a trusted proxy)'),
-};
+  AIDE_DEVICE_PASSWORD_FILE: z.string().optional().describe('Caregiver API: the broker’s Mosquitto password file; devices sign in to the API (pairing codes, LLM proxy) with their MQTT credentials'),
   // Notifications (issue 9)
   SMTP_URL: url(['smtp', 'smtps']).optional().describe('Notify: SMTP server for email, e.g. smtp://user:pass@mail.example.org:587 (unset: no email)'),
   SMTP_FROM: z.string().min(3).default('Aide <aide@localhost>').describe('Notify: sender address of notification emails'),

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
@@ -25,7 +29,11 @@ describe('pairing, caregivers, object-level authorization and the audit log', ()
     pgServer = await startPostgres();
     db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
     db.on('error', (e) => void e /* the server stops before the pool in after() */);
-    api = await startApi({ DATABASE_URL: pgServer.url, AIDE_RATE_LIMIT_PER_MIN: '10000', AIDE_AUTH_RATE_LIMIT_PER_MIN: '10000' });
+    // The broker's password file, as provisioning writes it (mosquitto_passwd, PBKDF2-SHA512).
+    const passwordFile = join(mkdtempSync(join(tmpdir(), 'aide-pw-')), 'passwd');
+    writeFileSync(passwordFile, '');
+    execFileSync('mosquitto_passwd', ['-b', passwordFile, 'dev-a', 'device-a-secret']);
+    api = await startApi({ DATABASE_URL: pgServer.url, AIDE_RATE_LIMIT_PER_MIN: '10000', AIDE_AUTH_RATE_LIMIT_PER_MIN: '10000', AIDE_DEVICE_PASSWORD_FILE: passwordFile });
     await addDeviceWithPerson(db, 'dev-a', personA, 'Alice');
     await addDeviceWithPerson(db, 'dev-b', personB, 'Bert');
     [ownerA, ownerB, helper, viewer, stranger, clinician, admin] = await Promise.all(
@@ -68,6 +76,20 @@ describe('pairing, caregivers, object-level authorization and the audit log', ()
     assert.deepEqual(mine.body.people.map((p: { id: string }) => p.id), [personA]);
     assert.equal(mine.body.people[0].permissions.manageCaregivers, true);
     assert.deepEqual((await call(api.url, 'GET', '/v1/people', { token: stranger.accessToken })).body.people, []);
+  });
+
+  test('a device signs in with its MQTT credentials to get a pairing code to speak; a caregiver claims with it', async () => {
+    const basic = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+    assert.equal((await call(api.url, 'POST', '/v1/device/pairing-code', { headers: basic('dev-a', 'wrong') })).status, 401);
+    assert.equal((await call(api.url, 'POST', '/v1/device/pairing-code', { headers: basic('dev-b', 'device-a-secret') })).status, 401);
+    assert.equal((await call(api.url, 'POST', '/v1/device/pairing-code')).status, 401);
+    const r = await call(api.url, 'POST', '/v1/device/pairing-code', { headers: basic('dev-a', 'device-a-secret') });
+    assert.equal(r.status, 201);
+    assert.match(r.body.code, /^\d{8}$/);
+    assert.equal(r.body.spoken, r.body.code.split('').join(' '));
+    // dev-a is already owned by owner-a: the code is real but the device is not taken over.
+    assert.equal((await call(api.url, 'POST', '/v1/devices/claim', { token: stranger.accessToken, body: { code: r.body.code } })).status, 409);
+    assert.equal((await call(api.url, 'POST', '/v1/devices/claim', { token: ownerA.accessToken, body: { code: r.body.code } })).status, 201, 'the owner re-pairing is fine');
   });
 
   test('the owner invites caregivers with permissions; permissions are enforced; revoking takes effect at once', async () => {

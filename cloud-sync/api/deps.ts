@@ -10,6 +10,7 @@ import type { LoginBackoff } from './auth/login-backoff.js';
 import type { PasswordHasher } from './auth/passwords.js';
 import type { RefreshTokens } from './auth/refresh-tokens.js';
 import type { AuditLog } from './audit.js';
+import type { DeviceCredentials } from './devices/credentials.js';
 import type { AccessControl } from './people/access.js';
 import type { RateLimiter } from './ratelimit.js';
 
@@ -28,6 +29,7 @@ export interface ApiDeps {
   limiter: RateLimiter;
   access: AccessControl;
   audit: AuditLog;
+  deviceCredentials: DeviceCredentials;
   /** preHandler: signed-in user + per-user rate limit. */
   requireUser: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 }

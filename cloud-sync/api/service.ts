@@ -13,6 +13,8 @@ import { createAccessControl } from './people/access.js';
 import { registerPeopleRoutes } from './people/routes.js';
 import { registerDataRoutes } from './data/routes.js';
 import { registerNotificationRoutes } from './notifications/routes.js';
+import { createDeviceCredentials } from './devices/credentials.js';
+import { registerDeviceRoutes } from './devices/routes.js';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './ratelimit.js';
 
 const DAY_MS = 86_400_000;
@@ -57,6 +59,7 @@ export async function start(ctx: CloudContext): Promise<void> {
     limiter,
     access: createAccessControl({ pool, clock }),
     audit: createAuditLog({ pool, clock, log }),
+    deviceCredentials: createDeviceCredentials({ passwordFile: config.AIDE_DEVICE_PASSWORD_FILE }),
     requireUser: createAuthGuard({ tokens, limiter, perUserPerMin: config.AIDE_RATE_LIMIT_PER_MIN }),
   };
 
@@ -64,6 +67,7 @@ export async function start(ctx: CloudContext): Promise<void> {
   registerPeopleRoutes(ctx.app, deps);
   registerDataRoutes(ctx.app, deps);
   registerNotificationRoutes(ctx.app, deps);
+  registerDeviceRoutes(ctx.app, deps);
   // Registered after the pool's shutdown step, so it runs before it: queued audit entries are written first.
   lifecycle.onShutdown('audit', () => deps.audit.close());
 

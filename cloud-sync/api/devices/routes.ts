@@ -1,0 +1,19 @@
+import type { FastifyInstance } from '../../../common/http.js';
+import type { ApiDeps } from '../deps.js';
+import { clientIp, enforceRate } from '../auth/guard.js';
+import { createPairingCode } from '../people/pairing.js';
+
+/**
+ * Routes a device calls with its own credentials. `POST /v1/device/pairing-code` gives the device a fresh
+ * 8-digit code to show or speak; a caregiver types it into the web app (`POST /v1/devices/claim`).
+ */
+export function registerDeviceRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.post('/v1/device/pairing-code', async (req, reply) => {
+    await enforceRate(deps.limiter, `ip:${clientIp(req, deps.config.AIDE_TRUST_PROXY)}`, deps.config.AIDE_AUTH_RATE_LIMIT_PER_MIN, reply);
+    const deviceId = deps.deviceCredentials.authenticate(req);
+    const code = await createPairingCode(deps.pool, deps.clock, deviceId);
+    deps.log.info({ deviceId }, 'pairing code issued');
+    reply.code(201);
+    return { code: code.code, spoken: code.code.split('').join(' '), expiresAt: code.expiresAt };
+  });
+}
