@@ -51,11 +51,10 @@ export interface Analytics {
 
 export function createAnalytics(deps: StoreDeps, people: PeopleRepo, meds: MedicationsRepo, doses: DosesRepo): Analytics {
   const { db, clock } = deps;
-  const rowsStmt = db
-    .prepare(
-      'SELECT taken_at, value, value2 FROM measurements WHERE person_id = ? AND type = ? AND taken_at >= ? AND taken_at < ? AND deleted = 0 ORDER BY taken_at',
-    )
-    .raw(true);
+  const latestStmt = db.prepare(
+    `SELECT taken_at, value, value2 FROM measurements INDEXED BY measurements_summary
+     WHERE person_id = ? AND type = ? AND taken_at >= ? AND taken_at < ? AND deleted = 0 ORDER BY taken_at DESC LIMIT 1`,
+  );
 
   return {
     summary({ type, from, to, personId }) {
@@ -64,58 +63,55 @@ export function createAnalytics(deps: StoreDeps, people: PeopleRepo, meds: Medic
       const unit = preferredUnit(type, person.units);
       const conv = (v: number) => roundFor(type, unit, fromCanonical(type, unit, v));
       const bp = type === 'blood_pressure';
-      const rows = rowsStmt.all(person.id, type, from, to) as [number, number, number | null][];
       const zone = zoneOf(person.timezone);
-      const base: Summary = { type, unit, from: iso(from), to: iso(to), count: rows.length, trend: [] };
-      if (!rows.length) return base;
-
-      let min1 = Infinity, max1 = -Infinity, sum1 = 0, min2 = Infinity, max2 = -Infinity, sum2 = 0, out = 0;
       const t = person.targets;
       const t1 = bp ? t.systolic : t[type as keyof Targets];
       const t2 = bp ? t.diastolic : undefined;
-      const outside = (v: number, r?: { min?: number; max?: number }) =>
-        !!r && ((r.min !== undefined && v < r.min) || (r.max !== undefined && v > r.max));
-      const weeks = new Map<number, { n: number; s1: number; s2: number }>();
-      let weekEnd = -Infinity;
-      let weekStart = 0;
-      for (const [at, v1, v2] of rows) {
-        if (v1 < min1) min1 = v1;
-        if (v1 > max1) max1 = v1;
-        sum1 += v1;
-        if (bp) {
-          const d = v2 as number;
-          if (d < min2) min2 = d;
-          if (d > max2) max2 = d;
-          sum2 += d;
-        }
-        if (outside(v1, t1) || (bp && outside(v2 as number, t2))) out++;
-        if (at >= weekEnd) {
-          // Rows are in time order, so week boundaries are computed once per week, not per row.
-          const start = DateTime.fromMillis(at, { zone }).startOf('week');
-          weekStart = start.toMillis();
-          weekEnd = start.plus({ weeks: 1 }).toMillis();
-        }
-        const w = weeks.get(weekStart) ?? { n: 0, s1: 0, s2: 0 };
-        w.n++;
-        w.s1 += v1;
-        w.s2 += v2 ?? 0;
-        weeks.set(weekStart, w);
+      // Local weeks (Monday start) covering the range, clipped to it: exact across DST changes.
+      const weeks: [number, number][] = [];
+      for (let w = DateTime.fromMillis(from, { zone }).startOf('week'); w.toMillis() < to; w = w.plus({ weeks: 1 })) {
+        weeks.push([Math.max(from, w.toMillis()), Math.min(to, w.plus({ weeks: 1 }).toMillis())]);
       }
-      const n = rows.length;
-      const stat = (a: number, b: number): Stat => (bp ? { systolic: Math.round(a), diastolic: Math.round(b) } : conv(a));
-      const last = rows[n - 1];
+      // SQLite aggregates per week over the covering index; JavaScript never sees the rows.
+      const values = weeks.map(() => '(?, ?)').join(', ');
+      const lo = (r?: { min?: number }) => r?.min ?? -Number.MAX_VALUE;
+      const hi = (r?: { max?: number }) => r?.max ?? Number.MAX_VALUE;
+      const agg = db
+        .prepare(
+          `WITH w(s, e) AS (VALUES ${values})
+           SELECT w.s AS s, count(*) AS n, min(m.value) AS min1, max(m.value) AS max1, sum(m.value) AS sum1,
+                  min(m.value2) AS min2, max(m.value2) AS max2, sum(m.value2) AS sum2,
+                  sum(CASE WHEN m.value < ? OR m.value > ? OR (m.value2 IS NOT NULL AND (m.value2 < ? OR m.value2 > ?)) THEN 1 ELSE 0 END) AS out
+           FROM w JOIN measurements m INDEXED BY measurements_summary
+             ON m.person_id = ? AND m.type = ? AND m.taken_at >= w.s AND m.taken_at < w.e AND m.deleted = 0
+           GROUP BY w.s ORDER BY w.s`,
+        )
+        .all(...weeks.flat(), lo(t1), hi(t1), lo(t2), hi(t2), person.id, type) as {
+        s: number; n: number; min1: number; max1: number; sum1: number; min2: number | null; max2: number | null; sum2: number | null; out: number;
+      }[];
+      const base: Summary = { type, unit, from: iso(from), to: iso(to), count: 0, trend: [] };
+      const n = agg.reduce((a, w) => a + w.n, 0);
+      if (!n) return base;
+      const stat = (a: number, b: number | null): Stat =>
+        bp ? { systolic: Math.round(a), diastolic: Math.round(b ?? 0) } : conv(a);
+      const sum = (k: 'sum1' | 'sum2') => agg.reduce((a, w) => a + (w[k] ?? 0), 0);
+      const last = latestStmt.get(person.id, type, from, to) as { taken_at: number; value: number; value2: number | null };
+      const out = agg.reduce((a, w) => a + w.out, 0);
       return {
         ...base,
-        min: stat(min1, min2),
-        max: stat(max1, max2),
-        mean: stat(sum1 / n, sum2 / n),
-        latest: { value: stat(last[1], last[2] ?? 0), takenAt: iso(last[0]) },
-        trend: [...weeks].map(([start, w]) => ({
-          weekStart: DateTime.fromMillis(start, { zone }).toISODate() as string,
+        count: n,
+        min: stat(Math.min(...agg.map((w) => w.min1)), bp ? Math.min(...agg.map((w) => w.min2 as number)) : null),
+        max: stat(Math.max(...agg.map((w) => w.max1)), bp ? Math.max(...agg.map((w) => w.max2 as number)) : null),
+        mean: stat(sum('sum1') / n, bp ? sum('sum2') / n : null),
+        latest: { value: stat(last.value, last.value2), takenAt: iso(last.taken_at) },
+        trend: agg.map((w) => ({
+          weekStart: DateTime.fromMillis(w.s, { zone }).startOf('week').toISODate() as string,
           count: w.n,
-          mean: stat(w.s1 / w.n, w.s2 / w.n),
+          mean: stat(w.sum1 / w.n, w.sum2 === null ? null : w.sum2 / w.n),
         })),
-        ...(t1 || t2 ? { outOfRangeShare: Math.round((out / n) * 1000) / 1000, target: bp ? { systolic: t1, diastolic: t2 } : { [type]: t1 } } : {}),
+        ...(t1 || t2
+          ? { outOfRangeShare: Math.round((out / n) * 1000) / 1000, target: bp ? { systolic: t1, diastolic: t2 } : { [type]: t1 } }
+          : {}),
       };
     },
 

@@ -75,6 +75,12 @@ export interface ListQuery {
 export interface MeasurementsRepo {
   /** Validates, converts to the canonical unit and stores one reading (and its outbox message) atomically. */
   add(input: MeasurementInput, opts?: { id?: string; source?: Source }): Measurement;
+  /**
+   * Like add, for concurrent callers (the console): validated at once, then written with the other writes
+   * that arrived in the same event-loop turn in one transaction (group commit: one fsync for all). The
+   * promise resolves after the commit; one failing write does not fail the others.
+   */
+  addQueued(input: MeasurementInput, opts?: { id?: string; source?: Source }): Promise<Measurement>;
   /** Many readings in one transaction: all or nothing. */
   addMany(inputs: MeasurementInput[], opts?: { source?: Source }): Measurement[];
   get(id: string): Measurement;
@@ -223,7 +229,40 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
     return m;
   }
 
+  type Pending = { p: ReturnType<typeof prepare>; id: string; resolve: (m: Measurement) => void; reject: (e: unknown) => void };
+  const queue: Pending[] = [];
+  let scheduled = false;
+  function flush() {
+    scheduled = false;
+    const items = queue.splice(0);
+    let results: Measurement[] | undefined;
+    try {
+      results = db.transaction(() => items.map((it) => write(it.p, it.id))).immediate();
+    } catch {
+      // Fall back to one transaction per write so each caller gets its own outcome.
+      for (const it of items) {
+        try {
+          it.resolve(db.transaction(() => write(it.p, it.id)).immediate());
+        } catch (err) {
+          it.reject(err);
+        }
+      }
+      return;
+    }
+    items.forEach((it, i) => it.resolve((results as Measurement[])[i]));
+  }
+
   const repo: MeasurementsRepo = {
+    addQueued(input, opts = {}) {
+      const p = prepare(input, opts.source ?? 'console');
+      return new Promise((resolve, reject) => {
+        queue.push({ p, id: opts.id ?? newId(), resolve, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
+    },
     add(input, opts = {}) {
       const p = prepare(input, opts.source ?? 'console');
       return db.transaction(() => write(p, opts.id ?? newId())).immediate();

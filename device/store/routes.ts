@@ -71,7 +71,7 @@ export function registerStoreRoutes(app: FastifyInstance, store: HealthStore): v
   // --- measurements
   app.post('/api/measurements', async (req, reply) => {
     const body = req.body as Record<string, unknown> | undefined;
-    return reply.code(201).send(measurements.add((body ?? {}) as never, { source: 'console' }));
+    return reply.code(201).send(await measurements.addQueued((body ?? {}) as never, { source: 'console' }));
   });
   app.get('/api/measurements', async (req) => {
     const q = parse(listQuery, req.query, 'query');
