@@ -55,6 +55,7 @@ export const cloudConfigShape = {
   VAPID_PRIVATE_KEY: z.string().optional().describe('Notify: Web Push VAPID private key'),
   VAPID_SUBJECT: z.string().default('mailto:aide@localhost').describe('Notify: Web Push VAPID subject (mailto: or https: contact)'),
   AIDE_NOTIFY_GROUP: z.string().min(1).default('aide-notify').describe('Notify: Kafka consumer group'),
+};
 
 export type CloudConfig = z.infer<z.ZodObject<typeof cloudConfigShape>>;
 
