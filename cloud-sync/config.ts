@@ -31,6 +31,7 @@ export const cloudConfigShape = {
   AIDE_INGEST_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(5).describe('Ingest: wait this long for a batch to fill when the queue is short'),
   AIDE_INGEST_SHARE_GROUP: z.string().regex(/^[\w-]{1,64}$/, 'must be letters, digits, - or _').default('ingest').describe('Ingest: MQTT shared-subscription group of the workers'),
   AIDE_KAFKA_PARTITIONS: positiveInt(6).describe('Ingest: partitions of each Kafka topic when ingest creates it'),
+  AIDE_KAFKA_TOPIC_PREFIX: z.string().regex(/^[\w.-]{0,100}$/, 'must be letters, digits, ., - or _').default('').describe('Prefix of the Kafka topic names (conversation_events …), e.g. for a staging cluster or tests'),
   AIDE_COMMAND_POLL_MS: positiveInt(1000).describe('Ingest: how often due downstream commands are looked for'),
   AIDE_COMMAND_RETRY_MS: positiveInt(15000).describe('Ingest: first re-send gap of an unacknowledged command (doubles, at most 5 min)'),
   // Caregiver API (issue 9)

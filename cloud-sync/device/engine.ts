@@ -12,8 +12,8 @@ import {
   ackSchema,
   commandSchema,
   deviceSubscriptions,
-  encode,
   type Envelope,
+  encode,
   MAX_BATCH_RECORDS,
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
@@ -68,12 +68,21 @@ export function createSyncEngine(o: SyncEngineOptions) {
   const deferMs = o.deferMs ?? 3600_000;
   const { outbox, clock, log, metrics, deviceId } = o;
 
-  const published = metrics.counter('aide_sync_published_total', 'Outbox records published (including re-sends)', ['lane']);
+  const published = metrics.counter(
+    'aide_sync_published_total',
+    'Outbox records published (including re-sends)',
+    ['lane'],
+  );
   const acked = metrics.counter('aide_sync_acked_total', 'Cloud acknowledgements by status', ['status']);
-  const resent = metrics.counter('aide_sync_resent_total', 'Publications re-sent after no acknowledgement in time');
+  const resent = metrics.counter(
+    'aide_sync_resent_total',
+    'Publications re-sent after no acknowledgement in time',
+  );
   const backlog = metrics.gauge('aide_sync_outbox_size', 'Changes waiting for the cloud');
   const alarm = metrics.gauge('aide_sync_outbox_alarm', '1 while the outbox is above its alarm size');
-  const commandsApplied = metrics.counter('aide_sync_commands_total', 'Downstream commands by result', ['result']);
+  const commandsApplied = metrics.counter('aide_sync_commands_total', 'Downstream commands by result', [
+    'result',
+  ]);
   const ackLatency = metrics.histogram('aide_sync_ack_seconds', 'Publish to cloud acknowledgement');
   const rejectStmt = o.db.prepare(
     'INSERT OR IGNORE INTO sync_rejected (message_id, kind, seq, code, fields, rejected_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -91,7 +100,8 @@ export function createSyncEngine(o: SyncEngineOptions) {
   let attempt = 0;
   let pumping = false;
 
-  const setState = (ready: boolean, detail: string) => o.readiness?.set('sync', { ready, optional: true, detail });
+  const setState = (ready: boolean, detail: string) =>
+    o.readiness?.set('sync', { ready, optional: true, detail });
 
   function envelope(m: OutboxMessage): Envelope {
     return {
@@ -106,7 +116,15 @@ export function createSyncEngine(o: SyncEngineOptions) {
   }
 
   function controlEnvelope(kind: string, payload: unknown): Envelope {
-    return { v: PROTOCOL_VERSION, id: randomUUID(), deviceId, seq: 0, kind, createdAt: new Date(clock.now()).toISOString(), payload };
+    return {
+      v: PROTOCOL_VERSION,
+      id: randomUUID(),
+      deviceId,
+      seq: 0,
+      kind,
+      createdAt: new Date(clock.now()).toISOString(),
+      payload,
+    };
   }
 
   function status(online: boolean) {
@@ -124,7 +142,10 @@ export function createSyncEngine(o: SyncEngineOptions) {
     if (size >= alarmAt && !alarmed) {
       alarmed = true;
       alarm.set(1);
-      log.error({ size, alarmAt }, 'sync outbox above its alarm size; changes are kept until the cloud acknowledges them');
+      log.error(
+        { size, alarmAt },
+        'sync outbox above its alarm size; changes are kept until the cloud acknowledges them',
+      );
       setState(false, `outbox backlog ${size} ≥ ${alarmAt}`);
     } else if (size < alarmAt * 0.9 && alarmed) {
       alarmed = false;
@@ -141,7 +162,11 @@ export function createSyncEngine(o: SyncEngineOptions) {
       const r = rows[0]!;
       client.publish(upTopic(deviceId, r.kind), encode(envelope(r)), { qos: 1 });
     } else {
-      client.publish(upTopic(deviceId, 'batch'), encode({ v: PROTOCOL_VERSION, deviceId, messages: rows.map(envelope) }), { qos: 1 });
+      client.publish(
+        upTopic(deviceId, 'batch'),
+        encode({ v: PROTOCOL_VERSION, deviceId, messages: rows.map(envelope) }),
+        { qos: 1 },
+      );
     }
     outbox.markSent(rows.map((r) => r.messageId));
     batch = { ids: rows.map((r) => r.messageId), sentAt: now };
@@ -189,7 +214,7 @@ export function createSyncEngine(o: SyncEngineOptions) {
   }
 
   function onAck(body: Buffer): void {
-    let parsed;
+    let parsed: ReturnType<typeof ackSchema.safeParse> | undefined;
     try {
       parsed = ackSchema.safeParse(JSON.parse(body.toString('utf8')));
     } catch {
@@ -207,12 +232,25 @@ export function createSyncEngine(o: SyncEngineOptions) {
       if (sentAt !== undefined) ackLatency.observe((now - sentAt) / 1000);
       if (a.status === 'deferred') {
         deferred.set(a.id, now + deferMs);
-        log.warn({ messageId: a.id, code: a.code }, 'cloud deferred a message it does not support yet; keeping it');
+        log.warn(
+          { messageId: a.id, code: a.code },
+          'cloud deferred a message it does not support yet; keeping it',
+        );
       } else {
         if (a.status === 'rejected') {
           const m = known.get(a.id);
-          rejectStmt.run(a.id, m?.kind ?? 'unknown', m?.seq ?? 0, a.code ?? 'rejected', a.fields ? JSON.stringify(a.fields) : null, now);
-          log.error({ messageId: a.id, kind: m?.kind, code: a.code, fields: a.fields }, 'cloud rejected a change for good');
+          rejectStmt.run(
+            a.id,
+            m?.kind ?? 'unknown',
+            m?.seq ?? 0,
+            a.code ?? 'rejected',
+            a.fields ? JSON.stringify(a.fields) : null,
+            now,
+          );
+          log.error(
+            { messageId: a.id, kind: m?.kind, code: a.code, fields: a.fields },
+            'cloud rejected a change for good',
+          );
         }
         remove.push(a.id);
       }
@@ -248,14 +286,23 @@ export function createSyncEngine(o: SyncEngineOptions) {
       outcome = o.applyCommand(cmd.data);
     } catch (err) {
       // Not acknowledged: the cloud sends it again.
-      log.error({ commandId: cmd.data.id, kind: cmd.data.kind, err: (err as Error).message }, 'command could not be applied now');
+      log.error(
+        { commandId: cmd.data.id, kind: cmd.data.kind, err: (err as Error).message },
+        'command could not be applied now',
+      );
       return;
     }
     commandsApplied.inc({ result: outcome.result });
     log.info({ commandId: cmd.data.id, kind: cmd.data.kind, result: outcome.result }, 'cloud command');
     client?.publish(
       upTopic(deviceId, 'command_ack'),
-      encode(controlEnvelope('command_ack', { commandId: cmd.data.id, result: outcome.result, ...(outcome.detail ? { detail: outcome.detail.slice(0, 500) } : {}) })),
+      encode(
+        controlEnvelope('command_ack', {
+          commandId: cmd.data.id,
+          result: outcome.result,
+          ...(outcome.detail ? { detail: outcome.detail.slice(0, 500) } : {}),
+        }),
+      ),
       { qos: 1 },
     );
   }
@@ -318,7 +365,8 @@ export function createSyncEngine(o: SyncEngineOptions) {
       tick();
       if (o.heartbeatMs !== 0) {
         heartbeat = setInterval(() => {
-          if (client?.connected) client.publish(upTopic(deviceId, 'status'), encode(status(true)), { qos: 0 });
+          if (client?.connected)
+            client.publish(upTopic(deviceId, 'status'), encode(status(true)), { qos: 0 });
         }, o.heartbeatMs ?? 60_000);
         heartbeat.unref();
       }

@@ -9,7 +9,10 @@ export { createSyncEngine, type SyncEngine, type SyncEngineOptions } from './eng
  * Starts cloud sync for a device (MQTT_URL set): the outbox goes up, commands come down and apply
  * through the health store. `speak` is how a voice subsystem says caregiver messages aloud.
  */
-export function startSync(ctx: DeviceContext, opts: { speak?: (text: string, personId?: string) => void } = {}): SyncEngine {
+export function startSync(
+  ctx: DeviceContext,
+  opts: { speak?: (text: string, personId?: string) => void } = {},
+): SyncEngine {
   const { config } = ctx;
   if (!config.MQTT_URL) throw new Error('startSync needs MQTT_URL');
   const applier = createCommandApplier({

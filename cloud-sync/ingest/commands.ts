@@ -21,7 +21,10 @@ export function createCommandPublisher(deps: {
   retryMs: number;
 }) {
   const { pool, log, clock } = deps;
-  const sent = deps.metrics.counter('aide_commands_sent_total', 'Downstream command publications (first sends and re-sends)');
+  const sent = deps.metrics.counter(
+    'aide_commands_sent_total',
+    'Downstream command publications (first sends and re-sends)',
+  );
   let timer: ReturnType<Clock['setTimeout']> | undefined;
   let stopped = false;
   let busy = false;
@@ -29,7 +32,13 @@ export function createCommandPublisher(deps: {
   async function tick(): Promise<number> {
     const client = deps.mqtt();
     if (!client?.connected) return 0;
-    const { rows } = await pool.query<{ id: string; device_id: string; kind: string; payload: unknown; created_at: Date }>(
+    const { rows } = await pool.query<{
+      id: string;
+      device_id: string;
+      kind: string;
+      payload: unknown;
+      created_at: Date;
+    }>(
       `UPDATE device_commands c SET attempts = c.attempts + 1, last_sent_at = now(),
               next_attempt_at = now() + make_interval(secs => LEAST(300, ($1::float8 / 1000) * power(2, LEAST(c.attempts, 10))))
         WHERE c.id IN (SELECT id FROM device_commands
@@ -40,9 +49,19 @@ export function createCommandPublisher(deps: {
     );
     rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
     for (const r of rows) {
-      const cmd: Command = { v: PROTOCOL_VERSION, id: r.id, kind: r.kind, createdAt: r.created_at.toISOString(), payload: r.payload };
+      const cmd: Command = {
+        v: PROTOCOL_VERSION,
+        id: r.id,
+        kind: r.kind,
+        createdAt: r.created_at.toISOString(),
+        payload: r.payload,
+      };
       client.publish(downTopic(r.device_id, r.kind), encode(cmd), { qos: 1 }, (err) => {
-        if (err) log.warn({ commandId: r.id, deviceId: r.device_id, err: err.message }, 'command publish failed; will retry');
+        if (err)
+          log.warn(
+            { commandId: r.id, deviceId: r.device_id, err: err.message },
+            'command publish failed; will retry',
+          );
       });
     }
     if (rows.length) {

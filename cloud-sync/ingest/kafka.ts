@@ -1,4 +1,4 @@
-import { type Admin, Kafka, type Producer, logLevel } from 'kafkajs';
+import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
 import type { Envelope, RecordKind } from '../protocol/index.js';
 
 const day = 24 * 3600 * 1000;
@@ -70,15 +70,15 @@ export function createKafkaClient(brokers: string[], clientId: string): Kafka {
 }
 
 /** Creates the four topics (if missing) with their retention. Safe to call from every worker. */
-export async function ensureKafkaTopics(admin: Admin, partitions: number): Promise<void> {
+export async function ensureKafkaTopics(admin: Admin, partitions: number, prefix = ''): Promise<void> {
   const existing = new Set(await admin.listTopics());
-  const missing = (Object.keys(kafkaTopics) as KafkaTopic[]).filter((t) => !existing.has(t));
+  const missing = (Object.keys(kafkaTopics) as KafkaTopic[]).filter((t) => !existing.has(prefix + t));
   if (!missing.length) return;
   await admin
     .createTopics({
       waitForLeaders: true,
       topics: missing.map((topic) => ({
-        topic,
+        topic: prefix + topic,
         numPartitions: partitions,
         replicationFactor: -1,
         configEntries: [{ name: 'retention.ms', value: String(kafkaTopics[topic].retentionMs) }],

@@ -18,6 +18,8 @@ export interface PipelineDeps {
   metrics: Metrics;
   clock: Clock;
   batchMax: number;
+  /** Prepended to every Kafka topic name (AIDE_KAFKA_TOPIC_PREFIX). */
+  topicPrefix: string;
   lingerMs: number;
   onHealth(dep: Dependency, ok: boolean, detail: string): void;
 }
@@ -36,8 +38,15 @@ export function createIngestPipeline(deps: PipelineDeps) {
   const stopSignal = new AbortController();
 
   const received = metrics.counter('aide_ingest_messages_total', 'Upstream records by outcome', ['outcome']);
-  const dropped = metrics.counter('aide_ingest_dropped_total', 'Upstream MQTT messages that could not be attributed or parsed', ['reason']);
-  const batchTime = metrics.histogram('aide_ingest_batch_seconds', 'Time to store, publish and acknowledge one batch');
+  const dropped = metrics.counter(
+    'aide_ingest_dropped_total',
+    'Upstream MQTT messages that could not be attributed or parsed',
+    ['reason'],
+  );
+  const batchTime = metrics.histogram(
+    'aide_ingest_batch_seconds',
+    'Time to store, publish and acknowledge one batch',
+  );
   const pendingGauge = metrics.gauge('aide_ingest_pending', 'Records received and not yet acknowledged');
 
   function accept(msg: UpstreamMessage): void {
@@ -53,8 +62,17 @@ export function createIngestPipeline(deps: PipelineDeps) {
         continue;
       }
       received.inc({ outcome: item.status });
-      log.warn({ deviceId: msg.deviceId, messageId: item.id, code: item.code, fields: item.fields }, `upstream record ${item.status}`);
-      if (item.id) immediate.push({ id: item.id, status: item.status, code: item.code, ...(item.fields ? { fields: item.fields } : {}) });
+      log.warn(
+        { deviceId: msg.deviceId, messageId: item.id, code: item.code, fields: item.fields },
+        `upstream record ${item.status}`,
+      );
+      if (item.id)
+        immediate.push({
+          id: item.id,
+          status: item.status,
+          code: item.code,
+          ...(item.fields ? { fields: item.fields } : {}),
+        });
     }
     if (immediate.length) deps.sendAcks(msg.deviceId, immediate);
     pendingGauge.set(pending.size);
@@ -76,14 +94,17 @@ export function createIngestPipeline(deps: PipelineDeps) {
       const receivedAt = new Date(clock.now()).toISOString();
       const byTopic = new Map<string, ReturnType<typeof toKafkaMessage>[]>();
       for (const e of outcome.toPublish) {
-        const topic = topicFor(e.kind as never);
+        const topic = deps.topicPrefix + topicFor(e.kind as never);
         const list = byTopic.get(topic) ?? [];
         list.push(toKafkaMessage(e, receivedAt));
         byTopic.set(topic, list);
       }
       try {
         const producer = await deps.kafka.producer();
-        await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+        await producer.sendBatch({
+          acks: -1,
+          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        });
         deps.onHealth('kafka', true, 'connected');
       } catch (err) {
         deps.onHealth('kafka', false, `publish failed: ${(err as Error).message}`);
@@ -98,8 +119,8 @@ export function createIngestPipeline(deps: PipelineDeps) {
       list.push({ id: e.id, status });
       acks.set(e.deviceId, list);
     };
-    outcome.toPublish.forEach((e) => add(e, 'stored'));
-    outcome.duplicates.forEach((e) => add(e, 'duplicate'));
+    for (const e of outcome.toPublish) add(e, 'stored');
+    for (const e of outcome.duplicates) add(e, 'duplicate');
     for (const [deviceId, items] of acks) deps.sendAcks(deviceId, items);
     received.inc({ outcome: 'stored' }, outcome.toPublish.length);
     received.inc({ outcome: 'duplicate' }, outcome.duplicates.length);
@@ -112,7 +133,8 @@ export function createIngestPipeline(deps: PipelineDeps) {
         wake = undefined;
         continue;
       }
-      if (pending.size < deps.batchMax && deps.lingerMs > 0) await sleep(deps.lingerMs, clock).catch(() => {});
+      if (pending.size < deps.batchMax && deps.lingerMs > 0)
+        await sleep(deps.lingerMs, clock).catch(() => {});
       const batch = [...pending.values()].slice(0, deps.batchMax);
       const end = batchTime.startTimer();
       for (let attempt = 1; !stopped; attempt++) {
@@ -121,7 +143,10 @@ export function createIngestPipeline(deps: PipelineDeps) {
           break;
         } catch (err) {
           const delay = backoffDelay(attempt, 100, 5000);
-          log.warn({ attempt, delayMs: delay, size: batch.length, err: (err as Error).message }, 'ingest batch failed, retrying');
+          log.warn(
+            { attempt, delayMs: delay, size: batch.length, err: (err as Error).message },
+            'ingest batch failed, retrying',
+          );
           await sleep(delay, clock, stopSignal.signal).catch(() => {});
         }
       }

@@ -4,7 +4,15 @@ import type { Producer } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { retryWithBackoff } from '../../common/resilience.js';
 import type { CloudContext } from '../context.js';
-import { type AckItem, ackTopic, decodeUpstream, encode, ingestSubscription, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '../protocol/index.js';
+import {
+  type AckItem,
+  ackTopic,
+  decodeUpstream,
+  encode,
+  ingestSubscription,
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+} from '../protocol/index.js';
 import { createCommandPublisher } from './commands.js';
 import { createIdempotentProducer, createKafkaClient, ensureKafkaTopics } from './kafka.js';
 import { createIngestPipeline } from './pipeline.js';
@@ -54,7 +62,7 @@ export async function start(ctx: CloudContext): Promise<void> {
       const admin = kafka.admin();
       try {
         await admin.connect();
-        await ensureKafkaTopics(admin, config.AIDE_KAFKA_PARTITIONS);
+        await ensureKafkaTopics(admin, config.AIDE_KAFKA_PARTITIONS, config.AIDE_KAFKA_TOPIC_PREFIX);
         await kafkaHandle.producer();
         readiness.set('kafka', { ready: true, detail: 'connected' });
       } finally {
@@ -77,7 +85,10 @@ export async function start(ctx: CloudContext): Promise<void> {
   topicsReady.catch(() => {});
 
   let client: MqttClient | undefined;
-  const ackCounter = metrics.counter('aide_ingest_acks_sent_total', 'Acknowledgement messages published to devices');
+  const ackCounter = metrics.counter(
+    'aide_ingest_acks_sent_total',
+    'Acknowledgement messages published to devices',
+  );
   const sendAcks = (deviceId: string, acks: AckItem[]) => {
     if (!client) return;
     ackCounter.inc();
@@ -96,8 +107,10 @@ export async function start(ctx: CloudContext): Promise<void> {
     metrics,
     clock,
     batchMax: config.AIDE_INGEST_BATCH_MAX,
+    topicPrefix: config.AIDE_KAFKA_TOPIC_PREFIX,
     lingerMs: config.AIDE_INGEST_LINGER_MS,
-    onHealth: (dep, ok, detail) => readiness.set(dep, { ready: ok, detail: ok ? (dep === 'database' ? 'postgresql' : detail) : detail }),
+    onHealth: (dep, ok, detail) =>
+      readiness.set(dep, { ready: ok, detail: ok ? (dep === 'database' ? 'postgresql' : detail) : detail }),
   });
   const commands = createCommandPublisher({
     pool,
@@ -123,14 +136,21 @@ export async function start(ctx: CloudContext): Promise<void> {
     });
   });
   started.catch((err) => log.debug({ err: (err as Error).message }, 'ingest did not start'));
-  const daily = setInterval(() => void store.ensureAhead(new Date(clock.now())).catch(() => {}), 24 * 3600_000);
+  const daily = setInterval(
+    () => void store.ensureAhead(new Date(clock.now())).catch(() => {}),
+    24 * 3600_000,
+  );
   daily.unref();
 
   lifecycle.onShutdown('ingest', async () => {
     stopping.abort();
     clearInterval(daily);
     commands.stop();
-    await new Promise<void>((resolve) => (client ? client.unsubscribe(ingestSubscription(config.AIDE_INGEST_SHARE_GROUP), () => resolve()) : resolve()));
+    await new Promise<void>((resolve) =>
+      client
+        ? client.unsubscribe(ingestSubscription(config.AIDE_INGEST_SHARE_GROUP), () => resolve())
+        : resolve(),
+    );
     // Let the batch in hand finish (its acks go out), then leave; anything else is re-sent by devices.
     await Promise.race([pipeline.stop(), new Promise((r) => setTimeout(r, 5000))]);
     await new Promise<void>((resolve) => (client ? client.end(false, {}, () => resolve()) : resolve()));
@@ -158,7 +178,10 @@ function connectBroker(
     client.subscribe(ingestSubscription(config.AIDE_INGEST_SHARE_GROUP), { qos: 1 }, (err, granted) => {
       const refused = granted?.some((g) => g.qos > 2);
       if (err || refused) {
-        log.error({ err: err?.message }, 'broker refused the ingest subscription (check the ingest user’s ACL)');
+        log.error(
+          { err: err?.message },
+          'broker refused the ingest subscription (check the ingest user’s ACL)',
+        );
         handlers.onState(false, 'subscription refused');
         return;
       }

@@ -209,7 +209,10 @@ export function createIngestStore(pool: pg.Pool) {
           );
           published = new Set(res.rows.map((r) => r.message_id));
         }
-        await upsertEntities(client, records.filter((r) => fresh.has(r.id)));
+        await upsertEntities(
+          client,
+          records.filter((r) => fresh.has(r.id)),
+        );
         const seen = new Map<string, number>();
         for (const r of records) seen.set(r.deviceId, Math.max(seen.get(r.deviceId) ?? 0, r.seq));
         await client.query(
@@ -242,7 +245,11 @@ export function createIngestStore(pool: pg.Pool) {
   }
 
   async function markPublished(ids: string[]): Promise<void> {
-    if (ids.length) await pool.query('UPDATE ingested_messages SET published_at = now() WHERE message_id = ANY($1::uuid[])', [ids]);
+    if (ids.length)
+      await pool.query(
+        'UPDATE ingested_messages SET published_at = now() WHERE message_id = ANY($1::uuid[])',
+        [ids],
+      );
   }
 
   return { store, markPublished, ensureAhead };

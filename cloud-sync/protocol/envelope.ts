@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { commandAckPayload, isRecordKind, medicinePayload, recordPayloads, statusPayload } from './payloads.js';
+import {
+  commandAckPayload,
+  isRecordKind,
+  medicinePayload,
+  recordPayloads,
+  statusPayload,
+} from './payloads.js';
 import { deviceIdPattern, parseTopic } from './topics.js';
 
 /**
@@ -65,7 +71,10 @@ export const commandKinds = ['medicine_upsert', 'medicine_delete', 'settings', '
 export type CommandKind = (typeof commandKinds)[number];
 export const settingsCommand = z.looseObject({
   version: z.number().int().min(1),
-  values: z.record(z.string().regex(/^[a-zA-Z][\w.]{0,63}$/), z.union([z.string().max(500), z.number(), z.boolean(), z.null()])),
+  values: z.record(
+    z.string().regex(/^[a-zA-Z][\w.]{0,63}$/),
+    z.union([z.string().max(500), z.number(), z.boolean(), z.null()]),
+  ),
 });
 export const speakCommand = z.looseObject({ text: z.string().min(1).max(1000), personId: id.optional() });
 export const commandPayloads = {
@@ -99,10 +108,19 @@ export function checkEnvelope(raw: unknown, topicDeviceId: string): Decoded {
   const rawId = typeof (raw as { id?: unknown })?.id === 'string' ? (raw as { id: string }).id : undefined;
   const maybeId = rawId && id.safeParse(rawId).success ? rawId : undefined;
   const v = (raw as { v?: unknown })?.v;
-  if (typeof v === 'number' && v > PROTOCOL_VERSION) return { ok: false, id: maybeId, status: 'deferred', code: 'unsupported_version' };
+  if (typeof v === 'number' && v > PROTOCOL_VERSION)
+    return { ok: false, id: maybeId, status: 'deferred', code: 'unsupported_version' };
   const env = envelopeSchema.safeParse(raw);
-  if (!env.success) return { ok: false, id: maybeId, status: 'rejected', code: 'invalid_argument', fields: issueFields(env.error) };
-  if (env.data.deviceId !== topicDeviceId) return { ok: false, id: maybeId, status: 'rejected', code: 'permission_denied' };
+  if (!env.success)
+    return {
+      ok: false,
+      id: maybeId,
+      status: 'rejected',
+      code: 'invalid_argument',
+      fields: issueFields(env.error),
+    };
+  if (env.data.deviceId !== topicDeviceId)
+    return { ok: false, id: maybeId, status: 'rejected', code: 'permission_denied' };
   const kind = env.data.kind;
   const schema = isRecordKind(kind)
     ? recordPayloads[kind]
@@ -110,7 +128,13 @@ export function checkEnvelope(raw: unknown, topicDeviceId: string): Decoded {
   if (!schema) return { ok: false, id: maybeId, status: 'deferred', code: 'unsupported_kind' };
   const payload = schema.safeParse(env.data.payload);
   if (!payload.success) {
-    return { ok: false, id: maybeId, status: 'rejected', code: 'invalid_argument', fields: issueFields(payload.error).map((f) => `payload.${f}`) };
+    return {
+      ok: false,
+      id: maybeId,
+      status: 'rejected',
+      code: 'invalid_argument',
+      fields: issueFields(payload.error).map((f) => `payload.${f}`),
+    };
   }
   return { ok: true, envelope: { ...env.data, payload: payload.data } };
 }
@@ -137,18 +161,38 @@ export function decodeUpstream(topic: string, body: Buffer | Uint8Array): Upstre
   if (t.kind === 'batch') {
     const v = (raw as { v?: unknown })?.v;
     if (typeof v === 'number' && v > PROTOCOL_VERSION) {
-      const msgs = Array.isArray((raw as { messages?: unknown }).messages) ? (raw as { messages: unknown[] }).messages : [];
+      const msgs = Array.isArray((raw as { messages?: unknown }).messages)
+        ? (raw as { messages: unknown[] }).messages
+        : [];
       return { ok: true, deviceId: t.deviceId, items: msgs.map((m) => checkEnvelope(m, t.deviceId)) };
     }
     const batch = batchSchema.safeParse(raw);
     if (!batch.success) return { ok: false, reason: 'invalid_batch', deviceId: t.deviceId };
-    if (batch.data.deviceId !== t.deviceId) return { ok: false, reason: 'device_mismatch', deviceId: t.deviceId };
-    return { ok: true, deviceId: t.deviceId, items: batch.data.messages.map((m) => checkEnvelope(m, t.deviceId)) };
+    if (batch.data.deviceId !== t.deviceId)
+      return { ok: false, reason: 'device_mismatch', deviceId: t.deviceId };
+    return {
+      ok: true,
+      deviceId: t.deviceId,
+      items: batch.data.messages.map((m) => checkEnvelope(m, t.deviceId)),
+    };
   }
   const item = checkEnvelope(raw, t.deviceId);
-  if (!item.ok && item.code === 'permission_denied') return { ok: false, reason: 'device_mismatch', deviceId: t.deviceId };
+  if (!item.ok && item.code === 'permission_denied')
+    return { ok: false, reason: 'device_mismatch', deviceId: t.deviceId };
   if (item.ok && item.envelope.kind !== t.kind) {
-    return { ok: true, deviceId: t.deviceId, items: [{ ok: false, id: item.envelope.id, status: 'rejected', code: 'invalid_argument', fields: ['kind:topic_mismatch'] }] };
+    return {
+      ok: true,
+      deviceId: t.deviceId,
+      items: [
+        {
+          ok: false,
+          id: item.envelope.id,
+          status: 'rejected',
+          code: 'invalid_argument',
+          fields: ['kind:topic_mismatch'],
+        },
+      ],
+    };
   }
   return { ok: true, deviceId: t.deviceId, items: [item] };
 }

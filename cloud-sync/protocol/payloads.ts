@@ -48,8 +48,14 @@ export const medicinePayload = z.looseObject({
   dose: text(200).optional(),
   form: text(100).optional(),
   instructions: text(2000).optional(),
-  times: z.array(z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-hour)')).min(1).max(24),
-  days: z.array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])).max(7).optional(),
+  times: z
+    .array(z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-hour)'))
+    .min(1)
+    .max(24),
+  days: z
+    .array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']))
+    .max(7)
+    .optional(),
   startDate: z.iso.date(),
   endDate: z.iso.date().optional(),
   active: z.boolean(),
@@ -76,7 +82,10 @@ export const conversationTurnPayload = z.looseObject({
   role: z.enum(['user', 'assistant']),
   text: text(10_000),
   at: time,
-  actions: z.array(z.looseObject({ tool: z.string().max(80), ok: z.boolean() })).max(50).optional(),
+  actions: z
+    .array(z.looseObject({ tool: z.string().max(80), ok: z.boolean() }))
+    .max(50)
+    .optional(),
 });
 
 export const alertPayload = z.looseObject({

@@ -15,7 +15,10 @@ export const ackTopic = (deviceId: string) => `${TOPIC_ROOT}/${deviceId}/ack`;
 export const downTopic = (deviceId: string, kind: string) => `${TOPIC_ROOT}/${deviceId}/down/${kind}`;
 
 /** What a device subscribes to: its acknowledgements and commands. */
-export const deviceSubscriptions = (deviceId: string) => [ackTopic(deviceId), `${TOPIC_ROOT}/${deviceId}/down/+`];
+export const deviceSubscriptions = (deviceId: string) => [
+  ackTopic(deviceId),
+  `${TOPIC_ROOT}/${deviceId}/down/+`,
+];
 
 /** What ingest workers subscribe to: every device's upstream, shared so each message goes to one worker. */
 export const ingestSubscription = (group = INGEST_SHARE_GROUP) => `$share/${group}/${TOPIC_ROOT}/+/up/+`;

@@ -1,0 +1,229 @@
+// Shared set-up for the sync tests (test/sync-*.test.ts): real Mosquitto, PostgreSQL and Kafka, ingest
+// workers in-process or as `aide cloud ingest` child processes, and simulated devices that use the
+// real outbox and sync engine.
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { loadCloudConfig } from '../cloud-sync/config.js';
+import { createSyncEngine, type SyncEngine } from '../cloud-sync/device/engine.js';
+import { kafkaTopics } from '../cloud-sync/ingest/kafka.js';
+import { type CloudHandle, startCloudService } from '../cloud-sync/main.js';
+import { systemClock } from '../common/clock.js';
+import { createLogger, silentLogger } from '../common/log.js';
+import { createMetrics } from '../common/metrics.js';
+import { type Db, migrateDeviceDb, openDeviceDb } from '../device/store/db.js';
+import { createOutbox, type Outbox } from '../device/store/outbox.js';
+import { freePort } from './harness/index.js';
+import { type AideProcess, spawnAide } from './support/spawn-aide.js';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+  everyMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+export interface IngestEnv {
+  DATABASE_URL: string;
+  MQTT_URL: string;
+  KAFKA_BROKERS: string;
+  AIDE_KAFKA_TOPIC_PREFIX: string;
+  AIDE_MQTT_USERNAME?: string;
+  AIDE_MQTT_PASSWORD?: string;
+  [k: string]: string | undefined;
+}
+
+export async function startIngestInProcess(env: IngestEnv): Promise<CloudHandle> {
+  const port = await freePort();
+  const config = loadCloudConfig({
+    env: { AIDE_LOG_LEVEL: 'silent', ...env, AIDE_PORT: String(port) } as Record<string, string>,
+  });
+  return startCloudService('ingest', config, {
+    log: process.env.AIDE_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger,
+  });
+}
+
+export async function spawnIngest(env: IngestEnv): Promise<AideProcess> {
+  const port = await freePort();
+  return spawnAide(
+    ['cloud', 'ingest'],
+    { ...env, AIDE_PORT: String(port), AIDE_LOG_LEVEL: 'info' } as NodeJS.ProcessEnv,
+    60_000,
+  );
+}
+
+/** A device's store and sync engine without the rest of the agent. */
+export interface SimDevice {
+  deviceId: string;
+  db: Db;
+  outbox: Outbox;
+  engine?: SyncEngine;
+  personId: string;
+  connect(opts?: {
+    batchMax?: number;
+    ackTimeoutMs?: number;
+    applyCommand?: Parameters<typeof createSyncEngine>[0]['applyCommand'];
+  }): SyncEngine;
+  /** Records n readings (one transaction each batch of 500, like the store would). */
+  addReadings(n: number, start?: Date): string[];
+  close(): Promise<void>;
+}
+
+export function simDevice(
+  deviceId: string,
+  mqttUrl: string,
+  creds: { username?: string; password?: string } = {},
+): SimDevice {
+  const dir = mkdtempSync(join(tmpdir(), 'aide-sync-dev-'));
+  const db = openDeviceDb(join(dir, 'aide.db'));
+  migrateDeviceDb(db);
+  const outbox = createOutbox({ db, clock: systemClock });
+  const personId = randomUUID();
+  const dev: SimDevice = {
+    deviceId,
+    db,
+    outbox,
+    personId,
+    connect(opts = {}) {
+      dev.engine = createSyncEngine({
+        url: mqttUrl,
+        deviceId,
+        ...creds,
+        db,
+        outbox,
+        clock: systemClock,
+        log: silentLogger,
+        metrics: createMetrics({ defaultMetrics: false }),
+        batchMax: opts.batchMax ?? 200,
+        ackTimeoutMs: opts.ackTimeoutMs ?? 3000,
+        pollMs: 50,
+        heartbeatMs: 0,
+        applyCommand: opts.applyCommand,
+      });
+      dev.engine.start();
+      return dev.engine;
+    },
+    addReadings(n, start = new Date(Date.now() - 7 * 24 * 3600_000)) {
+      const ids: string[] = [];
+      const step = Math.max(1, Math.floor((7 * 24 * 3600_000) / Math.max(n, 1)));
+      for (let i = 0; i < n; i += 500) {
+        db.transaction(() => {
+          for (let j = i; j < Math.min(n, i + 500); j++) {
+            const at = new Date(start.getTime() + j * step).toISOString();
+            ids.push(
+              outbox.enqueue('measurement', {
+                id: randomUUID(),
+                personId,
+                type: 'heart_rate',
+                value: 60 + (j % 40),
+                unit: 'bpm',
+                inputUnit: 'bpm',
+                takenAt: at,
+                source: 'voice',
+                version: 1,
+                updatedAt: at,
+              }),
+            );
+          }
+        })();
+      }
+      return ids;
+    },
+    async close() {
+      await dev.engine?.stop();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return dev;
+}
+
+/** Reads every record ingest published under `prefix`, de-duplicating by message id as consumers must. */
+export async function startKafkaCollector(brokers: string[], prefix: string) {
+  const kafka = new Kafka({ clientId: `sync-test-${process.pid}`, brokers, logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({
+    groupId: `sync-test-${prefix}-${randomUUID()}`,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1000,
+  });
+  const byId = new Map<string, { deviceId: string; seq: number; topic: string }>();
+  const order = new Map<string, number[]>(); // device → seqs in the order read (per partition = per device)
+  let raw = 0;
+  await consumer.connect();
+  const topics = Object.keys(kafkaTopics).map((t) => prefix + t);
+  // Ingest creates the topics; subscribe once they exist.
+  const admin = kafka.admin();
+  await admin.connect();
+  await waitFor('kafka topics', async () => {
+    const have = new Set(await admin.listTopics());
+    return topics.every((t) => have.has(t));
+  });
+  await admin.disconnect();
+  await consumer.subscribe({ topics, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ topic, message }) => {
+      raw += 1;
+      const rec = JSON.parse(message.value!.toString()) as {
+        messageId: string;
+        deviceId: string;
+        seq: number;
+      };
+      if (byId.has(rec.messageId)) return;
+      byId.set(rec.messageId, { deviceId: rec.deviceId, seq: rec.seq, topic });
+      const list = order.get(rec.deviceId) ?? [];
+      list.push(rec.seq);
+      order.set(rec.deviceId, list);
+    },
+  });
+  return {
+    byId,
+    order,
+    raw: () => raw,
+    stop: () => consumer.disconnect(),
+  };
+}
+
+export function uniquePrefix(name: string): string {
+  return `t${process.pid}_${Date.now().toString(36)}_${name}.`;
+}
+
+export async function pgCounts(pool: pg.Pool, deviceId: string) {
+  const q = async (sql: string) => Number((await pool.query(sql, [deviceId])).rows[0].n);
+  return {
+    ledger: await q('SELECT count(*) AS n FROM ingested_messages WHERE device_id = $1'),
+    distinctLedger: await q(
+      'SELECT count(DISTINCT message_id) AS n FROM ingested_messages WHERE device_id = $1',
+    ),
+    measurements: await q('SELECT count(*) AS n FROM measurements WHERE device_id = $1'),
+    distinctMeasurements: await q('SELECT count(DISTINCT id) AS n FROM measurements WHERE device_id = $1'),
+    unpublished: await q(
+      'SELECT count(*) AS n FROM ingested_messages WHERE device_id = $1 AND published_at IS NULL',
+    ),
+  };
+}
+
+export const newPool = (url: string) => new pg.Pool({ connectionString: url, max: 3 });
+
+/** The ACL + users the tests' broker runs with (the generated production ACL). */
+export { brokerAcl } from '../cloud-sync/broker/auth.js';
