@@ -15,6 +15,7 @@ import { registerDataRoutes } from './data/routes.js';
 import { registerNotificationRoutes } from './notifications/routes.js';
 import { createDeviceCredentials } from './devices/credentials.js';
 import { registerDeviceRoutes } from './devices/routes.js';
+import { registerWebApp } from './web.js';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './ratelimit.js';
 
 const DAY_MS = 86_400_000;
@@ -68,6 +69,7 @@ export async function start(ctx: CloudContext): Promise<void> {
   registerDataRoutes(ctx.app, deps);
   registerNotificationRoutes(ctx.app, deps);
   registerDeviceRoutes(ctx.app, deps);
+  registerWebApp(ctx.app);
   // Registered after the pool's shutdown step, so it runs before it: queued audit entries are written first.
   lifecycle.onShutdown('audit', () => deps.audit.close());
 

@@ -60,6 +60,8 @@ const personView = (r: PersonRow) => ({
   deviceId: r.device_id,
   name: (r.data.name as string | undefined) ?? null,
   timezone: (r.data.timezone as string | undefined) ?? null,
+  /** Target ranges per measurement type, as the device set them (canonical units). */
+  targets: (r.data.targets as Record<string, unknown> | undefined) ?? {},
   isOwner: r.is_owner,
   permissions: {
     viewRecords: r.is_owner || !!r.can_view_records,
@@ -131,7 +133,7 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
     const a = await access.require(req, id, 'viewRecords');
     const rows = await listPeople(req.auth!.userId, 'p.id = $2::uuid', [id]);
     audit.recordRead({ ...actor(req), action: 'read', personId: id, resource: 'person', breakGlass: a.breakGlass });
-    const data = rows[0] ? personView(rows[0]) : { id, deviceId: a.deviceId, name: null, timezone: null, isOwner: false, permissions: permissionsOf(a) };
+    const data = rows[0] ? personView(rows[0]) : { id, deviceId: a.deviceId, name: null, timezone: null, targets: {}, isOwner: false, permissions: permissionsOf(a) };
     return { person: data };
   });
 
