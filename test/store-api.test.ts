@@ -117,6 +117,49 @@ describe('measurements', () => {
     assert.deepEqual(seen, [1000, 1001, 1002, 1003, 1004, 1005, 1006]);
   });
 
+  test('pagination under concurrent inserts: no reading twice, none of the earlier ones skipped', async () => {
+    const base = clock.now() - 30 * 86_400_000;
+    const existing: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const r = await call('POST', '/api/measurements', { type: 'oxygen_saturation', value: 95, takenAt: new Date(base + i * 60_000).toISOString() });
+      existing.push(r.body.id);
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let round = 0;
+    do {
+      const r = await call('GET', `/api/measurements?type=oxygen_saturation&limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...r.body.items.map((m: { id: string }) => m.id));
+      cursor = r.body.nextCursor;
+      // Meanwhile: readings newer than everything, older than everything, and at the same instant as the cursor.
+      await Promise.all([
+        call('POST', '/api/measurements', { type: 'oxygen_saturation', value: 96, takenAt: new Date(base + 50 * 60_000 + round).toISOString() }),
+        call('POST', '/api/measurements', { type: 'oxygen_saturation', value: 97, takenAt: new Date(base - 60_000 - round).toISOString() }),
+      ]);
+      round++;
+    } while (cursor);
+    assert.equal(new Set(seen).size, seen.length, 'no reading appears twice');
+    for (const id of existing) assert.ok(seen.includes(id), 'every reading present before paging started is seen');
+  });
+
+  test('each type in a non-canonical unit is stored canonically and answered in the preferred unit', async () => {
+    const me = (await call('GET', '/api/people')).body.items[0].id;
+    await call('PATCH', `/api/people/${me}`, { units: { glucose: 'mmol/L', temperature: '°F' } });
+    const g = await call('POST', '/api/measurements', { type: 'blood_glucose', value: 108, unit: 'mg/dL' });
+    assert.deepEqual([g.body.value, g.body.unit, g.body.canonical.value], [5.99, 'mmol/L', 108]);
+    const g2 = await call('POST', '/api/measurements', { type: 'blood_glucose', value: 6 });
+    assert.deepEqual([g2.body.inputUnit, g2.body.value, Math.round(g2.body.canonical.value * 10) / 10], ['mmol/L', 6, 108.1]);
+    const t = await call('POST', '/api/measurements', { type: 'temperature', value: 37, unit: '°C' });
+    assert.deepEqual([t.body.value, t.body.unit], [98.6, '°F']);
+    const t2 = await call('POST', '/api/measurements', { type: 'temperature', value: 101.3 });
+    assert.equal(t2.body.canonical.value.toFixed(1), '38.5');
+    const s = await call('POST', '/api/measurements', { type: 'sleep', value: 450, unit: 'min' });
+    assert.deepEqual([s.body.value, s.body.unit, s.body.inputUnit], [7.5, 'h', 'min']);
+    const bad = await call('POST', '/api/measurements', { type: 'temperature', value: 120 });
+    assert.match(bad.body.error.message, /temperature must be between 86 and 113 °F, got 120/);
+    await call('PATCH', `/api/people/${me}`, { units: { glucose: 'mg/dL', temperature: '°C' } });
+  });
+
   test('DELETE removes a reading from lists and queues a deletion for the cloud', async () => {
     const m = (await call('POST', '/api/measurements', { type: 'heart_rate', value: 61 })).body;
     const del = await call('DELETE', `/api/measurements/${m.id}`);

@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { type ErrorDetail, fieldError, fromZodError, notFound } from '../../common/errors.js';
@@ -118,6 +119,8 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
   );
   const selectOne = db.prepare('SELECT * FROM measurements WHERE id = ? AND deleted = 0');
+  // One prepared statement per filter combination (at most 16).
+  const listStatements = new Map<string, Statement<unknown[]>>();
   const personOf = (id: string): Person => people.getSync(id);
 
   function toMeasurement(r: Row, person?: Person): Measurement {
@@ -309,9 +312,10 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
         where.push('(taken_at < ? OR (taken_at = ? AND id < ?))');
         args.push(c.t, c.t, c.id);
       }
-      const rows = db
-        .prepare(`SELECT * FROM measurements WHERE ${where.join(' AND ')} ORDER BY taken_at DESC, id DESC LIMIT ?`)
-        .all(...args, limit + 1) as Row[];
+      const sql = `SELECT * FROM measurements WHERE ${where.join(' AND ')} ORDER BY taken_at DESC, id DESC LIMIT ?`;
+      let stmt = listStatements.get(sql);
+      if (!stmt) listStatements.set(sql, (stmt = db.prepare(sql)));
+      const rows = stmt.all(...args, limit + 1) as Row[];
       const person = personOf(personId);
       const items = rows.slice(0, limit).map((r) => toMeasurement(r, person));
       const last = rows.length > limit ? rows[limit - 1] : undefined;

@@ -116,6 +116,7 @@ export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRe
   const selectOne = db.prepare('SELECT * FROM people WHERE id = ?');
   const selectPrimary = db.prepare('SELECT id FROM people WHERE is_primary = 1 ORDER BY created_at LIMIT 1');
   let primary: string | undefined;
+  const known = new Set<string>();
 
   const toPerson = (r: PersonRow): Person => ({
     id: r.id,
@@ -157,10 +158,15 @@ export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRe
     },
     resolveId(personId) {
       if (!personId) return repo.primaryId();
-      if (!selectOne.get(personId)) throw notFound(`person ${personId} does not exist`, {
+      // People are never deleted, so a known id needs no query (this sits on every cached read).
+      if (known.has(personId)) return personId;
+      if (selectOne.get(personId)) {
+        known.add(personId);
+        return personId;
+      }
+      throw notFound(`person ${personId} does not exist`, {
         details: [{ field: 'personId', rule: 'exists', message: `no person with id ${personId}` }],
       });
-      return personId;
     },
     get: (personId) => {
       const id = repo.resolveId(personId);
