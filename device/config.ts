@@ -50,6 +50,21 @@ export const deviceConfigShape = {
     .default('')
     .describe('Comma-separated iCalendar (.ics) feed URLs for appointments (http, https or file)'),
 
+  // --- reminders
+  AIDE_REMINDER_GRACE_MINUTES: positiveInt(60).describe('After a restart, doses due this recently are announced (marked late); older ones are recorded missed'),
+  AIDE_REMINDER_ESCALATE_MINUTES: positiveInt(30).describe('Unconfirmed this long after the first reminder: one last reminder, then a caregiver alert'),
+  AIDE_REMINDER_REASK_MINUTES: positiveInt(10).describe('Silence after a reminder: ask again after this many minutes'),
+  AIDE_REMINDER_SNOOZE_MINUTES: positiveInt(10).describe('"Later" without a time snoozes this many minutes'),
+  AIDE_REMINDER_MAX_SNOOZES: z.coerce.number().int('must be an integer').min(0, 'must be 0 or more').default(3).describe('How often one dose may be snoozed'),
+  AIDE_REMINDER_QUIET_HOURS: z
+    .string()
+    .regex(/^$|^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM-HH:MM or empty')
+    .default('22:00-07:00')
+    .describe('Local hours when repeat reminders stay silent (empty: none)'),
+  AIDE_REMINDER_QUIET_HOLDS_FIRST: bool(false).describe("Also hold a dose's first reminder until quiet hours end"),
+  AIDE_REMINDER_ALERT_WINDOW_HOURS: positiveInt(24).describe('At most one missed-dose alert per medicine in this window; later misses go in one summary'),
+  AIDE_REMINDER_MAX_SLEEP_SECONDS: positiveInt(300).describe('Longest scheduler sleep, so a wall-clock step (NTP) is noticed within it'),
+
   // --- sync
   MQTT_URL: url(['mqtt', 'mqtts', 'ws', 'wss']).optional().describe('Cloud MQTT broker (unset: sync off)'),
   AIDE_MQTT_USERNAME: z.string().optional().describe('Per-device MQTT user name (issued at provisioning)'),

@@ -9,6 +9,7 @@ import type { Cache } from './store/cache.js';
 import type { HealthStore } from './store/health.js';
 import type { Outbox } from './store/outbox.js';
 import type { Agent } from './agent/turn.js';
+import type { Reminders } from './reminders/index.js';
 import type { Voice } from './voice/service.js';
 
 /** What every device subsystem is given: configuration, observability, time and the store. */
@@ -28,6 +29,8 @@ export interface DeviceContext {
   lifecycle: Lifecycle;
   /** The conversational agent: `agent.runTurn({text, personId})`, `agent.expect(...)` (device/agent/turn.ts). */
   agent?: Agent;
+  /** Medicine reminders: the scheduler, the dialogue and console routes (device/reminders/index.ts). */
+  reminders?: Reminders;
   /** The voice pipeline; `voice.speak(text, {personId, emergency})` is the device's spoken output (reminders use it). */
   voice?: Voice;
 }

@@ -8,6 +8,8 @@ import type { DeviceConfig } from './config.js';
 import { createConsole } from './console/server.js';
 import { createAgent } from './agent/turn.js';
 import { startVoice } from './voice/index.js';
+import { startReminders } from './reminders/index.js';
+import { fakeNowClock } from './reminders/fake-now.js';
 import type { DeviceContext } from './context.js';
 import { migrateDeviceDb, openDeviceDb } from './store/db.js';
 import { openStoreRuntime } from './store/runtime.js';
@@ -32,7 +34,7 @@ export async function startDevice(
   opts: { clock?: Clock; log?: Logger; handleSignals?: boolean } = {},
 ): Promise<DeviceHandle> {
   const log = opts.log ?? createLogger({ level: config.AIDE_LOG_LEVEL, name: 'aide-device' });
-  const clock = opts.clock ?? systemClock;
+  const clock = opts.clock ?? fakeNowClock() ?? systemClock;
   const metrics = createMetrics();
   const readiness = createReadiness();
   const lifecycle = createLifecycle({ log });
@@ -56,7 +58,14 @@ export async function startDevice(
   const voice = await startVoice(ctx);
   ctx.voice = voice.voice;
 
+  // Reminders answer "yes / later / skip it" inside the agent's turn function (device/reminders/dialogue.ts).
+  const reminders = startReminders(ctx);
+  lifecycle.onShutdown('reminders', reminders.stop);
+  ctx.reminders = reminders;
+  ctx.agent = reminders.wrap(ctx.agent);
+
   const app = createConsole(ctx);
+  reminders.register(app);
   await voice.register(app);
   await app.listen({ host: config.AIDE_HOST, port: config.AIDE_PORT });
   lifecycle.onShutdown('console', () => app.close());

@@ -1,0 +1,111 @@
+import type { Clock } from '../../common/clock.js';
+import type { Db } from '../store/db.js';
+import type { HealthStore } from '../store/health.js';
+import type { ReminderScheduler, StateRow } from './scheduler.js';
+
+/** What the console shows: doses coming up or still open, and the alerts reminders raised. */
+
+export interface UpcomingReminder {
+  doseId: string;
+  personId: string;
+  medicationId: string;
+  medicationName: string;
+  dueAt: string;
+  status: string;
+  /** When the scheduler will next speak or act for this dose. */
+  nextReminderAt: string;
+  stage: StateRow['stage'] | 'pending';
+  announcements: number;
+  late: boolean;
+  snoozes: number;
+  snoozedUntil?: string;
+  alertId?: string;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function upcomingReminders(
+  deps: { store: HealthStore; clock: Clock; scheduler: ReminderScheduler },
+  q: { personId?: string; withinMs: number },
+): UpcomingReminder[] {
+  const now = deps.clock.now();
+  const personId = deps.store.people.resolveId(q.personId);
+  const graceMs = deps.scheduler.settings.graceMs;
+  const doses = deps.store.doses.list({ from: now - graceMs - deps.scheduler.settings.escalateMs, to: now + q.withinMs, personId });
+  const out: UpcomingReminder[] = [];
+  for (const d of doses) {
+    if (d.status !== 'due') continue;
+    const r = deps.scheduler.state(d.id);
+    if (r && r.next_at === null) continue;
+    const dueAt = Date.parse(d.dueAt);
+    out.push({
+      doseId: d.id,
+      personId: d.personId,
+      medicationId: d.medicationId,
+      medicationName: d.medicationName,
+      dueAt: d.dueAt,
+      status: d.status,
+      nextReminderAt: iso(r?.next_at ?? Math.max(dueAt, now)),
+      stage: r?.stage ?? 'pending',
+      announcements: r?.announcements ?? 0,
+      late: r?.late === 1,
+      snoozes: r?.snoozes ?? 0,
+      ...(r?.snoozed_until ? { snoozedUntil: iso(r.snoozed_until) } : {}),
+      ...(r?.alert_id ? { alertId: r.alert_id } : {}),
+    });
+  }
+  return out.sort((a, b) => a.nextReminderAt.localeCompare(b.nextReminderAt) || a.dueAt.localeCompare(b.dueAt));
+}
+
+export interface AlertView {
+  id: string;
+  personId: string;
+  type: 'missed_dose';
+  kind: 'dose' | 'summary';
+  priority: number;
+  raisedAt: string;
+  medicines: { id: string; name: string }[];
+  doseIds: string[];
+  /** pending: still in the outbox; acknowledged: the cloud acknowledged it (outbox row gone); rejected: refused by the cloud. */
+  delivery: 'pending' | 'acknowledged' | 'rejected';
+  acknowledged: boolean;
+}
+
+export function listAlerts(deps: { db: Db; store: HealthStore }, q: { personId?: string; limit: number }): AlertView[] {
+  const { db, store } = deps;
+  const rows = (q.personId
+    ? db.prepare('SELECT * FROM reminder_alerts WHERE person_id = ? ORDER BY raised_at DESC, id LIMIT ?').all(store.people.resolveId(q.personId), q.limit)
+    : db.prepare('SELECT * FROM reminder_alerts ORDER BY raised_at DESC, id LIMIT ?').all(q.limit)) as {
+    id: string;
+    person_id: string;
+    kind: 'dose' | 'summary';
+    medication_ids: string;
+    dose_ids: string;
+    priority: number;
+    raised_at: number;
+  }[];
+  const inOutbox = db.prepare('SELECT 1 FROM outbox WHERE message_id = ?');
+  const hasRejected = !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_rejected'").get();
+  const rejected = hasRejected ? db.prepare('SELECT 1 FROM sync_rejected WHERE message_id = ?') : undefined;
+  const names = new Map<string, Map<string, string>>();
+  const nameOf = (personId: string, medId: string) => {
+    let m = names.get(personId);
+    if (!m) names.set(personId, (m = new Map(store.medications.listSync(personId, { includeDeleted: true }).map((x) => [x.id, x.name]))));
+    return m.get(medId) ?? '';
+  };
+  return rows.map((r) => {
+    const delivery = inOutbox.get(r.id) ? 'pending' : rejected?.get(r.id) ? 'rejected' : 'acknowledged';
+    return {
+      id: r.id,
+      personId: r.person_id,
+      type: 'missed_dose' as const,
+      kind: r.kind,
+      priority: r.priority,
+      raisedAt: iso(r.raised_at),
+      medicines: (JSON.parse(r.medication_ids) as string[]).map((id) => ({ id, name: nameOf(r.person_id, id) })),
+      doseIds: JSON.parse(r.dose_ids),
+      delivery,
+      acknowledged: delivery === 'acknowledged',
+    };
+  });
+}
