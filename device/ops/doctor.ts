@@ -73,7 +73,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<Check[]> {
     disk(c),
     dataFolder(c),
     await clock(deps),
-    await broker(deps),
+    await checkBroker(deps),
     await agent(deps),
   ];
 }
@@ -145,7 +145,7 @@ async function clock(deps: DoctorDeps): Promise<Check> {
   return { name: 'clock', status: 'warn', detail: 'cannot tell whether the clock is synchronised (no systemd-timesyncd or chrony answering)', fix: 'sudo apt-get install systemd-timesyncd' };
 }
 
-async function broker(deps: DoctorDeps): Promise<Check> {
+export async function checkBroker(deps: DoctorDeps): Promise<Check> {
   const c = deps.config;
   if (!c.MQTT_URL) return { name: 'cloud broker', status: 'warn', detail: 'sync off (MQTT_URL not set): records stay on this device', fix: 'set MQTT_URL and the device credentials in /etc/aide/aide.env' };
   const host = new URL(c.MQTT_URL).host;

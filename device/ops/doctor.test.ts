@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { freePort, startMosquitto } from '../../test/harness/index.js';
+import { loadDeviceConfig } from '../config.js';
+import { startDevice } from '../main.js';
+import { type Check, type CommandResult, checkBroker, formatChecks, mqttConnect, runCommand, runDoctor } from './doctor.js';
+
+function byName(checks: Check[], name: string): Check {
+  const c = checks.find((x) => x.name === name);
+  assert.ok(c, `no check named ${name}`);
+  return c;
+}
+
+/** `aplay -l` / `arecord -l` as printed on a Raspberry Pi with a USB speakerphone (no sound hardware here). */
+const piCards = (kind: string) => `**** List of ${kind} Hardware Devices ****
+card 0: Headphones [bcm2835 Headphones], device 0: bcm2835 Headphones [bcm2835 Headphones]
+  Subdevices: 8/8
+card 2: Speakerphone [Jabra Speak 410 USB], device 0: USB Audio [USB Audio]
+  Subdevices: 1/1
+`;
+
+test('doctor checks the broker with the device credentials and says what to fix', async (t) => {
+  const broker = await startMosquitto({ users: { 'device-0042': 'right-password' } });
+  const data = mkdtempSync(join(tmpdir(), 'aide-doctor-'));
+  chmodSync(data, 0o700);
+  t.after(async () => {
+    await broker.stop();
+    rmSync(data, { recursive: true, force: true });
+  });
+  const deps = (env: Record<string, string>) => ({
+    config: loadDeviceConfig({ env: { AIDE_DATA_DIR: data, MQTT_URL: broker.url, AIDE_MQTT_USERNAME: 'device-0042', ...env } }),
+    run: runCommand,
+    mqttConnect,
+    consoleUrl: 'http://127.0.0.1:9',
+  });
+
+  const good = await checkBroker(deps({ AIDE_MQTT_PASSWORD: 'right-password' }));
+  assert.equal(good.status, 'ok', good.detail);
+  assert.match(good.detail, /connected to 127\.0\.0\.1:\d+ as device-0042/);
+
+  const bad = await checkBroker(deps({ AIDE_MQTT_PASSWORD: 'wrong' }));
+  assert.equal(bad.status, 'fail');
+  assert.match(bad.fix ?? '', /AIDE_MQTT_USERNAME \/ AIDE_MQTT_PASSWORD in \/etc\/aide\/aide\.env/);
+
+  const closed = await freePort();
+  const down = await checkBroker(deps({ AIDE_MQTT_PASSWORD: 'right-password', MQTT_URL: `mqtt://127.0.0.1:${closed}` }));
+  assert.equal(down.status, 'fail');
+  assert.match(down.detail, /ECONNREFUSED/);
+  assert.match(down.fix ?? '', /internet connection, the MQTT_URL host and port/);
+});
+
+test('doctor reads sound cards, disk, data folder mode, clock and the agent, and exits with what to fix', async (t) => {
+  const data = mkdtempSync(join(tmpdir(), 'aide-doctor-'));
+  t.after(() => rmSync(data, { recursive: true, force: true }));
+  const config = loadDeviceConfig({ env: { AIDE_DATA_DIR: data, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_AUDIO_CAPTURE: 'true' } });
+  const device = await startDevice(config);
+  t.after(() => device.close());
+
+  const withCards = async (cmd: string, args: string[], ms?: number): Promise<CommandResult> =>
+    cmd === 'aplay' ? { code: 0, out: piCards('PLAYBACK') } : cmd === 'arecord' ? { code: 0, out: '' } : runCommand(cmd, args, ms);
+  chmodSync(data, 0o755);
+  const checks = await runDoctor({ config, run: withCards, mqttConnect, consoleUrl: device.url });
+  assert.deepEqual(byName(checks, 'audio output'), {
+    name: 'audio output',
+    status: 'ok',
+    detail: 'card 0: Headphones [bcm2835 Headphones]; card 2: Speakerphone [Jabra Speak 410 USB]',
+  });
+  const mic = byName(checks, 'audio input');
+  assert.equal(mic.status, 'fail', 'capture is on, so a missing microphone is a failure');
+  assert.match(mic.fix ?? '', /arecord -l/);
+  assert.equal(byName(checks, 'data folder').status, 'fail');
+  assert.match(byName(checks, 'data folder').fix ?? '', /chmod 700/);
+  assert.match(byName(checks, 'disk space').detail, /^\d+ MB free on /);
+  assert.notEqual(byName(checks, 'clock').status, 'fail');
+  assert.equal(byName(checks, 'agent').status, 'ok');
+  assert.equal(byName(checks, 'cloud broker').status, 'warn', 'sync off is a warning, not a failure');
+  assert.match(formatChecks(checks), /^FAIL  audio input .*\n +fix: /m);
+  assert.match(formatChecks(checks), /\d+ problem\(s\) to fix/);
+
+  const missingTool = byName(
+    await runDoctor({ config, run: (cmd, args, ms) => runCommand(cmd === 'aplay' ? 'aplay-not-installed' : cmd, args, ms), mqttConnect, consoleUrl: device.url }),
+    'audio output',
+  );
+  assert.deepEqual([missingTool.status, missingTool.fix], ['fail', 'sudo apt-get install alsa-utils']);
+});
