@@ -270,3 +270,18 @@ describe('summary and FHIR', () => {
     assert.equal((await call('GET', '/api/measurements?limit=500')).body.items.length, before);
   });
 });
+
+describe('dose status rules', () => {
+  test('"missed" never overwrites a confirmed dose; skipped can be corrected to taken', async () => {
+    const { store } = dev.ctx;
+    const med = store.medications.create({ name: 'Atorvastatin', times: ['22:00'] });
+    const [dose] = store.doses.list({ from: clock.now(), to: clock.now() + 2 * 86_400_000 }).filter((d) => d.medicationId === med.id);
+    assert.equal((await call('POST', `/api/doses/${dose.id}/skipped`, {})).body.status, 'skipped');
+    assert.equal(store.doses.mark(dose.id, 'missed').changed, false);
+    const taken = await call('POST', `/api/doses/${dose.id}/taken`, { via: 'console' });
+    assert.equal(taken.body.status, 'taken');
+    assert.equal(taken.body.confirmedVia, 'console');
+    assert.equal(store.doses.get(dose.id).status, 'taken');
+    assert.equal((await call('POST', '/api/doses/nope/taken', {})).status, 404);
+  });
+});

@@ -50,7 +50,10 @@ export interface DosesRepo {
   /** Doses due in the next `withinMs` (default 24 h), cached 30 min and invalidated on changes. */
   upcoming(personId?: string, withinMs?: number): Promise<Dose[]>;
   get(id: string): Dose;
-  /** Sets a dose's status; the same status again changes nothing (no new version, no outbox message). */
+  /**
+   * Sets a dose's status; the same status again changes nothing (no new version, no outbox message), and
+   * `missed` only applies to a dose still `due`. taken/skipped may correct each other or a `missed`.
+   */
   mark(id: string, status: Exclude<DoseStatus, 'due'>, opts?: { via?: string; at?: number }): { dose: Dose; changed: boolean };
   /**
    * "I took my metformin": marks the dose of that medicine nearest to `at` (within the window) taken.
@@ -171,7 +174,11 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
       const result = db.transaction(() => {
         const r = selectOne.get(id) as Row | undefined;
         if (!r) throw notFound(`dose ${id} does not exist`);
-        if (r.status === status) return { dose: toDose(r, namesOf(r.person_id)), changed: false };
+        // Same status again changes nothing; "missed" never overwrites an answer someone gave (a late
+        // escalation racing a confirmation must not undo it).
+        if (r.status === status || (status === 'missed' && r.status !== 'due')) {
+          return { dose: toDose(r, namesOf(r.person_id)), changed: false };
+        }
         return { dose: setStatus(r, status, opts.via, opts.at ?? clock.now()), changed: true };
       }).immediate();
       if (result.changed) cached.invalidate('doses', result.dose.personId);

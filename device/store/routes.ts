@@ -140,5 +140,8 @@ export function registerStoreRoutes(app: FastifyInstance, store: HealthStore): v
     const q = parse(z.object(personQuery).strict(), req.query, 'query');
     return reply.type('application/fhir+json').send(exportBundle(store, q.personId));
   });
-  app.post('/api/import', async (req) => importBundle(store, req.body));
+  app.post('/api/import', async (req) => {
+    const q = parse(z.object(personQuery).strict(), req.query, 'query');
+    return importBundle(store, req.body, q.personId);
+  });
 }
