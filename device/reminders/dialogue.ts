@@ -99,7 +99,11 @@ export function parseAnswer(
   const bareAllowed = opts.bareAllowed ?? true;
   const defaults = asked.filter((id) => candidates.some((c) => c.doseId === id));
   const fallback = defaults.length ? defaults : candidates.map((c) => c.doseId);
-  const clauses = s.split(/\b(?:but|and then|then|however|except|apart from)\b/).map((c) => c.trim()).filter(Boolean);
+  const clauses = text
+    .toLowerCase()
+    .split(/[,;]|\b(?:but|and then|then|however|except|apart from)\b/)
+    .map((c) => norm(c ?? ''))
+    .filter(Boolean);
 
   const steps: AnswerStep[] = [];
   const excluded = new Set<string>();
@@ -162,12 +166,14 @@ export function createReminderDialogue(deps: { scheduler: ReminderScheduler; sto
       const now = clock.now();
       const via = opts.source === 'console' ? 'console' : 'voice';
       const nameOf = (id: string) => open.find((o) => o.doseId === id)?.name ?? 'medicine';
+      const namesOf = (ids: string[]) => listWords([...new Set(ids.map(nameOf))].sort((x, y) => x.localeCompare(y)));
       const said: string[] = [];
       const actions: ActionRecord[] = [];
-      const handled = new Set<string>();
+      const handled = new Set<string>(); // resolved: taken, skipped or snoozed
+      const answered = new Set<string>(); // spoken about but still open (snooze refused)
       let mode: 'ask' | 'offer_snooze' = 'ask';
       for (const st of steps) {
-        const names = listWords([...new Set(st.doseIds.map(nameOf))]);
+        const names = namesOf(st.doseIds);
         if (st.kind === 'taken' || st.kind === 'skipped') {
           const status = st.kind;
           const doses = store.deps.db.transaction(() => st.doseIds.map((id) => store.doses.mark(id, status, { via, at: now }).dose))();
@@ -183,6 +189,7 @@ export function createReminderDialogue(deps: { scheduler: ReminderScheduler; sto
             said.push(`All right, I'll remind you again in ${minutes === 60 ? 'an hour' : `${minutes} minutes`}.`);
           } catch (err) {
             if (!isAppError(err) || err.code !== 'conflict') throw err;
+            st.doseIds.forEach((id) => answered.add(id));
             actions.push({ tool: 'snooze_reminder', args: { doseIds: st.doseIds, minutes }, result: { ok: false, error: { code: err.code, message: err.message } } });
             said.push(`I can't put off your ${names} again. Please take ${st.doseIds.length > 1 ? 'them' : 'it'} now, or tell me to skip ${st.doseIds.length > 1 ? 'them' : 'it'}.`);
           }
@@ -194,7 +201,8 @@ export function createReminderDialogue(deps: { scheduler: ReminderScheduler; sto
       // What was asked and not answered yet: ask about it.
       const remaining = (asked.length ? asked : open.map((o) => o.doseId)).filter((id) => !handled.has(id) && open.some((o) => o.doseId === id));
       const clarified = steps.some((s) => s.kind === 'clarify');
-      if (remaining.length && !clarified && said.length) said.push(`What about your ${listWords([...new Set(remaining.map(nameOf))])}?`);
+      const unasked = remaining.filter((id) => !answered.has(id));
+      if (unasked.length && !clarified && said.length) said.push(`What about your ${namesOf(unasked)}?`);
       const conversationId = prompt?.conversationId ?? randomUUID();
       scheduler.setPrompt(personId, { doseIds: remaining, mode, superseded: remaining.length === 0 });
       log.info({ steps: steps.map((s) => ({ kind: s.kind, count: s.doseIds.length })) }, 'reminder answered');

@@ -327,6 +327,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     // 4. What each person hears becomes their open prompt and a conversation turn.
     for (const [personId, u] of out) {
       if (!u.parts.length) continue;
+      for (const p of u.parts) p.doses.sort((x, y) => x.name.localeCompare(y.name) || x.doseId.localeCompare(y.doseId));
       const text = (u.text = combine(u.parts.map((p) => announcementText(p.kind, p.doses, tz(personId)))));
       const prev = q.prompt.get(personId) as { conversation_id: string; asked_at: number } | undefined;
       const conversationId = prev && now - prev.asked_at < 30 * 60_000 && now >= prev.asked_at ? prev.conversation_id : randomUUID();
