@@ -118,7 +118,6 @@ export function createAgent(ctx: DeviceContext, opts: { cloud?: CloudEngine; too
     createCloudEngine({
       config: { baseUrl: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY, timeoutMs: config.AIDE_LLM_TIMEOUT_MS, maxToolSteps: config.AIDE_LLM_MAX_TOOL_STEPS },
       tools,
-      clock,
       log,
       metrics,
     });

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionMessageToolCall } from 'openai/resources/chat/completions';
 import { DateTime } from 'luxon';
-import type { Clock } from '../../../common/clock.js';
+import { type Clock, systemClock } from '../../../common/clock.js';
 import { AppError, deadlineExceeded, internal, invalidArgument, resourceExhausted, unavailable } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import type { Metrics } from '../../../common/metrics.js';
@@ -70,8 +70,10 @@ export function mapLlmError(err: unknown): AppError {
   return unavailable(`language model error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 
-export function createCloudEngine(deps: { config: CloudConfig; tools: ToolRegistry; clock: Clock; log: Logger; metrics: Metrics; breaker?: Breaker }): CloudEngine {
+export function createCloudEngine(deps: { config: CloudConfig; tools: ToolRegistry; clock?: Clock; log: Logger; metrics: Metrics; breaker?: Breaker }): CloudEngine {
   const { config, tools, log, metrics } = deps;
+  // Network deadlines and retry pauses are wall-clock time (a test's manual device clock never reaches them).
+  const timers = deps.clock ?? systemClock;
   const breaker = deps.breaker ?? createBreaker('llm', { metrics, failures: 3, halfOpenAfterMs: 30_000 });
   const client = config.baseUrl
     ? new OpenAI({ baseURL: config.baseUrl, apiKey: config.apiKey ?? 'not-needed', maxRetries: 0, timeout: config.timeoutMs })
@@ -111,7 +113,7 @@ export function createCloudEngine(deps: { config: CloudConfig; tools: ToolRegist
           }
         }
         return { text, calls: calls.filter(Boolean) };
-      }, deps.clock);
+      }, timers);
       end({ outcome: 'ok' });
       return out;
     } catch (err) {
@@ -152,7 +154,7 @@ export function createCloudEngine(deps: { config: CloudConfig; tools: ToolRegist
             attempts: 2,
             baseMs: 250,
             maxMs: 1000,
-            clock: deps.clock,
+            clock: timers,
             // Once words have been spoken a retry would repeat them.
             shouldRetry: (err) => !emitted && err instanceof AppError && err.retryable,
             onRetry: (err, attempt) => log.warn({ attempt, code: (err as AppError).code }, 'llm call failed, retrying'),

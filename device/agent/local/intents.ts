@@ -69,26 +69,27 @@ export function plain(ts: Token[]): string {
 export function understand(text: string, state: LocalState, env: UnderstandEnv): Understanding {
   const ts = tokenize(text);
   const s = plain(ts);
+  const asked = text.includes('?');
   const base = { ...state };
   delete base.pending;
 
   // 1. A pending read-back or question: this answer may complete it.
   if (state.pending) {
-    const done = resolvePending(state.pending, ts, s, base, env);
+    const done = resolvePending(state.pending, ts, s, base, env, asked);
     if (done) return done;
   }
   if (!s) return { kind: 'unknown', intent: 'empty', plans: [], say: `Sorry, I didn't catch that. ${capabilities}`, state: base };
 
   // 2. Corrections of what was just logged: "no, I meant 130".
-  const corr = correction(ts, s, base, env);
+  const corr = asked ? undefined : correction(ts, s, base, env);
   if (corr) return corr;
 
-  return classify(ts, s, base, env);
+  return classify(ts, s, base, env, asked);
 }
 
 // ----------------------------------------------------------------- pending answers
 
-function resolvePending(p: Pending, ts: Token[], s: string, base: LocalState, env: UnderstandEnv): Understanding | undefined {
+function resolvePending(p: Pending, ts: Token[], s: string, base: LocalState, env: UnderstandEnv, asked: boolean): Understanding | undefined {
   if (p.kind === 'confirm') {
     if (YES.test(s)) return { kind: 'act', intent: p.plan.tool, plans: [p.plan], state: base };
     if (NO.test(s)) return { kind: 'cancelled', intent: 'cancelled', plans: [], say: "All right, I won't do that.", state: base };
@@ -103,7 +104,7 @@ function resolvePending(p: Pending, ts: Token[], s: string, base: LocalState, en
     return undefined;
   }
   // A missing slot: does this answer fill it?
-  const strong = classify(ts, s, base, env);
+  const strong = classify(ts, s, base, env, asked);
   if (NO.test(s) && strong.kind !== 'act') return { kind: 'cancelled', intent: 'cancelled', plans: [], say: 'All right, I have left it.', state: base };
   if (p.missing === 'times') {
     const times = findTimes(ts, env.anchors);
@@ -210,12 +211,12 @@ const sentence = (s: string) => {
   return t ? t[0]!.toUpperCase() + t.slice(1) : t;
 };
 
-function classify(ts: Token[], s: string, base: LocalState, env: UnderstandEnv): Understanding {
+function classify(ts: Token[], s: string, base: LocalState, env: UnderstandEnv, asked = false): Understanding {
   const act = (intent: string, plans: Plan[], state: LocalState = base): Understanding => ({ kind: 'act', intent, plans, state });
   const ask = (intent: string, pending: Pending): Understanding => ({
     kind: 'ask', intent, plans: [], say: pending.kind === 'dose' ? '' : pending.question, state: { ...base, pending },
   });
-  const isQuestion = /^(what|what's|whats|how|how's|when|which|show|tell|was|is|are|did|do|does|have|has|can|could|should|would|will|give|read|any|why|where|who|list)\b/.test(s) || /\?\s*$/.test(s);
+  const isQuestion = asked || /^(what|what's|whats|how|how's|when|which|show|tell|was|is|are|did|do|does|have|has|can|could|should|would|will|give|read|any|why|where|who|list)\b/.test(s);
 
   // Small talk and help first when they are the whole utterance.
   if (/^(hi|hello|hey|good (morning|afternoon|evening))( aide| there)?$/.test(s)) return { kind: 'chat', intent: 'greeting', plans: [], say: 'Hello! How can I help?', state: base };
@@ -245,6 +246,10 @@ function classify(ts: Token[], s: string, base: LocalState, env: UnderstandEnv):
     return act('message_caregivers', [{ tool: 'message_caregivers', args: { message: sentence(rest) } }]);
   }
 
+  // Questions about effects, causes or meaning need knowledge, not records: the cloud answers them.
+  if (isQuestion && /\b(side effects?|cause|causes|causing|make me|makes me|made me|interact|interacts|interactions|bad for|good for|normal to|what does .* mean|instead of|safe to|okay to|ok to|alright to)\b/.test(s)) {
+    return { kind: 'question', intent: 'open_question', plans: [], state: base };
+  }
   const med = medicineIntent(ts, s, base, env, isQuestion);
   if (med) return med;
 
@@ -408,7 +413,7 @@ function readingIntent(ts: Token[], s: string, base: LocalState, env: Understand
     };
   }
   // Numbers but no type: ask which measurement.
-  const reporting = /^(my |it's |its |it was |i got |i'm |reading |log |record |note |i measured |just measured |today's |this morning's )|\b(reading|measured|it was|was|is|got)\b/.test(s) || ts.every((t) => t.k === 'n' || ['over', '/', 'and'].includes(w(t) ?? ''));
+  const reporting = ts.length <= 8 && /^(my |it's |its |it was |i got |i'm |reading |log |record |note |i measured |just measured |today's |this morning's )|\b(reading|measured|it was|was|is|got)\b/.test(s) || ts.every((t) => t.k === 'n' || ['over', '/', 'and'].includes(w(t) ?? ''));
   if (loose.length && !isQuestion && reporting && !typesMentioned.length) {
     const q = loose.length >= 2 && /\b(over|\/)\b|\//.test(s) ? 'Is that your blood pressure?' : `What was ${loose[0]} — your blood pressure, sugar, weight, temperature, pulse or oxygen?`;
     const takenAt = resolveTakenAt(env, day?.value.kind === 'day' ? day.value : undefined, times[0]?.value);
