@@ -48,6 +48,7 @@ export async function startDevice(
   const deviceId = ensureDeviceId(db, clock, config.AIDE_DEVICE_ID);
   const { outbox, store, cache } = openStoreRuntime({ db, clock, log, metrics, config, deviceId });
   lifecycle.onShutdown('cache', () => cache.close());
+  readiness.set('cache', { ready: true, optional: true, detail: cache.kind === 'redis' ? 'redis (falls back to SQLite)' : 'in-process' });
   lifecycle.onShutdown('dose-horizon', store.startHorizon());
   const ctx: DeviceContext = { config, deviceId, log, metrics, readiness, clock, db, outbox, store, cache, lifecycle };
   ctx.agent = createAgent(ctx);

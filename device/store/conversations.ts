@@ -86,9 +86,9 @@ export function createConversationsRepo(deps: StoreDeps, people: PeopleRepo, cac
       };
       db.transaction(() => {
         db.prepare(
-          'INSERT INTO conversation_turns (id, person_id, conversation_id, role, text_enc, actions, at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO conversation_turns (id, person_id, conversation_id, role, text_enc, actions, at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         ).run(id, personId, turn.conversationId, turn.role, crypto.encrypt(turn.text, aad(id)),
-          v.actions ? JSON.stringify(v.actions) : null, v.at ?? now, now);
+          v.actions ? JSON.stringify(v.actions) : null, v.at ?? now, now, now);
         outbox.enqueue('conversation_turn', turn);
       }).immediate();
       cached.invalidate('conversation', personId);
