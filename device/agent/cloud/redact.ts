@@ -15,7 +15,8 @@ export interface Redactor {
 
 const patterns: { kind: string; re: RegExp }[] = [
   { kind: 'EMAIL', re: /\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b/g },
-  { kind: 'PHONE', re: /(?<!\w)(\+?\d[\d ()-]{8,}\d)(?!\w)/g },
+  // No hyphens: ISO dates (2026-03-10) in tool results must stay readable.
+  { kind: 'PHONE', re: /(?<![\w-])(\+?\d[\d ()]{8,}\d)(?![\w-])/g },
   { kind: 'ID', re: /\b\d{9,}\b/g },
   { kind: 'POSTCODE', re: /\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b/g },
   { kind: 'ADDRESS', re: /\b\d{1,4}[a-z]? [A-Z][a-z]+( [A-Z][a-z]+)? (Street|St|Road|Rd|Lane|Ln|Avenue|Ave|Close|Drive|Dr|Way|Court|Crescent|Place|Gardens|Terrace|Grove)\b/g },
@@ -45,8 +46,9 @@ export function createRedactor(names: string[]): Redactor {
 
   const redact = (text: string) => {
     let out = text;
+    // Patterns first: an e-mail address holds the name too.
+    for (const { kind, re } of patterns) out = out.replace(re, (m) => (kind === 'PHONE' && m.replace(/\D/g, '').length < 10 ? m : placeholder(kind, m)));
     for (const { re } of nameRes) out = out.replace(re, (m) => placeholder('PERSON', m));
-    for (const { kind, re } of patterns) out = out.replace(re, (m) => placeholder(kind, m));
     return out;
   };
   const restore = (text: string) => text.replace(/\[(PERSON|EMAIL|PHONE|ID|POSTCODE|ADDRESS)_\d+\]/g, (p) => fromPlaceholder.get(p) ?? p);

@@ -149,10 +149,10 @@ function weatherReply(r: Any): string {
   const deg = (x: number) => `${Math.round(x)} degrees`;
   const rain = (d: Any) => (typeof d.rainChance === 'number' ? `, with a ${Math.round(d.rainChance)} percent chance of rain` : '');
   const stale = r.stale ? `I can't reach the weather service, so this is from ${r.ageMinutes >= 90 ? `${Math.round(r.ageMinutes / 60)} hours` : `${r.ageMinutes} minutes`} ago. ` : '';
-  if (r.when === 'tomorrow' && r.tomorrow) return `${stale}Tomorrow: ${text(r.tomorrow.code)}, between ${deg(r.tomorrow.min)} and ${deg(r.tomorrow.max)}${rain(r.tomorrow)}.`;
+  if (r.when === 'tomorrow' && r.tomorrow) return `${stale}Tomorrow: ${text(r.tomorrow.code)}, between ${Math.round(r.tomorrow.min)} and ${deg(r.tomorrow.max)}${rain(r.tomorrow)}.`;
   const now = `Right now it's ${deg(r.current.temperature)} and ${text(r.current.code)}.`;
   if (r.when === 'now') return `${stale}${now}`;
-  return `${stale}${now} Today: between ${deg(r.today.min)} and ${deg(r.today.max)}${rain(r.today)}.`;
+  return `${stale}${now} Today: between ${Math.round(r.today.min)} and ${deg(r.today.max)}${rain(r.today)}.`;
 }
 
 function failureReply(a: ActionRecord): string {
