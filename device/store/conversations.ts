@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { fromZodError } from '../../common/errors.js';
+import { inputError } from './validation.js';
+
 import type { CachedReads, StoreDeps } from './deps.js';
 import { iso, ttl } from './deps.js';
 import { opt } from './medications.js';
@@ -70,7 +71,7 @@ export function createConversationsRepo(deps: StoreDeps, people: PeopleRepo, cac
   return {
     addTurn(input, opts = {}) {
       const parsed = turnInputSchema.safeParse(input);
-      if (!parsed.success) throw fromZodError(parsed.error);
+      if (!parsed.success) throw inputError(parsed.error);
       const v = parsed.data;
       const personId = people.resolveId(v.personId);
       const id = opts.id ?? newId();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { type ErrorDetail, fromZodError, invalidArgument } from '../../common/errors.js';
+import { inputError } from './validation.js';
+import { type ErrorDetail, invalidArgument } from '../../common/errors.js';
 import type { HealthStore } from './health.js';
 import type { Measurement, MeasurementInput } from './measurements.js';
 import type { Medication, MedicationCreate } from './medications.js';
@@ -219,7 +220,7 @@ function toMedicationInput(s: z.infer<typeof statementSchema>): MedicationCreate
  */
 export function importBundle(store: HealthStore, body: unknown, personId?: string) {
   const parsed = bundleSchema.safeParse(body);
-  if (!parsed.success) throw fromZodError(parsed.error);
+  if (!parsed.success) throw inputError(parsed.error);
   const pid = store.people.resolveId(personId);
   const { db } = store.deps;
   const exists = (table: string, id: string) => !!db.prepare(`SELECT 1 FROM ${table} WHERE id = ?`).get(id);
@@ -232,7 +233,7 @@ export function importBundle(store: HealthStore, body: unknown, personId?: strin
     try {
       if (r.resourceType === 'Observation') {
         const o = observationSchema.safeParse(r);
-        if (!o.success) throw fromZodError(o.error, at);
+        if (!o.success) throw inputError(o.error, at);
         const input = { ...toMeasurementInput(o.data, at), personId: pid };
         const id = o.data.id && uuidLike.test(o.data.id) ? o.data.id.toLowerCase() : undefined;
         work.push(() => {
@@ -244,7 +245,7 @@ export function importBundle(store: HealthStore, body: unknown, personId?: strin
         });
       } else if (r.resourceType === 'MedicationStatement') {
         const s = statementSchema.safeParse(r);
-        if (!s.success) throw fromZodError(s.error, at);
+        if (!s.success) throw inputError(s.error, at);
         const input = { ...toMedicationInput(s.data), personId: pid };
         const id = s.data.id && uuidLike.test(s.data.id) ? s.data.id.toLowerCase() : undefined;
         work.push(() => {

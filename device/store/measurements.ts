@@ -1,7 +1,8 @@
 import type { Statement } from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { type ErrorDetail, fieldError, fromZodError, notFound } from '../../common/errors.js';
+import { inputError } from './validation.js';
+import { type ErrorDetail, fieldError, notFound } from '../../common/errors.js';
 import type { StoreDeps } from './deps.js';
 import { iso } from './deps.js';
 import type { PeopleRepo, Person } from './people.js';
@@ -52,7 +53,11 @@ export const measurementInputSchema = z
   .object({
     personId: z.string().optional(),
     type: z.enum(measurementTypes),
-    value: z.union([z.number(), z.object({ systolic: z.number(), diastolic: z.number(), pulse: z.number().optional() }).strict()]).optional(),
+    value: z
+      .union([z.number(), z.object({ systolic: z.number(), diastolic: z.number(), pulse: z.number().optional() }).strict()], {
+        error: 'must be a number (or {systolic, diastolic} for blood_pressure)',
+      })
+      .optional(),
     systolic: z.number().optional(),
     diastolic: z.number().optional(),
     pulse: z.number().optional(),
@@ -166,7 +171,7 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
   /** Validation and conversion; every problem is listed, and nothing is written on any. */
   function prepare(input: MeasurementInput, source: Source) {
     const parsed = measurementInputSchema.safeParse(input);
-    if (!parsed.success) throw fromZodError(parsed.error);
+    if (!parsed.success) throw inputError(parsed.error);
     const v = parsed.data;
     const personId = people.resolveId(v.personId);
     const person = personOf(personId);

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
-import { fromZodError, invalidArgument, notFound } from '../../common/errors.js';
+import { inputError } from './validation.js';
+import { invalidArgument, notFound } from '../../common/errors.js';
 import type { CachedReads, StoreDeps } from './deps.js';
 import { iso, ttl } from './deps.js';
 import type { PeopleRepo } from './people.js';
@@ -183,7 +184,7 @@ export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cache
   const repo: MedicationsRepo = {
     create(input, opts = {}) {
       const parsed = medicationCreateSchema.safeParse(input);
-      if (!parsed.success) throw fromZodError(parsed.error);
+      if (!parsed.success) throw inputError(parsed.error);
       const v = parsed.data;
       const personId = people.resolveId(v.personId);
       const tz = people.getSync(personId).timezone;
@@ -222,7 +223,7 @@ export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cache
     },
     update(id, patch) {
       const parsed = medicationPatchSchema.safeParse(patch);
-      if (!parsed.success) throw fromZodError(parsed.error);
+      if (!parsed.success) throw inputError(parsed.error);
       const v = parsed.data;
       const m = db.transaction(() => {
         const cur = toMedication(getRow(id));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { fromZodError, notFound } from '../../common/errors.js';
+import { inputError } from './validation.js';
+import { notFound } from '../../common/errors.js';
 import type { CachedReads, StoreDeps } from './deps.js';
 import { iso, ttl } from './deps.js';
 import { zoneOf } from './schedule.js';
@@ -176,7 +177,7 @@ export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRe
     list: () => (db.prepare('SELECT * FROM people ORDER BY created_at, id').all() as PersonRow[]).map(toPerson),
     create(input, opts = {}) {
       const parsed = personCreateSchema.safeParse(input);
-      if (!parsed.success) throw fromZodError(parsed.error);
+      if (!parsed.success) throw inputError(parsed.error);
       const v = parsed.data;
       const id = opts.id ?? newId();
       const now = clock.now();
@@ -205,7 +206,7 @@ export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRe
     },
     update(personId, patch) {
       const parsed = personPatchSchema.safeParse(patch);
-      if (!parsed.success) throw fromZodError(parsed.error);
+      if (!parsed.success) throw inputError(parsed.error);
       const v = parsed.data;
       const id = repo.resolveId(personId);
       const person = db.transaction(() => {
