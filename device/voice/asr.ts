@@ -23,6 +23,8 @@ export interface AsrEngine {
 }
 
 const require = createRequire(import.meta.url);
+/** Measured on the voice round-trip set: a heavier language weight helps the domain model. */
+const defaultSphinxArgs = ['-lw', '10', '-remove_noise', 'no'];
 const fillers = /^(<s>|<\/s>|<sil>|\[.*\]|\+\+.*\+\+)$/;
 
 export interface SphinxModel {
@@ -30,6 +32,8 @@ export interface SphinxModel {
   dict: string;
   /** Acoustic model folder (default: Debian's en-us). */
   hmm?: string;
+  /** Extra decoder flags (language weight, noise removal...). */
+  args?: string[];
 }
 
 /** Runs pocketsphinx_continuous on one utterance; confidence is the mean word posterior. */
@@ -38,8 +42,9 @@ export async function runPocketSphinx(pcm: Int16Array, model: SphinxModel, signa
   const wav = join(dir, 'u.wav');
   try {
     await writeFile(wav, pcmToWav(pcm));
-    const args = ['-infile', wav, '-lm', model.lm, '-dict', model.dict, '-time', 'yes', '-logfn', '/dev/null'];
+    const args = ['-infile', wav, '-lm', model.lm, '-dict', model.dict, '-time', 'yes', '-logfn', '/dev/null', ...defaultSphinxArgs];
     if (model.hmm) args.push('-hmm', model.hmm);
+    if (model.args) args.push(...model.args);
     const out = await new Promise<string>((resolve, reject) => {
       const p = spawn('pocketsphinx_continuous', args, { stdio: ['ignore', 'pipe', 'ignore'], signal });
       let s = '';

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 /**
  * The agent's spoken domain, as sentence templates: the source the domain language model and the
  * trimmed PocketSphinx dictionary are generated from (scripts/build-grammar.ts). Keep in step with the
@@ -128,7 +130,21 @@ export function domainCorpus(): string[] {
     'remind me in ten minutes', 'remind me in an hour', 'cancel my reminder', 'what reminders do i have',
     'snooze', 'snooze for ten minutes', 'i will take it later', 'delete my last reading', 'that was wrong',
   ]) add(s);
+  for (const s of agentPhrases()) add(s);
   return [...out];
+}
+
+/** Word-only phrases from the agent's development set (its own idea of what people say). */
+function agentPhrases(): string[] {
+  try {
+    const path = fileURLToPath(new URL('../agent/devset.json', import.meta.url));
+    const set = JSON.parse(readFileSync(path, 'utf8')) as { text: string }[];
+    return set
+      .map((e) => e.text.toLowerCase().replace(/[’']/g, "'").replace(/[^a-z' ]+/g, ' ').replace(/\s+/g, ' ').trim())
+      .filter((t) => t && !/\d/.test(t));
+  } catch {
+    return [];
+  }
 }
 
 /** Every word the domain model must know (for the trimmed dictionary). */

@@ -1,0 +1,98 @@
+/**
+ * Spoken health commands for the voice round-trip test and bench: what a person says, and the agent
+ * tool it should lead to (undefined: a reply without a tool). Written for this test, not copied from
+ * the grammar corpus.
+ */
+export const spokenCommands: { text: string; tool?: string }[] = [
+  { text: 'my blood pressure is one forty over ninety', tool: 'log_readings' },
+  { text: 'blood pressure one twenty two over seventy eight', tool: 'log_readings' },
+  { text: 'one thirty five over eighty five', tool: 'log_readings' },
+  { text: 'my blood pressure was one fifty two over ninety four', tool: 'log_readings' },
+  { text: 'a hundred and eighteen over seventy two', tool: 'log_readings' },
+  { text: 'my blood pressure is one sixty over one hundred', tool: 'log_readings' },
+  { text: 'my heart rate is seventy two', tool: 'log_readings' },
+  { text: 'pulse sixty eight', tool: 'log_readings' },
+  { text: 'my pulse is eighty four beats per minute', tool: 'log_readings' },
+  { text: 'oxygen saturation ninety six', tool: 'log_readings' },
+  { text: 'my oxygen level is ninety four percent', tool: 'log_readings' },
+  { text: 'my blood sugar is six point eight', tool: 'log_readings' },
+  { text: 'my blood sugar is one hundred and twenty', tool: 'log_readings' },
+  { text: 'sugar level seven point two', tool: 'log_readings' },
+  { text: 'my glucose was one forty five', tool: 'log_readings' },
+  { text: 'my weight is seventy two kilos', tool: 'log_readings' },
+  { text: 'i weigh sixty five kilograms', tool: 'log_readings' },
+  { text: 'i weigh eleven stone four', tool: 'log_readings' },
+  { text: 'my temperature is thirty seven point five', tool: 'log_readings' },
+  { text: 'temperature thirty eight point two degrees', tool: 'log_readings' },
+  { text: 'i slept seven hours', tool: 'log_readings' },
+  { text: 'i slept six and a half hours last night', tool: 'log_readings' },
+  { text: 'i walked four thousand steps today', tool: 'log_readings' },
+  { text: 'i took my metformin', tool: 'confirm_dose' },
+  { text: 'i have taken my lisinopril', tool: 'confirm_dose' },
+  { text: 'i took my tablets', tool: 'confirm_dose' },
+  { text: 'i took my pills', tool: 'confirm_dose' },
+  { text: 'i skipped my warfarin', tool: 'confirm_dose' },
+  { text: 'i missed my amlodipine this morning', tool: 'confirm_dose' },
+  { text: 'i took my aspirin', tool: 'confirm_dose' },
+  { text: 'what medicines do i take', tool: 'list_medicines' },
+  { text: 'what are my medicines', tool: 'list_medicines' },
+  { text: 'what are my medications', tool: 'list_medicines' },
+  { text: 'when do i take my metformin', tool: 'next_dose' },
+  { text: 'what is my next medicine', tool: 'next_dose' },
+  { text: 'did i take my ramipril', tool: 'next_dose' },
+  { text: 'when is my next dose', tool: 'next_dose' },
+  { text: 'add atorvastatin twenty milligrams at bedtime', tool: 'add_medicine' },
+  { text: 'remind me to take my omeprazole at eight in the morning', tool: 'add_medicine' },
+  { text: 'add paracetamol five hundred milligrams at noon', tool: 'add_medicine' },
+  { text: 'what was my last blood pressure', tool: 'query_readings' },
+  { text: 'what was my blood pressure yesterday', tool: 'query_readings' },
+  { text: 'how is my blood sugar', tool: 'query_readings' },
+  { text: 'what was my blood sugar this morning', tool: 'query_readings' },
+  { text: 'what is my average blood pressure', tool: 'query_readings' },
+  { text: 'how much do i weigh', tool: 'query_readings' },
+  { text: 'how did i sleep last night', tool: 'query_readings' },
+  { text: 'help i have fallen', tool: 'raise_emergency' },
+  { text: "i've fallen and i can't get up", tool: 'raise_emergency' },
+  { text: 'i have chest pain', tool: 'raise_emergency' },
+  { text: "i can't breathe", tool: 'raise_emergency' },
+  { text: 'call an ambulance', tool: 'raise_emergency' },
+  { text: 'tell my daughter i am fine', tool: 'message_caregivers' },
+  { text: 'ask my son to call me', tool: 'message_caregivers' },
+  { text: 'send a message to my daughter', tool: 'message_caregivers' },
+  { text: 'what is the weather', tool: 'get_weather' },
+  { text: 'is it going to rain today', tool: 'get_weather' },
+  { text: 'do i have any appointments today', tool: 'get_appointments' },
+  { text: 'cancel my aspirin reminder', tool: 'cancel_reminder' },
+  { text: 'stop my simvastatin', tool: 'remove_medicine' },
+  { text: 'thank you' },
+  { text: 'good morning' },
+  { text: 'hello' },
+  { text: 'what time is it' },
+  { text: 'good night' },
+  { text: 'what can you do' },
+];
+
+/** Voices and rates the commands are spoken with (engine, voice, words per minute). */
+export const testVoices = [
+  { engine: 'espeak', voice: 'en-us', rate: 150 },
+  { engine: 'espeak', voice: 'en-gb', rate: 130 },
+  { engine: 'espeak', voice: 'en-us+f3', rate: 170 },
+  { engine: 'flite', voice: 'slt', rate: 150 },
+  { engine: 'flite', voice: 'kal16', rate: 175 },
+  { engine: 'flite', voice: 'awb', rate: 140 },
+] as const;
+
+/** Word error rate: word-level Levenshtein distance over reference length. */
+export function wordErrors(ref: string, hyp: string): { errors: number; words: number } {
+  const norm = (s: string) => s.toLowerCase().replace(/[^a-z' ]+/g, ' ').split(/\s+/).filter(Boolean);
+  const r = norm(ref);
+  const h = norm(hyp);
+  const d = Array.from({ length: r.length + 1 }, (_, i) => [i, ...Array(h.length).fill(0)] as number[]);
+  for (let j = 1; j <= h.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= r.length; i++) {
+    for (let j = 1; j <= h.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (r[i - 1] === h[j - 1] ? 0 : 1));
+    }
+  }
+  return { errors: d[r.length]![h.length]!, words: r.length };
+}
