@@ -249,6 +249,26 @@ describe('summary and FHIR', () => {
     const codes = new Set(bundle.entry.map((e: { resource: { code?: { coding: { code: string }[] } } }) => e.resource.code?.coding[0].code));
     assert.ok(codes.has('85354-9') && codes.has('29463-7') && codes.has('55423-8'));
     assert.ok(bundle.entry.some((e: { resource: { resourceType: string } }) => e.resource.resourceType === 'MedicationStatement'));
+    // A fresh device takes the Bundle: same readings and medicines, same ids.
+    const dir2 = mkdtempSync(join(tmpdir(), 'aide-store-import-'));
+    const fresh = await startDevice(loadDeviceConfig({ env: { AIDE_DATA_DIR: dir2, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent' } }), { clock });
+    try {
+      const res = await fetch(`${fresh.url}/api/import`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(bundle) });
+      assert.equal(res.status, 200);
+      const counts = (await res.json()) as { measurements: number; medications: number };
+      const observations = bundle.entry.filter((e: { resource: { resourceType: string } }) => e.resource.resourceType === 'Observation');
+      assert.equal(counts.measurements, observations.length);
+      const mine = dev.ctx.store.measurements.list({ limit: 500 }).items;
+      const theirs = fresh.ctx.store.measurements.list({ limit: 500 }).items;
+      assert.deepEqual(
+        theirs.map((m) => [m.id, m.type, JSON.stringify(m.canonical), m.takenAt, m.note ?? null]),
+        mine.map((m) => [m.id, m.type, JSON.stringify(m.canonical), m.takenAt, m.note ?? null]),
+      );
+      assert.deepEqual(fresh.ctx.store.medications.listSync().map((m) => [m.name, m.times, m.active]), dev.ctx.store.medications.listSync().map((m) => [m.name, m.times, m.active]));
+    } finally {
+      await fresh.close();
+      rmSync(dir2, { recursive: true, force: true });
+    }
     // Importing our own export again adds nothing (same ids).
     const again = await call('POST', '/api/import', JSON.stringify(bundle), { 'content-type': 'application/fhir+json' });
     assert.equal(again.status, 200);
@@ -270,6 +290,22 @@ describe('summary and FHIR', () => {
     assert.equal(r.status, 400);
     assert.match(r.body.error.message, /weight must be between 2 and 400 kg, got 9000/);
     assert.equal((await call('GET', '/api/measurements?limit=500')).body.items.length, before);
+  });
+});
+
+describe('time zone', () => {
+  test('moving the person to another time zone re-plans future doses at the same local time', async () => {
+    const { store } = dev.ctx;
+    const me = store.people.primaryId();
+    const med = store.medications.create({ name: 'Levothyroxine', times: ['07:00'] });
+    const next = () => store.doses.list({ from: clock.now(), to: clock.now() + 2 * 86_400_000 }).filter((d) => d.medicationId === med.id);
+    assert.ok(next().every((d) => d.dueAt.endsWith('T11:00:00.000Z'))); // 07:00 EDT
+    assert.equal((await call('PATCH', `/api/people/${me}`, { timezone: 'Europe/Berlin' })).status, 200);
+    const after = next();
+    assert.ok(after.length >= 1);
+    assert.ok(after.every((d) => d.dueAt.endsWith('T06:00:00.000Z')), JSON.stringify(after.map((d) => d.dueAt))); // 07:00 CET
+    await call('PATCH', `/api/people/${me}`, { timezone: 'America/New_York' });
+    store.medications.remove(med.id);
   });
 });
 
