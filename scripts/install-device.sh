@@ -247,8 +247,12 @@ if [ -f "$REL/.aide-fingerprint" ] && [ "$(cat "$REL/.aide-fingerprint")" = "$FI
 else
   NEW="$PREFIX/releases/.new-$VERSION"
   rm -rf "$NEW"
-  mkdir "$NEW"
-  (cd "$SRC_DIR" && tar --exclude=./.git --exclude=./data --exclude=./node_modules/.cache -cf - .) | tar -xf - -C "$NEW"
+  if [ -n "$STAGE" ]; then
+    mv "$SRC_DIR" "$NEW" # unpacked from the tarball already, on the same file system
+  else
+    mkdir "$NEW"
+    (cd "$SRC_DIR" && tar --exclude=./.git --exclude=./data --exclude=./node_modules/.cache -cf - .) | tar -xf - -C "$NEW"
+  fi
   if [ ! -d "$NEW/node_modules" ]; then
     command -v npm >/dev/null || die "the release has no node_modules and npm is not installed" "use a release tarball that includes node_modules"
     note "installing production dependencies (npm ci --omit=dev)"
