@@ -27,7 +27,7 @@ test('spoken health commands: WER and action accuracy per synthesis engine', { s
     for (let i = lane; i < work.length; i += 2) {
       const { c, v } = work[i]!;
       const wav = await synthWav(c.text, v);
-      const res = await fetch(`${device.url}/api/voice/turn`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: wav });
+      const res = await fetch(`${device.url}/api/voice/turn`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: new Uint8Array(wav) });
       assert.equal(res.status, 200, `turn for "${c.text}" answered ${res.status}`);
       const body = (await res.json()) as { transcript: string; actions: { tool: string }[]; audio: string; reply: string };
       assert.ok(body.reply.length > 0 && Buffer.from(body.audio, 'base64').subarray(0, 4).toString() === 'RIFF', 'reply has text and WAV audio');
