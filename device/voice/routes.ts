@@ -26,6 +26,8 @@ export async function registerVoiceRoutes(app: FastifyInstance, ctx: DeviceConte
   await app.register(async (scope) => {
     const audioTypes = acceptedAudioTypes.filter((t) => t !== 'application/octet-stream');
     scope.addContentTypeParser([...audioTypes, 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: c.AIDE_VOICE_MAX_BYTES }, (_req, body, done) => done(null, body));
+    // Any other type reaches the handler, which answers 415 naming the type that was sent.
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: c.AIDE_VOICE_MAX_BYTES }, (_req, body, done) => done(null, body));
 
     const readAudio = async (req: FastifyRequest) => {
       checkContentType(req.headers['content-type']);
