@@ -13,7 +13,7 @@ before(async () => {
 after(() => device?.close());
 
 const post = (path: string, body: Uint8Array, type: string) =>
-  fetch(`${device.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
+  fetch(`${device.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body: body as unknown as BodyInit });
 const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error;
 
 async function stillServes() {
