@@ -30,6 +30,8 @@ export async function startTestDevice(opts: { timezone: string; start: number; e
       env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_TIMEZONE: opts.timezone, AIDE_MODELS_DIR: join(dir, 'models'), ...opts.env, ...env },
     });
     const dev = await startDevice(config, { clock: c });
+    // What the scheduler said while starting (catch-up after a restart), then everything after.
+    events.push(...dev.ctx.reminders!.scheduler.recentEvents());
     dev.ctx.reminders!.scheduler.onEvent((e) => events.push(e));
     return dev;
   };

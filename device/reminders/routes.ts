@@ -41,6 +41,7 @@ export function registerReminderRoutes(app: FastifyInstance, deps: { db: Db; sto
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(': reminders\n\n');
+    if ((req.query as { replay?: string }).replay === '1') for (const e of deps.scheduler.recentEvents()) res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
     const off = deps.scheduler.onEvent((e) => res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`));
     req.raw.on('close', off);
   });

@@ -26,6 +26,8 @@ const LATE_AFTER_MS = 60_000;
 /** Due doses older than this that were never seen are left alone (they predate the reminders). */
 const LOOKBACK_MS = 7 * 86_400_000;
 const RETRY_AFTER_ERROR_MS = 60_000;
+/** Events kept in memory for late subscribers (a console page opened after a reminder). */
+const RECENT_EVENTS = 200;
 
 export type ReminderEvent =
   | { type: 'announce'; personId: string; doseIds: string[]; items: { doseId: string; kind: AnnouncementKind }[]; text: string; late: boolean; at: string }
@@ -93,6 +95,8 @@ export interface ReminderScheduler {
   setPrompt(personId: string, patch: Partial<Pick<Prompt, 'doseIds' | 'mode' | 'superseded'>>): void;
   state(doseId: string): StateRow | undefined;
   onEvent(fn: (e: ReminderEvent) => void): () => void;
+  /** The last events since this process started, oldest first. */
+  recentEvents(): ReminderEvent[];
   stats(): { wakeups: number; ticks: number; nextWakeAt?: number };
   settings: ReminderSettings;
 }
@@ -167,7 +171,10 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
   let wakeups = 0;
   let ticks = 0;
 
+  const recent: ReminderEvent[] = [];
   const emit = (e: ReminderEvent) => {
+    recent.push(e);
+    if (recent.length > RECENT_EVENTS) recent.shift();
     for (const fn of listeners) {
       try {
         fn(e);
@@ -289,6 +296,15 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     for (const r of q.dueRows.all(now) as StateRow[]) {
       const d = q.dose.get(r.dose_id) as DoseRow | undefined;
       if (!d || d.status !== 'due') continue; // closed above
+      // Overslept (device off, clock stepped) past the grace window: nothing more is said for this dose.
+      if (r.next_at !== null && now - r.next_at > cfg.reaskMs && now - r.due_at > cfg.graceMs) {
+        if (!r.alert_id) toAlert.push({ personId: r.person_id, doseId: r.dose_id, medicationId: d.medication_id, dueAt: r.due_at });
+        store.doses.mark(r.dose_id, 'missed', { via: 'reminder', at: now });
+        q.insert.run({ ...r, stage: 'closed', outcome: 'missed', next_at: null, updated_at: now });
+        missedTotal.inc({ announced: 'true' });
+        events.push({ type: 'closed', doseId: r.dose_id, outcome: 'missed', at: iso(now) });
+        continue;
+      }
       const zone = tz(r.person_id);
       const quiet = inQuiet(now, zone, cfg.quiet);
       if (r.stage === 'waiting' || r.stage === 'snoozed') {
@@ -544,6 +560,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       listeners.add(fn);
       return () => listeners.delete(fn);
     },
+    recentEvents: () => [...recent],
     stats: () => ({ wakeups, ticks, ...(nextWakeAt !== undefined ? { nextWakeAt } : {}) }),
   };
 }
