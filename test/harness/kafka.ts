@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureCommand } from './packages.js';
-import { canConnect, freePort, makeTempDir, run, sleep, spawnManaged, waitUntilReady } from './process.js';
+import { freePort, listensOn, run, sleep, spawnManaged, startInTempDir, waitUntilReady } from './process.js';
 import { createServerHandle, type ServerHandle } from './server.js';
 
 export const KAFKA_VERSION = '4.3.1';
@@ -187,7 +187,10 @@ export interface KafkaOptions {
 export async function startKafka(opts: KafkaOptions = {}): Promise<KafkaServer> {
   const libs = await ensureKafkaJars();
   const java = await ensureCommand('java', 'openjdk-17-jre-headless');
-  const dir = makeTempDir('kafka');
+  return startInTempDir('kafka', (dir) => startIn(dir, java, libs, opts));
+}
+
+async function startIn(dir: string, java: string, libs: string, opts: KafkaOptions): Promise<KafkaServer> {
   const dataDir = join(dir, 'data');
   const port = await freePort();
   const controllerPort = await freePort();
@@ -239,7 +242,7 @@ export async function startKafka(opts: KafkaOptions = {}): Promise<KafkaServer> 
       proc,
       'kafka',
       async () => {
-        if (!(await canConnect(port))) return false;
+        if (!listensOn(proc.pid, port)) return false;
         if (await warmUp(bootstrap)) return true;
         await sleep(200);
         return false;

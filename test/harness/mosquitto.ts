@@ -3,7 +3,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestCa, type TestCa } from './certs.js';
 import { ensureCommand, isRoot } from './packages.js';
-import { canConnect, freePort, makeTempDir, run, spawnManaged, waitUntilReady } from './process.js';
+import { freePort, listensOn, run, spawnManaged, startInTempDir, waitUntilReady } from './process.js';
 import { createServerHandle, type ServerHandle } from './server.js';
 
 export interface MosquittoOptions {
@@ -39,7 +39,10 @@ export interface MosquittoServer extends ServerHandle {
 
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<MosquittoServer> {
   const mosquitto = await ensureCommand('mosquitto', 'mosquitto');
-  const dir = makeTempDir('mosquitto');
+  return startInTempDir('mosquitto', (dir) => startIn(dir, mosquitto, opts));
+}
+
+async function startIn(dir: string, mosquitto: string, opts: MosquittoOptions): Promise<MosquittoServer> {
   const users = opts.users ?? {};
   let passwordFile: string | undefined;
   if (Object.keys(users).length > 0) {
@@ -111,7 +114,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     await waitUntilReady(
       proc,
       'mosquitto',
-      async () => (await canConnect(plainPort)) && (tlsPort === undefined || (await canConnect(tlsPort))),
+      async () => listensOn(proc.pid, plainPort) && (tlsPort === undefined || listensOn(proc.pid, tlsPort)),
       15_000,
     );
     return proc;

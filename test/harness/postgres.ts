@@ -2,7 +2,7 @@
 import { chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureCommand, ensurePostgresBin, isRoot } from './packages.js';
-import { freePort, makeTempDir, run, spawnManaged, waitUntilReady } from './process.js';
+import { freePort, listensOn, run, spawnManaged, startInTempDir, waitUntilReady } from './process.js';
 import { createServerHandle, type ServerHandle } from './server.js';
 
 export interface PostgresServer extends ServerHandle {
@@ -62,7 +62,16 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     ensurePostgresBin('pg_isready'),
     ensurePostgresBin('createdb'),
   ]);
-  const dir = makeTempDir('postgres');
+  const bins = { initdb, postgres, pgIsReady, createdb };
+  return startInTempDir('postgres', (dir) => startIn(dir, bins, database, opts));
+}
+
+async function startIn(
+  dir: string,
+  { initdb, postgres, pgIsReady, createdb }: Record<'initdb' | 'postgres' | 'pgIsReady' | 'createdb', string>,
+  database: string,
+  opts: PostgresOptions,
+): Promise<PostgresServer> {
   const as = await runAsServerUser();
   const dataDir = join(dir, 'data');
   const sockDir = join(dir, 'sock');
@@ -98,7 +107,8 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
   };
   const serverArgs = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
   const [cmd, args] = as.command(postgres, serverArgs);
-  const ready = async () => {
+  const ready = async (pid: number) => {
+    if (!listensOn(pid, port)) return false;
     try {
       await run(
         pgIsReady,
@@ -122,7 +132,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       stopSignal: 'SIGINT', // fast shutdown; SIGTERM would wait for every client to leave
       stopTimeoutMs: 20_000,
     });
-    await waitUntilReady(proc, 'postgres', ready, 60_000);
+    await waitUntilReady(proc, 'postgres', () => ready(proc.pid), 60_000);
     return proc;
   };
   const handle = await createServerHandle(dir, launch);

@@ -10,6 +10,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -58,6 +59,44 @@ export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/**
+ * True when process `pid` itself holds a listening TCP socket on `port` (Linux /proc). Stricter
+ * than a connect test, which a different server that grabbed the port would also pass.
+ */
+export function listensOn(pid: number, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // cols: sl local_address rem_address st ... inode(9)
+      if (cols[3] === '0A' && cols[1]?.endsWith(`:${hexPort}`)) inodes.add(cols[9]!);
+    }
+  }
+  if (inodes.size === 0) return false;
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m && inodes.has(m[1]!)) return true;
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  return false;
+}
+
 /** True when a live (non-zombie) process belongs to process group `pgid`. Linux /proc. */
 export function groupAlive(pgid: number): boolean {
   let entries: string[];
@@ -78,6 +117,16 @@ export function groupAlive(pgid: number): boolean {
     }
   }
   return false;
+}
+
+/** Field 22 of /proc/<pid>/stat: when the process started (unchanged by exec). */
+export function procStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
 
 export function pidAlive(pid: number): boolean {
@@ -215,7 +264,8 @@ export function spawnManaged(spec: SpawnSpec): ManagedProcess {
   const pidFile = join(pidDir(), `${pid}.json`);
   writeFileSync(
     pidFile,
-    JSON.stringify({ pid, pgid: pid, name: spec.name, owner: process.pid, command: spec.command }),
+    // startTime guards the sweep in scripts/test.mjs against killing a reused PID.
+    JSON.stringify({ pid, pgid: pid, name: spec.name, owner: process.pid, startTime: procStartTime(pid) }),
   );
   tracked.set(pid, { pgid: pid, pidFile });
 
@@ -278,6 +328,7 @@ export async function waitUntilReady(
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!proc.running) {
+      await proc.kill(); // reap its group and drop its PID file
       throw new Error(`${name} exited during start-up (pid ${proc.pid}). Log tail:\n${proc.logTail()}`);
     }
     if (await ready()) return;
@@ -318,4 +369,23 @@ export function run(
     });
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
+}
+
+const PORT_CLASH = /address already in use|EADDRINUSE|failed to bind|could not bind/i;
+
+/**
+ * Runs `start` in a fresh temp folder; if it fails, the folder is removed. A free port can be
+ * taken by someone else between asking the OS and the server binding it, so a start that
+ * fails with "address in use" is tried again (new folder, new ports) up to 3 times.
+ */
+export async function startInTempDir<T>(name: string, start: (dir: string) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const dir = makeTempDir(name);
+    try {
+      return await start(dir);
+    } catch (err) {
+      removeTempDir(dir);
+      if (attempt >= 3 || !PORT_CLASH.test(String((err as Error).message))) throw err;
+    }
+  }
 }

@@ -1,7 +1,7 @@
 // A throwaway Redis with no persistence.
 import { join } from 'node:path';
 import { ensureCommand } from './packages.js';
-import { canConnect, freePort, makeTempDir, spawnManaged, waitUntilReady } from './process.js';
+import { freePort, listensOn, spawnManaged, startInTempDir, waitUntilReady } from './process.js';
 import { createServerHandle, type ServerHandle } from './server.js';
 
 export interface RedisServer extends ServerHandle {
@@ -12,7 +12,10 @@ export interface RedisServer extends ServerHandle {
 
 export async function startRedis(): Promise<RedisServer> {
   const redis = await ensureCommand('redis-server', 'redis-server');
-  const dir = makeTempDir('redis');
+  return startInTempDir('redis', (dir) => startIn(dir, redis));
+}
+
+async function startIn(dir: string, redis: string): Promise<RedisServer> {
   const port = await freePort();
   const args = [
     '--port',
@@ -40,7 +43,7 @@ export async function startRedis(): Promise<RedisServer> {
       cwd: dir,
       logFile: join(dir, 'redis.log'),
     });
-    await waitUntilReady(proc, 'redis', () => canConnect(port), 15_000);
+    await waitUntilReady(proc, 'redis', async () => listensOn(proc.pid, port), 15_000);
     return proc;
   };
   const handle = await createServerHandle(dir, launch);
