@@ -42,6 +42,8 @@ export function runVoiceSession(socket: WebSocket, deps: SessionDeps, opts: { pe
   let playing: { ctrl: AbortController; emergency: boolean } | undefined;
   /** Wall-clock time when the client will have played everything sent so far. */
   let playEnd = 0;
+  /** Until then the client is playing emergency speech, which is never cut off. */
+  let emergencyUntil = 0;
   let closed = false;
 
   const send = (msg: Record<string, unknown>) => {
@@ -52,12 +54,13 @@ export function runVoiceSession(socket: WebSocket, deps: SessionDeps, opts: { pe
     socket.send(JSON.stringify({ type: 'audio', sampleRate, samples: pcm.length, ...meta }));
     socket.send(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
     playEnd = Math.max(Date.now(), playEnd) + (pcm.length / sampleRate) * 1000;
+    if (meta.emergency) emergencyUntil = playEnd;
   };
   const isPlaying = () => Date.now() < playEnd;
 
   const bargeIn = () => {
     if (!isPlaying()) return;
-    if (playing?.emergency) return; // emergency instructions are never cut off
+    if (playing?.emergency || Date.now() < emergencyUntil) return; // emergency instructions are never cut off
     playing?.ctrl.abort();
     voice.interrupt();
     playEnd = 0;
