@@ -75,6 +75,8 @@ describe('cache', () => {
     await readAfterWrite(dev, 'mem');
     assert.ok((await cacheCount(dev, 'hit')) > 0);
     assert.ok((await cacheCount(dev, 'miss')) > 0);
+    const ratio = Number((await (await fetch(`${dev.url}/metrics`)).text()).match(/^aide_cache_hit_ratio (\S+)$/m)?.[1]);
+    assert.ok(ratio > 0 && ratio < 1, `hit ratio ${ratio}`);
   });
 
   test('Redis: fresh after writes; killed mid-test, reads and writes go on from SQLite; back again, still fresh', { skip: quick && 'slow (AIDE_TEST_QUICK)', timeout: 60_000 }, async () => {

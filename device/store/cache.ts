@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { Gauge } from 'prom-client';
 import type { Logger } from '../../common/log.js';
 import type { Metrics } from '../../common/metrics.js';
 import { type Breaker, createBreaker } from '../../common/resilience.js';
@@ -34,6 +35,20 @@ export interface CacheOptions {
 
 export function createCache(opts: CacheOptions): Cache {
   const requests = opts.metrics.counter('aide_cache_requests_total', 'Cache lookups by result', ['backend', 'result']);
+  // Hit rate since start, for dashboards that do not compute it from the counter.
+  if (!opts.metrics.registry.getSingleMetric('aide_cache_hit_ratio')) {
+    new Gauge({
+      name: 'aide_cache_hit_ratio',
+      help: 'Cache hits / lookups since start (errors count as lookups)',
+      registers: [opts.metrics.registry],
+      async collect() {
+        const values = (await requests.get()).values;
+        const total = values.reduce((a, v) => a + v.value, 0);
+        const hits = values.filter((v) => v.labels.result === 'hit').reduce((a, v) => a + v.value, 0);
+        this.set(total ? hits / total : 0);
+      },
+    });
+  }
   if (opts.redisUrl) return createRedisCache(opts.redisUrl, opts, requests);
   return createMemoryCache(opts, requests);
 }
