@@ -45,6 +45,12 @@ export const cloudConfigShape = {
   AIDE_AUTH_RATE_LIMIT_PER_MIN: positiveInt(30).describe('Caregiver API: requests per minute per IP address on /v1/auth routes'),
   AIDE_TRUST_PROXY: bool(false).describe('Caregiver API: take the client IP from X-Forwarded-For (only behind a trusted proxy)'),
   AIDE_DEVICE_PASSWORD_FILE: z.string().optional().describe('Caregiver API: the broker’s Mosquitto password file; devices sign in to the API (pairing codes, LLM proxy) with their MQTT credentials'),
+  LLM_PROVIDER_URL: url(['http', 'https']).optional().describe('LLM proxy: OpenAI-compatible provider base URL, e.g. https://api.openai.com/v1 (unset: proxy answers 503)'),
+  LLM_PROVIDER_API_KEY: z.string().optional().describe('LLM proxy: the provider API key (only the cloud holds it)'),
+  AIDE_LLM_MODEL: z.string().optional().describe('LLM proxy: model to use whatever the device asks for (unset: pass the device’s choice)'),
+  AIDE_LLM_RATE_LIMIT_PER_MIN: positiveInt(30).describe('LLM proxy: requests per minute per device'),
+  AIDE_LLM_CACHE_TTL_S: positiveInt(3600).describe('LLM proxy: how long answers to identical non-personal prompts are reused'),
+  AIDE_LLM_TIMEOUT_MS: positiveInt(60000).describe('LLM proxy: provider request timeout'),
   // Notifications (issue 9)
   SMTP_URL: url(['smtp', 'smtps']).optional().describe('Notify: SMTP server for email, e.g. smtp://user:pass@mail.example.org:587 (unset: no email)'),
   SMTP_FROM: z.string().min(3).default('Aide <aide@localhost>').describe('Notify: sender address of notification emails'),

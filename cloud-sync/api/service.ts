@@ -16,6 +16,7 @@ import { registerNotificationRoutes } from './notifications/routes.js';
 import { createDeviceCredentials } from './devices/credentials.js';
 import { registerDeviceRoutes } from './devices/routes.js';
 import { registerWebApp } from './web.js';
+import { createMemoryCache, createRedisCache, registerLlmProxy, type ResponseCache } from './llm/proxy.js';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './ratelimit.js';
 
 const DAY_MS = 86_400_000;
@@ -34,6 +35,7 @@ export async function start(ctx: CloudContext): Promise<void> {
   const tokens = createAccessTokens({ keys, clock, issuer: config.AIDE_API_ISSUER, audience: config.AIDE_API_AUDIENCE, ttlSeconds: ttl });
 
   let limiter: RateLimiter;
+  let llmCache: ResponseCache;
   if (config.REDIS_URL) {
     const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
     redis.on('error', () => {}); // reported by the limiter (fails open) and readiness
@@ -41,8 +43,10 @@ export async function start(ctx: CloudContext): Promise<void> {
     redis.on('end', () => readiness.set('redis', { ready: false, detail: 'unreachable: rate limits fail open', optional: true }));
     lifecycle.onShutdown('redis', () => void redis.disconnect());
     limiter = createRedisRateLimiter({ redis, log, metrics });
+    llmCache = createRedisCache(redis);
   } else {
     limiter = createMemoryRateLimiter(clock);
+    llmCache = createMemoryCache();
     readiness.set('redis', { ready: true, detail: 'not configured: rate limits per process', optional: true });
   }
 
@@ -70,6 +74,7 @@ export async function start(ctx: CloudContext): Promise<void> {
   registerNotificationRoutes(ctx.app, deps);
   registerDeviceRoutes(ctx.app, deps);
   registerWebApp(ctx.app);
+  registerLlmProxy(ctx.app, deps, llmCache);
   // Registered after the pool's shutdown step, so it runs before it: queued audit entries are written first.
   lifecycle.onShutdown('audit', () => deps.audit.close());
 

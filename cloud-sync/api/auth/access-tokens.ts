@@ -25,9 +25,10 @@ export interface AccessTokens {
 export function createAccessTokens(opts: { keys: SigningKeys; clock: Clock; issuer: string; audience: string; ttlSeconds: number }): AccessTokens {
   const { keys, clock } = opts;
   const rejected = (why: string) => unauthenticated(`access token rejected: ${why}`);
+  const verified = new Map<string, { claims: AccessClaims; expMs: number }>();
 
   return {
-    async sign(c) {
+    async sign(c: AccessClaims) {
       const { kid, privateKey } = await keys.current();
       const iat = Math.floor(clock.now() / 1000);
       const exp = iat + opts.ttlSeconds;
@@ -45,6 +46,18 @@ export function createAccessTokens(opts: { keys: SigningKeys; clock: Clock; issu
     },
 
     async verify(token) {
+      // A token already verified is looked up, not re-verified, until it expires (bounded memory).
+      const hit = verified.get(token);
+      if (hit && hit.expMs + CLOCK_TOLERANCE_S * 1000 > clock.now()) return hit.claims;
+      const claims = await verifyFully(token);
+      if (verified.size >= 10_000) verified.delete(verified.keys().next().value as string);
+      verified.set(token, claims);
+      return claims.claims;
+    },
+  };
+
+  async function verifyFully(token: string): Promise<{ claims: AccessClaims; expMs: number }> {
+    {
       const getKey = async (header: JWTHeaderParameters) => {
         if (header.alg !== SIGNING_ALG) throw rejected(`algorithm ${String(header.alg)} is not allowed`);
         if (typeof header.kid !== 'string') throw rejected('kid is missing');
@@ -66,7 +79,7 @@ export function createAccessTokens(opts: { keys: SigningKeys; clock: Clock; issu
         const role = payload.role;
         if (role !== 'caregiver' && role !== 'clinician' && role !== 'admin') throw rejected('role claim is invalid');
         if (typeof payload.sid !== 'string') throw rejected('sid claim is missing');
-        return { userId: payload.sub as string, role, sessionId: payload.sid };
+        return { claims: { userId: payload.sub as string, role, sessionId: payload.sid }, expMs: (payload.exp as number) * 1000 };
       } catch (err) {
         if ((err as { code?: string }).code === 'unauthenticated') throw err;
         if (err instanceof joseErrors.JWTExpired) throw rejected('expired');
@@ -74,6 +87,6 @@ export function createAccessTokens(opts: { keys: SigningKeys; clock: Clock; issu
         if (err instanceof joseErrors.JOSEError) throw rejected(err.code.toLowerCase().replace(/^err_/, '').replaceAll('_', ' '));
         throw rejected('malformed');
       }
-    },
-  };
+    }
+  }
 }
