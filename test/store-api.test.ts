@@ -323,3 +323,18 @@ describe('dose status rules', () => {
     assert.equal((await call('POST', '/api/doses/nope/taken', {})).status, 404);
   });
 });
+
+describe('ids chosen by the caller (sync, import)', () => {
+  test('a duplicate id is a conflict naming the id, and nothing changes', () => {
+    const { store, outbox } = dev.ctx;
+    const m = store.measurements.add({ type: 'heart_rate', value: 70 });
+    const med = store.medications.create({ name: 'Ramipril', times: ['09:00'] });
+    const before = outbox.size();
+    assert.throws(() => store.measurements.add({ type: 'heart_rate', value: 99 }, { id: m.id }), (e: Error & { code: string }) => e.code === 'conflict' && e.message.includes(m.id));
+    assert.throws(() => store.medications.create({ name: 'Other', times: ['10:00'] }, { id: med.id }), (e: Error & { code: string }) => e.code === 'conflict');
+    assert.equal(store.measurements.get(m.id).canonical.value, 70);
+    assert.equal(store.medications.get(med.id).name, 'Ramipril');
+    assert.equal(outbox.size(), before);
+    store.medications.remove(med.id);
+  });
+});

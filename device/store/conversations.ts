@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { inputError } from './validation.js';
 
 import type { CachedReads, StoreDeps } from './deps.js';
-import { iso, ttl } from './deps.js';
+import { iso, ttl, uniqueId } from './deps.js';
 import { opt } from './medications.js';
 import type { PeopleRepo } from './people.js';
 
@@ -85,13 +85,13 @@ export function createConversationsRepo(deps: StoreDeps, people: PeopleRepo, cac
         at: iso(v.at ?? now),
         ...opt('actions', v.actions),
       };
-      db.transaction(() => {
+      uniqueId('conversation turn', id, () => db.transaction(() => {
         db.prepare(
           'INSERT INTO conversation_turns (id, person_id, conversation_id, role, text_enc, actions, at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         ).run(id, personId, turn.conversationId, turn.role, crypto.encrypt(turn.text, aad(id)),
           v.actions ? JSON.stringify(v.actions) : null, v.at ?? now, now, now);
         outbox.enqueue('conversation_turn', turn);
-      }).immediate();
+      }).immediate());
       cached.invalidate('conversation', personId);
       return turn;
     },

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { conflict } from '../../common/errors.js';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import type { Metrics } from '../../common/metrics.js';
@@ -60,4 +61,16 @@ export function createCachedReads(cache: Cache): CachedReads {
       void cache.del(old).catch(() => {});
     },
   };
+}
+
+/** Runs a write; a duplicate id becomes a conflict naming the id (callers may choose ids, e.g. sync). */
+export function uniqueId<T>(what: string, id: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+      throw conflict(`${what} ${id} already exists`, { details: [{ field: 'id', rule: 'unique', message: `${what} ${id} already exists` }] });
+    }
+    throw err;
+  }
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { inputError } from './validation.js';
 import { type ErrorDetail, fieldError, notFound } from '../../common/errors.js';
 import type { StoreDeps } from './deps.js';
-import { iso } from './deps.js';
+import { iso, uniqueId } from './deps.js';
 import type { PeopleRepo, Person } from './people.js';
 import { checkRange, rangeError } from './ranges.js';
 import {
@@ -273,7 +273,8 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
     },
     add(input, opts = {}) {
       const p = prepare(input, opts.source ?? 'console');
-      return db.transaction(() => write(p, opts.id ?? newId())).immediate();
+      const id = opts.id ?? newId();
+      return uniqueId('measurement', id, () => db.transaction(() => write(p, id)).immediate());
     },
     addMany(inputs, opts = {}) {
       const prepared = inputs.map((input, i) => {

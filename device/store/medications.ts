@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { inputError } from './validation.js';
-import { invalidArgument, notFound } from '../../common/errors.js';
+import { conflict, invalidArgument, notFound } from '../../common/errors.js';
 import type { CachedReads, StoreDeps } from './deps.js';
 import { iso, ttl } from './deps.js';
 import type { PeopleRepo } from './people.js';
@@ -191,6 +191,11 @@ export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cache
       const now = clock.now();
       const id = opts.id ?? newId();
       const m = db.transaction(() => {
+        if (db.prepare('SELECT 1 FROM medications WHERE id = ?').get(id)) {
+          throw conflict(`medication ${id} already exists`, {
+            details: [{ field: 'id', rule: 'unique', message: `medication ${id} already exists` }],
+          });
+        }
         const med: Medication = {
           id,
           personId,

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { inputError } from './validation.js';
 import { notFound } from '../../common/errors.js';
 import type { CachedReads, StoreDeps } from './deps.js';
-import { iso, ttl } from './deps.js';
+import { iso, ttl, uniqueId } from './deps.js';
 import { zoneOf } from './schedule.js';
 import { defaultUnits, type PreferredUnits } from './units.js';
 
@@ -181,7 +181,7 @@ export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRe
       const v = parsed.data;
       const id = opts.id ?? newId();
       const now = clock.now();
-      const person = db.transaction(() => {
+      const person = uniqueId('person', id, () => db.transaction(() => {
         const isPrimary = opts.primary || !selectPrimary.get() ? 1 : 0;
         db.prepare(
           `INSERT INTO people (id, name_enc, timezone, locale, units, targets, is_primary, version, created_at, updated_at)
@@ -200,7 +200,7 @@ export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRe
         const p = getSync(id);
         enqueue(p);
         return p;
-      }).immediate();
+      }).immediate());
       cached.invalidate('people', 'all');
       return person;
     },
