@@ -4,7 +4,10 @@
 // and migrated; one that never becomes ready is rolled back. Slow (~1 min): AIDE_TEST_QUICK=1 skips.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -51,13 +54,13 @@ function makeRelease(version: string, change?: (dir: string) => void): string {
   return dir;
 }
 
-function update(from: string): Promise<{ code: number | null; out: string }> {
+function update(from: string | undefined, env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      [join(repoRoot, 'bin', 'aide.js'), 'update', '--from', from, '--root', root, '--data', data, '--port', String(port),
-        '--restart-command', `kill -HUP ${process.pid}`, '--ready-timeout', '20'],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AIDE_LOG_LEVEL: 'warn' } },
+      [join(repoRoot, 'bin', 'aide.js'), 'update', ...(from ? ['--from', from] : ['--check']), '--root', root, '--data', data,
+        '--port', String(port), '--restart-command', `kill -HUP ${process.pid}`, '--ready-timeout', '20'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AIDE_LOG_LEVEL: 'warn', ...env } },
     );
     let out = '';
     child.stdout.on('data', (b) => (out += b));
@@ -150,4 +153,40 @@ test('a release tarball installs too, and the same version again is a no-op', { 
   const again = await update(src);
   assert.equal(again.code, 0, again.out);
   assert.match(again.out, /already running 0\.3\.1; nothing to do/);
+});
+
+test('the update check installs a newer release from the channel only with a matching sha256', { skip, timeout: 120_000 }, async (t) => {
+  makeRelease('0.4.0');
+  const tarball = join(work, 'aide-0.4.0.tar.gz');
+  spawnSync('tar', ['-czf', tarball, '-C', work, 'src-0.4.0']);
+  const body = readFileSync(tarball);
+  let offer = { version: '0.4.0', url: 'releases/aide-0.4.0.tar.gz', sha256: '0'.repeat(64) };
+  const server = createServer((req, res) => {
+    if (req.url === '/channel.json') res.setHeader('content-type', 'application/json').end(JSON.stringify(offer));
+    else if (req.url === '/releases/aide-0.4.0.tar.gz') res.end(body);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const channel = { AIDE_UPDATE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/channel.json` };
+
+  const notAuto = await update(undefined, channel);
+  assert.equal(notAuto.code, 0, notAuto.out);
+  assert.match(notAuto.out, /0\.4\.0 is available \(running 0\.3\.1\)/);
+  assert.equal(current(), 'releases/0.3.1');
+
+  const tampered = await update(undefined, { ...channel, AIDE_UPDATE_AUTO: '1' });
+  assert.notEqual(tampered.code, 0, tampered.out);
+  assert.match(tampered.out, /sha256 is [0-9a-f]{64}, the channel says 0{64}; not installed/);
+  assert.equal(current(), 'releases/0.3.1', 'nothing changed');
+  assert.ok(!existsSync(join(root, 'releases', '0.4.0')));
+
+  offer = { ...offer, sha256: createHash('sha256').update(body).digest('hex') };
+  const good = await update(undefined, { ...channel, AIDE_UPDATE_AUTO: '1' });
+  assert.equal(good.code, 0, good.out);
+  assert.match(good.out, /0\.4\.0 is ready/);
+  assert.equal(current(), 'releases/0.4.0');
+
+  const again = await update(undefined, { ...channel, AIDE_UPDATE_AUTO: '1' });
+  assert.match(again.out, /running 0\.4\.0; channel offers 0\.4\.0: up to date/);
 });
