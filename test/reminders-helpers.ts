@@ -27,7 +27,8 @@ export async function startTestDevice(opts: { timezone: string; start: number; e
   const events: ReminderEvent[] = [];
   const boot = async (c: Clock, env: Record<string, string> = {}) => {
     const config = loadDeviceConfig({
-      env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_TIMEZONE: opts.timezone, AIDE_MODELS_DIR: join(dir, 'models'), ...opts.env, ...env },
+      // No speech synthesis unless a test asks for it (each announcement would run espeak-ng).
+      env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_TIMEZONE: opts.timezone, AIDE_MODELS_DIR: join(dir, 'models'), AIDE_TTS_ENGINES: '', ...opts.env, ...env },
     });
     const dev = await startDevice(config, { clock: c });
     // What the scheduler said while starting (catch-up after a restart), then everything after.

@@ -97,7 +97,8 @@ export interface ReminderScheduler {
   onEvent(fn: (e: ReminderEvent) => void): () => void;
   /** The last events since this process started, oldest first. */
   recentEvents(): ReminderEvent[];
-  stats(): { wakeups: number; ticks: number; nextWakeAt?: number };
+  /** Timer wake-ups, passes run (wake-ups and pokes), CPU spent in passes (ms, listeners included). */
+  stats(): { wakeups: number; ticks: number; cpuMs: number; nextWakeAt?: number };
   settings: ReminderSettings;
 }
 
@@ -170,6 +171,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
   let depth = 0;
   let wakeups = 0;
   let ticks = 0;
+  let cpuMicros = 0;
 
   const recent: ReminderEvent[] = [];
   const emit = (e: ReminderEvent) => {
@@ -197,6 +199,16 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
 
   function tick(): void {
     if (stopped) return;
+    const c0 = process.cpuUsage();
+    try {
+      runTick();
+    } finally {
+      const c = process.cpuUsage(c0);
+      cpuMicros += c.user + c.system;
+    }
+  }
+
+  function runTick(): void {
     const now = clock.now();
     inTick = true;
     ticks++;
@@ -204,7 +216,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     const events: ReminderEvent[] = [];
     try {
       db.transaction(() => {
-        utterances = process(now, events);
+        utterances = pass(now, events);
       }).immediate();
     } catch (err) {
       log.error({ err }, 'reminder pass failed; retrying');
@@ -224,7 +236,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     }
   }
 
-  function process(now: number, events: ReminderEvent[]): Map<string, Utterance> {
+  function pass(now: number, events: ReminderEvent[]): Map<string, Utterance> {
     const out = new Map<string, Utterance>();
     const medCache = new Map<string, { name: string; dose?: string; instructions?: string }>();
     const tzCache = new Map<string, string>();
@@ -561,7 +573,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       return () => listeners.delete(fn);
     },
     recentEvents: () => [...recent],
-    stats: () => ({ wakeups, ticks, ...(nextWakeAt !== undefined ? { nextWakeAt } : {}) }),
+    stats: () => ({ wakeups, ticks, cpuMs: cpuMicros / 1000, ...(nextWakeAt !== undefined ? { nextWakeAt } : {}) }),
   };
 }
 
