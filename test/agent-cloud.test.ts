@@ -23,12 +23,22 @@ let server: Server;
 let llmUrl: string;
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
-  id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'test-model',
+  id: 'chatcmpl-1',
+  object: 'chat.completion.chunk',
+  created: 1,
+  model: 'test-model',
   choices: [{ index: 0, delta, finish_reason: finish }],
 });
-const textChunks = (...parts: string[]) => [chunk({ role: 'assistant', content: '' }), ...parts.map((p) => chunk({ content: p })), chunk({}, 'stop')];
+const textChunks = (...parts: string[]) => [
+  chunk({ role: 'assistant', content: '' }),
+  ...parts.map((p) => chunk({ content: p })),
+  chunk({}, 'stop'),
+];
 const toolCallChunks = (name: string, args: string, id = 'call_1') => [
-  chunk({ role: 'assistant', tool_calls: [{ index: 0, id, type: 'function', function: { name, arguments: '' } }] }),
+  chunk({
+    role: 'assistant',
+    tool_calls: [{ index: 0, id, type: 'function', function: { name, arguments: '' } }],
+  }),
   chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(0, 10) } }] }),
   chunk({ tool_calls: [{ index: 0, function: { arguments: args.slice(10) } }] }),
   chunk({}, 'tool_calls'),
@@ -58,7 +68,11 @@ let dir: string;
 
 async function turn(text: string) {
   clock.advance(2000);
-  const res = await fetch(`${dev.url}/api/turn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+  const res = await fetch(`${dev.url}/api/turn`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ text }),
+  });
   return (await res.json()) as any;
 }
 
@@ -70,15 +84,25 @@ before(async () => {
   dev = await startDevice(
     loadDeviceConfig({
       env: {
-        AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_TIMEZONE: 'Europe/London', AIDE_LOG_LEVEL: 'silent',
-        LLM_BASE_URL: llmUrl, LLM_MODEL: 'test-model', LLM_API_KEY: 'sk-test', AIDE_LLM_TIMEOUT_MS: '1500', AIDE_LLM_MAX_TOOL_STEPS: '2',
+        AIDE_DATA_DIR: dir,
+        AIDE_PORT: '0',
+        AIDE_TIMEZONE: 'Europe/London',
+        AIDE_LOG_LEVEL: 'silent',
+        LLM_BASE_URL: llmUrl,
+        LLM_MODEL: 'test-model',
+        LLM_API_KEY: 'sk-test',
+        AIDE_LLM_TIMEOUT_MS: '1500',
+        AIDE_LLM_MAX_TOOL_STEPS: '2',
       },
     }),
     { clock },
   );
   const me = dev.ctx.store.people.primaryId();
   dev.ctx.store.people.update(me, { name: 'Margaret Smith' });
-  dev.ctx.store.measurements.add({ type: 'blood_pressure', value: { systolic: 135, diastolic: 85 } }, { source: 'console' });
+  dev.ctx.store.measurements.add(
+    { type: 'blood_pressure', value: { systolic: 135, diastolic: 85 } },
+    { source: 'console' },
+  );
 });
 after(async () => {
   await dev.close();
@@ -93,15 +117,33 @@ beforeEach(() => {
 describe('cloud engine', () => {
   test('a hard question is answered by the LLM with a tool call, identifiers redacted and restored', async () => {
     script = (r, n) => {
-      if (n === 1) return { chunks: toolCallChunks('query_readings', JSON.stringify({ type: 'blood_pressure', stat: 'latest' })) };
+      if (n === 1)
+        return {
+          chunks: toolCallChunks(
+            'query_readings',
+            JSON.stringify({ type: 'blood_pressure', stat: 'latest' }),
+          ),
+        };
       const tool = r.body.messages.find((m: any) => m.role === 'tool');
       assert.ok(tool, 'the tool result is sent back');
-      return { chunks: textChunks('It is usually fine, [PERS', 'ON_1]. Your last reading was ', JSON.parse(tool.content).latest.value.systolic === 135 ? '135 over 85' : '??', '. If you feel very tired, call your GP.') };
+      return {
+        chunks: textChunks(
+          'It is usually fine, [PERS',
+          'ON_1]. Your last reading was ',
+          JSON.parse(tool.content).latest.value.systolic === 135 ? '135 over 85' : '??',
+          '. If you feel very tired, call your GP.',
+        ),
+      };
     };
-    const r = await turn('Margaret here. Is it normal to feel tired after my tablets? My number is 07700 900123.');
+    const r = await turn(
+      'Margaret here. Is it normal to feel tired after my tablets? My number is 07700 900123.',
+    );
     assert.equal(r.engine, 'cloud');
     assert.equal(r.degraded, false);
-    assert.equal(r.reply.text, 'It is usually fine, Margaret. Your last reading was 135 over 85. If you feel very tired, call your GP.');
+    assert.equal(
+      r.reply.text,
+      'It is usually fine, Margaret. Your last reading was 135 over 85. If you feel very tired, call your GP.',
+    );
     assert.equal(r.actions.length, 1);
     assert.equal(r.actions[0].tool, 'query_readings');
     assert.equal(r.actions[0].result.ok, true);
@@ -114,12 +156,21 @@ describe('cloud engine', () => {
     assert.equal(requests[0]!.body.stream, true);
     const offered = requests[0]!.body.tools.map((t: any) => t.function.name);
     assert.ok(offered.includes('query_readings') && offered.includes('add_medicine'));
-    assert.ok(!offered.includes('remove_medicine') && !offered.includes('cancel_reminder'), 'risky tools are local-only');
-    assert.match(requests[0]!.body.messages[0].content, /Never advise starting, stopping, skipping or changing any medicine or dose/);
+    assert.ok(
+      !offered.includes('remove_medicine') && !offered.includes('cancel_reminder'),
+      'risky tools are local-only',
+    );
+    assert.match(
+      requests[0]!.body.messages[0].content,
+      /Never advise starting, stopping, skipping or changing any medicine or dose/,
+    );
   });
 
   test('tool rounds are bounded: after the limit the model must answer in words', async () => {
-    script = (r) => (r.body.tools ? { chunks: toolCallChunks('list_medicines', '{}                 ') } : { chunks: textChunks('You have no medicines listed.') });
+    script = (r) =>
+      r.body.tools
+        ? { chunks: toolCallChunks('list_medicines', '{}                 ') }
+        : { chunks: textChunks('You have no medicines listed.') };
     const r = await turn('which of my medicines might make me sleepy');
     assert.equal(r.engine, 'cloud');
     assert.equal(requests.length, 3, 'two tool rounds, then one answer without tools');
@@ -130,7 +181,11 @@ describe('cloud engine', () => {
 
   test('streaming passes the LLM deltas through as text events', async () => {
     script = () => ({ chunks: textChunks('Drink ', 'some water, ', '[PERSON_1].') });
-    const res = await fetch(`${dev.url}/api/turn/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'what should I do when I feel thirsty all day' }) });
+    const res = await fetch(`${dev.url}/api/turn/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'what should I do when I feel thirsty all day' }),
+    });
     const body = await res.text();
     const deltas = [...body.matchAll(/event: text\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!).delta);
     assert.ok(deltas.length >= 2, `several deltas, got ${deltas.length}`);

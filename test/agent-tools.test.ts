@@ -12,14 +12,35 @@ import { type DeviceHandle, startDevice } from '../device/main.js';
 // Weather (an Open-Meteo-compatible API) and appointments (an iCalendar feed) served over a real socket.
 const forecast = {
   current: { time: '2026-03-10T10:00', temperature_2m: 11.4, weather_code: 3, wind_speed_10m: 12 },
-  daily: { time: ['2026-03-10', '2026-03-11'], temperature_2m_max: [13.2, 9], temperature_2m_min: [6.8, 2.1], weather_code: [61, 71], precipitation_probability_max: [70, 40] },
+  daily: {
+    time: ['2026-03-10', '2026-03-11'],
+    temperature_2m_max: [13.2, 9],
+    temperature_2m_min: [6.8, 2.1],
+    weather_code: [61, 71],
+    precipitation_probability_max: [70, 40],
+  },
 };
 const ics = [
-  'BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//test//EN',
-  'BEGIN:VEVENT', 'UID:physio@test', 'DTSTAMP:20260301T000000Z', 'SUMMARY:Physiotherapy', 'LOCATION:Health Centre',
-  'DTSTART;TZID=Europe/London:20260303T093000', 'DTEND;TZID=Europe/London:20260303T103000', 'RRULE:FREQ=WEEKLY;BYDAY=TU',
-  'EXDATE;TZID=Europe/London:20260317T093000', 'END:VEVENT',
-  'BEGIN:VEVENT', 'UID:gp@test', 'DTSTAMP:20260301T000000Z', 'SUMMARY:Doctor', 'DTSTART:20260311T141500Z', 'DTEND:20260311T143000Z', 'END:VEVENT',
+  'BEGIN:VCALENDAR',
+  'VERSION:2.0',
+  'PRODID:-//test//EN',
+  'BEGIN:VEVENT',
+  'UID:physio@test',
+  'DTSTAMP:20260301T000000Z',
+  'SUMMARY:Physiotherapy',
+  'LOCATION:Health Centre',
+  'DTSTART;TZID=Europe/London:20260303T093000',
+  'DTEND;TZID=Europe/London:20260303T103000',
+  'RRULE:FREQ=WEEKLY;BYDAY=TU',
+  'EXDATE;TZID=Europe/London:20260317T093000',
+  'END:VEVENT',
+  'BEGIN:VEVENT',
+  'UID:gp@test',
+  'DTSTAMP:20260301T000000Z',
+  'SUMMARY:Doctor',
+  'DTSTART:20260311T141500Z',
+  'DTEND:20260311T143000Z',
+  'END:VEVENT',
   'END:VCALENDAR',
 ].join('\r\n');
 
@@ -32,7 +53,11 @@ let dir: string;
 
 async function turn(text: string) {
   clock.advance(1000);
-  const res = await fetch(`${dev.url}/api/turn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+  const res = await fetch(`${dev.url}/api/turn`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ text }),
+  });
   return (await res.json()) as any;
 }
 
@@ -62,8 +87,14 @@ before(async () => {
   dev = await startDevice(
     loadDeviceConfig({
       env: {
-        AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_TIMEZONE: 'Europe/London', AIDE_LOG_LEVEL: 'silent',
-        AIDE_WEATHER_URL: base, AIDE_LATITUDE: '51.5', AIDE_LONGITUDE: '-0.12', AIDE_CALENDAR_URLS: `${base}/cal.ics`,
+        AIDE_DATA_DIR: dir,
+        AIDE_PORT: '0',
+        AIDE_TIMEZONE: 'Europe/London',
+        AIDE_LOG_LEVEL: 'silent',
+        AIDE_WEATHER_URL: base,
+        AIDE_LATITUDE: '51.5',
+        AIDE_LONGITUDE: '-0.12',
+        AIDE_CALENDAR_URLS: `${base}/cal.ics`,
       },
     }),
     { clock },
@@ -81,9 +112,15 @@ describe('weather', () => {
     const r = await turn("what's the weather like today");
     assert.equal(r.actions[0].tool, 'get_weather');
     assert.equal(r.actions[0].result.stale, false);
-    assert.equal(r.reply.text, "Right now it's 11 degrees and cloudy. Today: between 7 and 13 degrees, with a 70 percent chance of rain.");
+    assert.equal(
+      r.reply.text,
+      "Right now it's 11 degrees and cloudy. Today: between 7 and 13 degrees, with a 70 percent chance of rain.",
+    );
     const t = await turn('will it snow tomorrow');
-    assert.match(t.reply.text, /^Tomorrow: snow, between 2 and 9 degrees, with a 40 percent chance of rain\.$/);
+    assert.match(
+      t.reply.text,
+      /^Tomorrow: snow, between 2 and 9 degrees, with a 40 percent chance of rain\.$/,
+    );
     assert.equal(hits.weather, 1, 'second answer came from the cache');
   });
 
@@ -93,7 +130,10 @@ describe('weather', () => {
     const r = await turn('is it cold outside');
     assert.equal(r.actions[0].result.ok, true);
     assert.equal(r.actions[0].result.stale, true);
-    assert.match(r.reply.text, /^I can't reach the weather service, so this is from 2 hours ago\. Right now it's 11 degrees/);
+    assert.match(
+      r.reply.text,
+      /^I can't reach the weather service, so this is from 2 hours ago\. Right now it's 11 degrees/,
+    );
     up = true;
   });
 });
@@ -103,7 +143,10 @@ describe('appointments', () => {
     clock.set(Date.parse('2026-03-10T08:00:00Z')); // Tuesday
     const r = await turn('do I have any appointments today');
     assert.equal(r.actions[0].tool, 'get_appointments');
-    assert.deepEqual(r.actions[0].result.appointments.map((a: any) => [a.title, a.start]), [['Physiotherapy', '2026-03-10T09:30:00.000Z']]);
+    assert.deepEqual(
+      r.actions[0].result.appointments.map((a: any) => [a.title, a.start]),
+      [['Physiotherapy', '2026-03-10T09:30:00.000Z']],
+    );
     assert.equal(r.reply.text, 'Today you have Physiotherapy at 9:30 am, at Health Centre.');
   });
 

@@ -11,16 +11,26 @@ import { type DeviceHandle, startDevice } from '../device/main.js';
 const clock = createManualClock(Date.parse('2026-03-10T10:00:00Z'));
 let dev: DeviceHandle;
 let dir: string;
-const env = () => ({ AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_TIMEZONE: 'Europe/London', AIDE_LOG_LEVEL: 'silent' });
+const env = () => ({
+  AIDE_DATA_DIR: dir,
+  AIDE_PORT: '0',
+  AIDE_TIMEZONE: 'Europe/London',
+  AIDE_LOG_LEVEL: 'silent',
+});
 
 async function turn(text: unknown, extra: Record<string, unknown> = {}) {
   clock.advance(2000); // people pause between turns
-  const res = await fetch(`${dev.url}/api/turn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text, ...extra }) });
+  const res = await fetch(`${dev.url}/api/turn`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ text, ...extra }),
+  });
   return { status: res.status, body: (await res.json()) as any };
 }
 const alerts = () => dev.ctx.outbox.peek(1000).filter((m) => m.kind === 'alert');
 /** Alerts queued since `before` (the outbox lists by priority, so compare ids). */
-const newAlerts = (before: ReturnType<typeof alerts>) => alerts().filter((m) => !before.some((b) => b.messageId === m.messageId));
+const newAlerts = (before: ReturnType<typeof alerts>) =>
+  alerts().filter((m) => !before.some((b) => b.messageId === m.messageId));
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'aide-agent-'));
@@ -50,18 +60,31 @@ describe('readings', () => {
     const r = await turn('no, I meant 130');
     assert.equal(r.body.actions[0].tool, 'correct_reading');
     assert.match(r.body.reply.text, /130 over 90/);
-    assert.deepEqual(dev.ctx.store.measurements.latest('blood_pressure')?.canonical.value, { systolic: 130, diastolic: 90, pulse: 72 });
+    assert.deepEqual(dev.ctx.store.measurements.latest('blood_pressure')?.canonical.value, {
+      systolic: 130,
+      diastolic: 90,
+      pulse: 72,
+    });
     assert.equal(dev.ctx.store.measurements.list({ type: 'blood_pressure' }).items.length, 1);
   });
 
   test('several readings in one sentence, then an average and "and yesterday?"', async () => {
     const r = await turn('sugar 6.2 and weight 70 kilos');
-    assert.deepEqual(r.body.actions[0].result.readings.map((m: any) => m.type), ['blood_glucose', 'weight']);
+    assert.deepEqual(
+      r.body.actions[0].result.readings.map((m: any) => m.type),
+      ['blood_glucose', 'weight'],
+    );
     const q = await turn("what's my average blood pressure");
     assert.equal(q.body.actions[0].tool, 'query_readings');
     assert.match(q.body.reply.text, /average blood pressure was 130 over 90, from 1 reading/);
     const y = await turn('and yesterday?');
-    assert.deepEqual(y.body.actions[0].args, { type: 'blood_pressure', stat: 'day', from: '2026-03-09', to: '2026-03-10', period: 'yesterday' });
+    assert.deepEqual(y.body.actions[0].args, {
+      type: 'blood_pressure',
+      stat: 'day',
+      from: '2026-03-09',
+      to: '2026-03-10',
+      period: 'yesterday',
+    });
     assert.match(y.body.reply.text, /no blood pressure readings for yesterday/);
   });
 
@@ -96,7 +119,10 @@ describe('medicines', () => {
     assert.deepEqual(f.body.actions[0].args, { name: 'Aspirin', times: ['08:00'] });
     assert.match(f.body.reply.text, /added Aspirin.*8 am every day/);
     const meds = await dev.ctx.store.medications.list();
-    assert.deepEqual(meds.map((m) => [m.name, m.times]), [['Aspirin', ['08:00']]]);
+    assert.deepEqual(
+      meds.map((m) => [m.name, m.times]),
+      [['Aspirin', ['08:00']]],
+    );
   });
 
   test('list medicines and confirm a dose', async () => {
@@ -114,10 +140,16 @@ describe('medicines', () => {
     const r = await turn('delete aspirin');
     assert.equal(r.body.actions.length, 0);
     assert.match(r.body.reply.text, /say yes/);
-    assert.equal((await dev.ctx.store.medications.list()).some((m) => m.name === 'Aspirin'), true);
+    assert.equal(
+      (await dev.ctx.store.medications.list()).some((m) => m.name === 'Aspirin'),
+      true,
+    );
     const y = await turn('yes');
     assert.equal(y.body.actions[0].tool, 'remove_medicine');
-    assert.equal((await dev.ctx.store.medications.list()).some((m) => m.name === 'Aspirin'), false);
+    assert.equal(
+      (await dev.ctx.store.medications.list()).some((m) => m.name === 'Aspirin'),
+      false,
+    );
   });
 
   test('dose-change questions are never answered with advice', async () => {
@@ -167,7 +199,10 @@ describe('safety and limits', () => {
   test('turns are stored as a conversation', async () => {
     const turns = await dev.ctx.store.conversations.recent(undefined, 4);
     assert.equal(turns.length, 4);
-    assert.deepEqual(turns.map((t) => t.role), ['user', 'assistant', 'user', 'assistant']);
+    assert.deepEqual(
+      turns.map((t) => t.role),
+      ['user', 'assistant', 'user', 'assistant'],
+    );
   });
 
   test('streaming sends tool events, text and the final answer as server-sent events', async () => {
@@ -179,7 +214,10 @@ describe('safety and limits', () => {
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
     const body = await res.text();
-    const events = body.trim().split('\n\n').map((b) => b.split('\n')[0]!.replace('event: ', ''));
+    const events = body
+      .trim()
+      .split('\n\n')
+      .map((b) => b.split('\n')[0]!.replace('event: ', ''));
     assert.deepEqual(events, ['tool', 'text', 'done']);
     assert.match(body, /"tool":"log_readings"/);
   });

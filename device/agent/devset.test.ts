@@ -1,57 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { decide } from './local/decide.js';
-import type { LocalState, Plan } from './local/intents.js';
-import { defaultAnchors } from './local/times.js';
-
-/**
- * The development set: utterances people say, with the exact actions Aide should take. Accuracy is the
- * share of utterances whose planned actions (tool and arguments) and kind of answer are exactly right.
- * Conversations replay their earlier turns ("before"); "@expect:<doseId>:<name>" is a reminder asking
- * whether a dose was taken. Fixed clock: Tuesday 10 March 2026, 10:00 in London.
- */
-export interface DevCase {
-  text: string;
-  expect: Plan[];
-  before?: string[];
-  kind?: string;
-}
-
-export const devEnv = { now: Date.UTC(2026, 2, 10, 10, 0), zone: 'Europe/London', anchors: defaultAnchors };
-/** Measured 2026-11-24 on this set; the test fails if accuracy falls below it. */
-export const ACCURACY_FLOOR = 0.95;
-
-export function loadDevSet(): DevCase[] {
-  return JSON.parse(readFileSync(new URL('./devset.json', import.meta.url), 'utf8')) as DevCase[];
-}
-
-export function runCase(c: DevCase): { ok: boolean; got: { kind: string; plans: Plan[] } } {
-  let state: LocalState = {};
-  for (const b of c.before ?? []) {
-    const m = /^@expect:([^:]+):(.+)$/.exec(b);
-    if (m) state = { ...state, pending: { kind: 'dose', doseId: m[1]!, medicineName: m[2]! } };
-    else state = decide(b, state, devEnv).state;
-  }
-  const d = decide(c.text, state, devEnv);
-  const kindOk = !c.kind || c.kind === d.kind || (c.kind === 'question' && d.kind === 'unknown');
-  let plansOk = true;
-  try {
-    assert.deepEqual(d.plans, c.expect);
-  } catch {
-    plansOk = false;
-  }
-  return { ok: kindOk && plansOk, got: { kind: d.kind, plans: d.plans } };
-}
-
-export function devSetAccuracy(cases = loadDevSet()) {
-  const failures: { text: string; before?: string[]; expect: Plan[]; kind?: string; got: unknown }[] = [];
-  for (const c of cases) {
-    const r = runCase(c);
-    if (!r.ok) failures.push({ text: c.text, before: c.before, expect: c.expect, kind: c.kind, got: r.got });
-  }
-  return { total: cases.length, correct: cases.length - failures.length, accuracy: (cases.length - failures.length) / cases.length, failures };
-}
+import { ACCURACY_FLOOR, devSetAccuracy, loadDevSet } from './devset.js';
 
 test('development set: at least 250 utterances, accuracy above the measured floor', () => {
   const cases = loadDevSet();
@@ -59,5 +8,8 @@ test('development set: at least 250 utterances, accuracy above the measured floo
   const r = devSetAccuracy(cases);
   if (process.env.AIDE_DEVSET_VERBOSE) for (const f of r.failures) console.log(JSON.stringify(f));
   console.log(`dev set accuracy ${(r.accuracy * 100).toFixed(1)}% (${r.correct}/${r.total})`);
-  assert.ok(r.accuracy >= ACCURACY_FLOOR, `accuracy ${(r.accuracy * 100).toFixed(1)}% below ${ACCURACY_FLOOR * 100}%; failures:\n${r.failures.map((f) => JSON.stringify(f)).join('\n')}`);
+  assert.ok(
+    r.accuracy >= ACCURACY_FLOOR,
+    `accuracy ${(r.accuracy * 100).toFixed(1)}% below ${ACCURACY_FLOOR * 100}%; failures:\n${r.failures.map((f) => JSON.stringify(f)).join('\n')}`,
+  );
 });

@@ -21,7 +21,9 @@ export interface MemoryStore {
 }
 
 export function createMemoryStore(deps: { db: Db; clock: Clock }): MemoryStore {
-  const sel = deps.db.prepare('SELECT conversation_id, state, last_turn_at FROM agent_state WHERE person_id = ?');
+  const sel = deps.db.prepare(
+    'SELECT conversation_id, state, last_turn_at FROM agent_state WHERE person_id = ?',
+  );
   const upsert = deps.db.prepare(
     `INSERT INTO agent_state (person_id, conversation_id, state, last_turn_at, updated_at) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT (person_id) DO UPDATE SET conversation_id = excluded.conversation_id, state = excluded.state,
@@ -29,12 +31,18 @@ export function createMemoryStore(deps: { db: Db; clock: Clock }): MemoryStore {
   );
   return {
     load(personId) {
-      const row = sel.get(personId) as { conversation_id: string; state: string; last_turn_at: number } | undefined;
+      const row = sel.get(personId) as
+        | { conversation_id: string; state: string; last_turn_at: number }
+        | undefined;
       const now = deps.clock.now();
       if (!row) return { conversationId: randomUUID(), memory: {}, isNew: true };
       const memory = JSON.parse(row.state) as AgentMemory;
       if (now - row.last_turn_at > CONVERSATION_IDLE_MS) {
-        return { conversationId: randomUUID(), memory: memory.pending ? { pending: memory.pending } : {}, isNew: true };
+        return {
+          conversationId: randomUUID(),
+          memory: memory.pending ? { pending: memory.pending } : {},
+          isNew: true,
+        };
       }
       return { conversationId: row.conversation_id, memory, isNew: false };
     },

@@ -23,8 +23,14 @@ export function registerAgentRoutes(app: FastifyInstance, agent: Agent): void {
     checkTurnText(body.text); // 400 before the stream starts
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    const send = (event: string, data: unknown) =>
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     const ac = new AbortController();
     res.on('close', () => ac.abort());
     try {
@@ -51,7 +57,12 @@ export function registerAgentRoutes(app: FastifyInstance, agent: Agent): void {
   app.post('/api/turn', async (req, reply) => {
     const body = parse(bodySchema, req.body);
     if (String(req.headers.accept ?? '').includes('text/event-stream')) return stream(body, reply);
-    return agent.runTurn({ text: body.text, personId: body.personId, conversationId: body.conversationId, source: 'console' });
+    return agent.runTurn({
+      text: body.text,
+      personId: body.personId,
+      conversationId: body.conversationId,
+      source: 'console',
+    });
   });
   app.post('/api/turn/stream', async (req, reply) => stream(parse(bodySchema, req.body), reply));
 }

@@ -3,10 +3,27 @@ import { test } from 'node:test';
 import { asksDoseChange, assessReading, detectEmergency, toCanonicalForSafety } from './safety.js';
 
 test('emergency language is recognised, negations and general questions are not', () => {
-  for (const s of ['I have chest pain', "I can't breathe", "I've fallen and I can't get up", 'my face is drooping', 'I want to end my life', "I'm bleeding a lot", 'call an ambulance', 'help me']) {
+  for (const s of [
+    'I have chest pain',
+    "I can't breathe",
+    "I've fallen and I can't get up",
+    'my face is drooping',
+    'I want to end my life',
+    "I'm bleeding a lot",
+    'call an ambulance',
+    'help me',
+  ]) {
     assert.ok(detectEmergency(s), s);
   }
-  for (const s of ['no chest pain today', "I don't have chest pain", 'what are the signs of a stroke', 'I am not having trouble breathing', 'can you help me with my pills', 'who is my emergency contact', 'I had a stroke years ago']) {
+  for (const s of [
+    'no chest pain today',
+    "I don't have chest pain",
+    'what are the signs of a stroke',
+    'I am not having trouble breathing',
+    'can you help me with my pills',
+    'who is my emergency contact',
+    'I had a stroke years ago',
+  ]) {
     assert.equal(detectEmergency(s), undefined, s);
   }
   assert.equal(detectEmergency('no chest pain but I cannot breathe')?.reason, 'breathing difficulty');
@@ -24,8 +41,14 @@ test('far out-of-range readings get advice, normal ones none', () => {
   assert.equal(assessReading('blood_pressure', { systolic: 185, diastolic: 95 })?.level, 'urgent');
   assert.equal(assessReading('blood_pressure', { systolic: 230, diastolic: 110 })?.level, 'emergency');
   assert.equal(assessReading('blood_pressure', { systolic: 135, diastolic: 85 }), undefined);
-  assert.equal(assessReading('blood_glucose', toCanonicalForSafety('blood_glucose', 2.8, 'mmol/L'))?.level, 'urgent');
+  assert.equal(
+    assessReading('blood_glucose', toCanonicalForSafety('blood_glucose', 2.8, 'mmol/L'))?.level,
+    'urgent',
+  );
   assert.equal(assessReading('blood_glucose', 110), undefined);
   assert.equal(assessReading('oxygen_saturation', 83)?.level, 'emergency');
-  assert.equal(assessReading('temperature', toCanonicalForSafety('temperature', 103.5, '°F'))?.level, 'urgent');
+  assert.equal(
+    assessReading('temperature', toCanonicalForSafety('temperature', 103.5, '°F'))?.level,
+    'urgent',
+  );
 });

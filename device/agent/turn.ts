@@ -20,22 +20,22 @@
  *   alert at priority 2, also offline.
  */
 
+import { fieldError } from '../../common/errors.js';
+import { createBreaker } from '../../common/resilience.js';
 import type { DeviceContext } from '../context.js';
+import { type CloudEngine, createCloudEngine } from './cloud/llm.js';
+import { createRedactor } from './cloud/redact.js';
+import { type Decision, decide } from './local/decide.js';
+import { capabilities, type LocalState } from './local/intents.js';
+import { replyFor } from './local/replies.js';
+import { defaultAnchors } from './local/times.js';
+import { type AgentMemory, createMemoryStore } from './memory.js';
 import { alertTools, createAlertSender } from './tools/alerts.js';
 import { calendarTool, createCalendarClient } from './tools/calendar.js';
-import { capabilities, type LocalState } from './local/intents.js';
-import { createBreaker } from '../../common/resilience.js';
-import { createCloudEngine, type CloudEngine } from './cloud/llm.js';
 import { createFetchCache } from './tools/fetch-cache.js';
-import { createRedactor } from './cloud/redact.js';
+import { healthTools } from './tools/health.js';
 import { createToolRegistry, type ToolContext, type ToolRegistry } from './tools/registry.js';
 import { createWeatherClient, weatherTool } from './tools/weather.js';
-import { decide, type Decision } from './local/decide.js';
-import { defaultAnchors } from './local/times.js';
-import { fieldError } from '../../common/errors.js';
-import { healthTools } from './tools/health.js';
-import { replyFor } from './local/replies.js';
-import { type AgentMemory, createMemoryStore } from './memory.js';
 
 /** Where the turn came from (for stored conversation turns and metrics). */
 export type TurnSource = 'console' | 'voice' | 'reminder' | 'test';
@@ -93,11 +93,19 @@ export function checkTurnText(text: unknown): string {
   if (typeof text !== 'string') throw fieldError('text', 'required', 'text must be a string');
   const t = text.trim();
   if (!t) throw fieldError('text', 'min_length', 'text must not be empty');
-  if (t.length > MAX_TURN_CHARS) throw fieldError('text', 'max_length', `text must be at most ${MAX_TURN_CHARS} characters, got ${t.length}`);
+  if (t.length > MAX_TURN_CHARS)
+    throw fieldError(
+      'text',
+      'max_length',
+      `text must be at most ${MAX_TURN_CHARS} characters, got ${t.length}`,
+    );
   return t;
 }
 
-export function createAgent(ctx: DeviceContext, opts: { cloud?: CloudEngine; tools?: ToolRegistry } = {}): Agent & { tools: ToolRegistry; cloud: CloudEngine } {
+export function createAgent(
+  ctx: DeviceContext,
+  opts: { cloud?: CloudEngine; tools?: ToolRegistry } = {},
+): Agent & { tools: ToolRegistry; cloud: CloudEngine } {
   const { store, db, clock, config, log, metrics } = ctx;
   const alerts = createAlertSender({ db, outbox: ctx.outbox, clock });
   const fetchCache = createFetchCache({ db, clock });
@@ -109,21 +117,45 @@ export function createAgent(ctx: DeviceContext, opts: { cloud?: CloudEngine; too
     clock,
     breaker: createBreaker('weather', { metrics, failures: 3, halfOpenAfterMs: 60_000 }),
   });
-  const calendar = createCalendarClient({ urls: config.AIDE_CALENDAR_URLS.split(',').map((s) => s.trim()).filter(Boolean), cache: fetchCache, clock });
+  const calendar = createCalendarClient({
+    urls: config.AIDE_CALENDAR_URLS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    cache: fetchCache,
+    clock,
+  });
   const tools =
     opts.tools ??
-    createToolRegistry([...healthTools({ store, alerts, db }), ...alertTools(alerts), weatherTool(weather), calendarTool(calendar)], { log, metrics });
+    createToolRegistry(
+      [
+        ...healthTools({ store, alerts, db }),
+        ...alertTools(alerts),
+        weatherTool(weather),
+        calendarTool(calendar),
+      ],
+      { log, metrics },
+    );
   const cloud =
     opts.cloud ??
     createCloudEngine({
-      config: { baseUrl: config.LLM_BASE_URL, model: config.LLM_MODEL, apiKey: config.LLM_API_KEY, timeoutMs: config.AIDE_LLM_TIMEOUT_MS, maxToolSteps: config.AIDE_LLM_MAX_TOOL_STEPS },
+      config: {
+        baseUrl: config.LLM_BASE_URL,
+        model: config.LLM_MODEL,
+        apiKey: config.LLM_API_KEY,
+        timeoutMs: config.AIDE_LLM_TIMEOUT_MS,
+        maxToolSteps: config.AIDE_LLM_MAX_TOOL_STEPS,
+      },
       tools,
       log,
       metrics,
     });
   const memory = createMemoryStore({ db, clock });
   const anchors = { ...defaultAnchors, bedtime: config.AIDE_BEDTIME };
-  const turns = metrics.counter('aide_agent_turns_total', 'Agent turns by engine and outcome', ['engine', 'kind', 'degraded']);
+  const turns = metrics.counter('aide_agent_turns_total', 'Agent turns by engine and outcome', [
+    'engine',
+    'kind',
+    'degraded',
+  ]);
   const turnTime = metrics.histogram('aide_agent_turn_duration_seconds', 'Agent turn latency', ['engine']);
 
   async function runTurn(input: TurnInput): Promise<TurnResult> {
@@ -144,12 +176,20 @@ export function createAgent(ctx: DeviceContext, opts: { cloud?: CloudEngine; too
       }
     };
 
-    // Recent history before this turn (for the cloud engine).
-    const history = loaded.isNew ? [] : store.conversations.conversation(conversationId).slice(-20);
-    store.conversations.addTurn({ personId, conversationId, role: 'user', text, at: now });
-
-    const decision: Decision = decide(text, mem, { now, zone: person.timezone, anchors, prefs: { glucose: person.units.glucose } });
-    const tctx: ToolContext = { personId, timezone: person.timezone, now, conversationId, source, lastLoggedIds: mem.lastLoggedIds };
+    const decision: Decision = decide(text, mem, {
+      now,
+      zone: person.timezone,
+      anchors,
+      prefs: { glucose: person.units.glucose },
+    });
+    const tctx: ToolContext = {
+      personId,
+      timezone: person.timezone,
+      now,
+      conversationId,
+      source,
+      lastLoggedIds: mem.lastLoggedIds,
+    };
     const actions: ActionRecord[] = [];
     let engine: 'local' | 'cloud' = 'local';
     let degraded = false;
@@ -159,9 +199,18 @@ export function createAgent(ctx: DeviceContext, opts: { cloud?: CloudEngine; too
 
     if (decision.kind === 'question' || decision.kind === 'unknown') {
       if (!cloud.configured) {
-        replyText = decision.kind === 'unknown' && text.split(/\s+/).length <= 3 ? `Sorry, I didn't understand that. ${capabilities}` : noCloudReply;
+        replyText =
+          decision.kind === 'unknown' && text.split(/\s+/).length <= 3
+            ? `Sorry, I didn't understand that. ${capabilities}`
+            : noCloudReply;
         degraded = decision.kind === 'question';
       } else {
+        // Recent turns of this conversation (the store caches them); only the cloud engine needs them.
+        const history = loaded.isNew
+          ? []
+          : (await store.conversations.recent(personId, 40)).filter(
+              (t) => t.conversationId === conversationId,
+            );
         const { summary, window } = historyWindow(history);
         const redactor = createRedactor([person.name]);
         try {
@@ -182,9 +231,14 @@ export function createAgent(ctx: DeviceContext, opts: { cloud?: CloudEngine; too
           replyText = answer.text || "I'm not sure how to answer that.";
           replyText = withSafetyNotes(replyText, actions);
         } catch (err) {
-          log.warn({ code: (err as { code?: string }).code, breaker: cloud.breakerState() }, 'cloud engine unavailable, answering locally');
+          log.warn(
+            { code: (err as { code?: string }).code, breaker: cloud.breakerState() },
+            'cloud engine unavailable, answering locally',
+          );
           degraded = true;
-          replyText = actions.length ? `${actions.map((a) => replyFor(a, person.timezone, now)).join(' ')} I lost the connection before I could finish.` : offlineReply;
+          replyText = actions.length
+            ? `${actions.map((a) => replyFor(a, person.timezone, now)).join(' ')} I lost the connection before I could finish.`
+            : offlineReply;
         }
       }
     } else {
@@ -192,8 +246,10 @@ export function createAgent(ctx: DeviceContext, opts: { cloud?: CloudEngine; too
         const action = await tools.call(plan.tool, plan.args, tctx);
         actions.push(action);
         emit({ type: 'tool', tool: action.tool, args: action.args, result: action.result });
-        if (action.tool === 'log_readings' && action.result.ok) next.lastLoggedIds = (action.result.readings as { id: string }[]).map((r) => r.id);
-        if (action.tool === 'correct_reading' && action.result.ok) next.lastLoggedIds = [(action.result.reading as { id: string }).id];
+        if (action.tool === 'log_readings' && action.result.ok)
+          next.lastLoggedIds = (action.result.readings as { id: string }[]).map((r) => r.id);
+        if (action.tool === 'correct_reading' && action.result.ok)
+          next.lastLoggedIds = [(action.result.reading as { id: string }).id];
       }
       if (decision.kind === 'emergency') replyText = decision.say!;
       else if (actions.length) replyText = actions.map((a) => replyFor(a, person.timezone, now)).join(' ');
@@ -201,12 +257,31 @@ export function createAgent(ctx: DeviceContext, opts: { cloud?: CloudEngine; too
       // A failed action must not leave its subject behind as if it had happened.
       if (actions.some((a) => !a.result.ok)) next = keepPendingOnly(next, mem);
     }
-    if (engine === 'local' || !actions.length) emit({ type: 'text', delta: engine === 'local' ? replyText : '' });
+    if (engine === 'local' || !actions.length)
+      emit({ type: 'text', delta: engine === 'local' ? replyText : '' });
 
-    memory.save(personId, conversationId, next);
-    store.conversations.addTurn({ personId, conversationId, role: 'assistant', text: replyText, at: Math.max(clock.now(), now + 1), actions: actions.map((a) => ({ tool: a.tool, ok: a.result.ok })) });
+    // One commit (one fsync) for both turns and the memory: a turn costs two syncs, not five.
+    db.transaction(() => {
+      store.conversations.addTurn({ personId, conversationId, role: 'user', text, at: now });
+      memory.save(personId, conversationId, next);
+      store.conversations.addTurn({
+        personId,
+        conversationId,
+        role: 'assistant',
+        text: replyText,
+        at: Math.max(clock.now(), now + 1),
+        actions: actions.map((a) => ({ tool: a.tool, ok: a.result.ok })),
+      });
+    })();
 
-    const result: TurnResult = { reply: { text: replyText }, actions, emergency: decision.kind === 'emergency', engine, degraded, conversationId };
+    const result: TurnResult = {
+      reply: { text: replyText },
+      actions,
+      emergency: decision.kind === 'emergency',
+      engine,
+      degraded,
+      conversationId,
+    };
     turns.inc({ engine, kind: decision.kind, degraded: String(degraded) });
     turnTime.observe({ engine }, (performance.now() - started) / 1000);
     emit({ type: 'done', result });
@@ -220,7 +295,10 @@ export function createAgent(ctx: DeviceContext, opts: { cloud?: CloudEngine; too
     expect(e) {
       const personId = store.people.resolveId(e.personId);
       const loaded = memory.load(personId);
-      memory.save(personId, loaded.conversationId, { ...loaded.memory, pending: { kind: 'dose', doseId: e.doseId, medicineName: e.medicineName } });
+      memory.save(personId, loaded.conversationId, {
+        ...loaded.memory,
+        pending: { kind: 'dose', doseId: e.doseId, medicineName: e.medicineName },
+      });
     },
   };
 }
@@ -233,12 +311,17 @@ function keepPendingOnly(next: AgentMemory, before: LocalState): AgentMemory {
 
 /** Cloud answers about readings keep the local safety advice (far out-of-range readings). */
 function withSafetyNotes(text: string, actions: ActionRecord[]): string {
-  const advice = actions.flatMap((a) => ((a.result.safety as { advice: string }[] | undefined) ?? []).map((s) => s.advice)).filter((adv) => !text.includes(adv));
+  const advice = actions
+    .flatMap((a) => ((a.result.safety as { advice: string }[] | undefined) ?? []).map((s) => s.advice))
+    .filter((adv) => !text.includes(adv));
   return advice.length ? `${text} ${advice.join(' ')}` : text;
 }
 
 /** The recent turns that fit the budget, plus a short extractive summary of older ones. */
-export function historyWindow(turns: { role: 'user' | 'assistant'; text: string }[]): { window: { role: 'user' | 'assistant'; text: string }[]; summary?: string } {
+export function historyWindow(turns: { role: 'user' | 'assistant'; text: string }[]): {
+  window: { role: 'user' | 'assistant'; text: string }[];
+  summary?: string;
+} {
   const window: { role: 'user' | 'assistant'; text: string }[] = [];
   let used = 0;
   let i = turns.length - 1;
@@ -250,7 +333,9 @@ export function historyWindow(turns: { role: 'user' | 'assistant'; text: string 
   }
   if (i < 0) return { window };
   const older = turns.slice(0, i + 1).filter((t) => t.role === 'user');
-  const summary = older.map((t) => (t.text.length > 80 ? `${t.text.slice(0, 77)}...` : t.text)).slice(-10).join(' / ');
+  const summary = older
+    .map((t) => (t.text.length > 80 ? `${t.text.slice(0, 77)}...` : t.text))
+    .slice(-10)
+    .join(' / ');
   return { window, summary: `the person said: ${summary}` };
 }
-

@@ -1,8 +1,18 @@
-import OpenAI from 'openai';
-import type { ChatCompletionMessageParam, ChatCompletionMessageToolCall } from 'openai/resources/chat/completions';
 import { DateTime } from 'luxon';
+import OpenAI from 'openai';
+import type {
+  ChatCompletionMessageParam,
+  ChatCompletionMessageToolCall,
+} from 'openai/resources/chat/completions';
 import { type Clock, systemClock } from '../../../common/clock.js';
-import { AppError, deadlineExceeded, internal, invalidArgument, resourceExhausted, unavailable } from '../../../common/errors.js';
+import {
+  AppError,
+  deadlineExceeded,
+  internal,
+  invalidArgument,
+  resourceExhausted,
+  unavailable,
+} from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import type { Metrics } from '../../../common/metrics.js';
 import { type Breaker, createBreaker, retryWithBackoff, withTimeout } from '../../../common/resilience.js';
@@ -24,10 +34,10 @@ export const systemPrompt = (now: number, zone: string) =>
     'You are not a doctor. Never diagnose. Never advise starting, stopping, skipping or changing any medicine or dose;',
     'say that their doctor or pharmacist should decide that. For anything that sounds urgent, tell them to call 999;',
     'for worrying but not urgent symptoms, suggest calling their GP or 111.',
-    "Use the tools to read or record their readings, medicines, doses, weather and appointments; never guess their data.",
-    "Only call a tool when the question needs it. If unsure what they mean, ask one short question.",
+    'Use the tools to read or record their readings, medicines, doses, weather and appointments; never guess their data.',
+    'Only call a tool when the question needs it. If unsure what they mean, ask one short question.',
     'Text like [PERSON_1] or [PHONE_1] stands for private details; use it exactly as written, never ask what it means.',
-    `Now: ${DateTime.fromMillis(now, { zone }).toFormat("cccc d LLLL yyyy, HH:mm")} (${zone}).`,
+    `Now: ${DateTime.fromMillis(now, { zone }).toFormat('cccc d LLLL yyyy, HH:mm')} (${zone}).`,
   ].join(' ');
 
 export interface CloudTurn {
@@ -57,63 +67,90 @@ export interface CloudConfig {
 
 export function mapLlmError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  if (err instanceof OpenAI.APIConnectionTimeoutError) return deadlineExceeded('the language model did not answer in time', { cause: err });
-  if (err instanceof OpenAI.APIUserAbortError) return deadlineExceeded('the language model call was cancelled', { cause: err });
-  if (err instanceof OpenAI.APIConnectionError) return unavailable(`cannot reach the language model: ${err.message}`, { cause: err });
+  if (err instanceof OpenAI.APIConnectionTimeoutError)
+    return deadlineExceeded('the language model did not answer in time', { cause: err });
+  if (err instanceof OpenAI.APIUserAbortError)
+    return deadlineExceeded('the language model call was cancelled', { cause: err });
+  if (err instanceof OpenAI.APIConnectionError)
+    return unavailable(`cannot reach the language model: ${err.message}`, { cause: err });
   if (err instanceof OpenAI.APIError) {
     const s = err.status ?? 0;
     if (s === 429) return resourceExhausted('the language model is rate limiting', { cause: err });
     if (s >= 500 || s === 408) return unavailable(`the language model failed (${s})`, { cause: err });
-    if (s === 400 || s === 404 || s === 422) return invalidArgument(`the language model rejected the request (${s})`, { cause: err });
+    if (s === 400 || s === 404 || s === 422)
+      return invalidArgument(`the language model rejected the request (${s})`, { cause: err });
     return internal(`the language model answered ${s}`, { cause: err });
   }
   return unavailable(`language model error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 
-export function createCloudEngine(deps: { config: CloudConfig; tools: ToolRegistry; clock?: Clock; log: Logger; metrics: Metrics; breaker?: Breaker }): CloudEngine {
+export function createCloudEngine(deps: {
+  config: CloudConfig;
+  tools: ToolRegistry;
+  clock?: Clock;
+  log: Logger;
+  metrics: Metrics;
+  breaker?: Breaker;
+}): CloudEngine {
   const { config, tools, log, metrics } = deps;
   // Network deadlines and retry pauses are wall-clock time (a test's manual device clock never reaches them).
   const timers = deps.clock ?? systemClock;
   const breaker = deps.breaker ?? createBreaker('llm', { metrics, failures: 3, halfOpenAfterMs: 30_000 });
   const client = config.baseUrl
-    ? new OpenAI({ baseURL: config.baseUrl, apiKey: config.apiKey ?? 'not-needed', maxRetries: 0, timeout: config.timeoutMs })
+    ? new OpenAI({
+        baseURL: config.baseUrl,
+        apiKey: config.apiKey ?? 'not-needed',
+        maxRetries: 0,
+        timeout: config.timeoutMs,
+      })
     : undefined;
   const latency = metrics.histogram('aide_llm_call_duration_seconds', 'Cloud LLM call latency', ['outcome']);
 
   /** One streamed completion; returns the text and any tool calls. */
-  async function complete(messages: ChatCompletionMessageParam[], withTools: boolean, emit: (d: string) => void, signal?: AbortSignal) {
+  async function complete(
+    messages: ChatCompletionMessageParam[],
+    withTools: boolean,
+    emit: (d: string) => void,
+    signal?: AbortSignal,
+  ) {
     const end = latency.startTimer();
     try {
-      const out = await withTimeout(config.timeoutMs, 'the language model', async (timeoutSignal) => {
-        const ac = AbortSignal.any([timeoutSignal, ...(signal ? [signal] : [])]);
-        const stream = await client!.chat.completions.create(
-          {
-            model: config.model,
-            messages,
-            stream: true,
-            temperature: 0.3,
-            ...(withTools ? { tools: tools.openAiTools(), tool_choice: 'auto' as const } : {}),
-          },
-          { signal: ac },
-        );
-        let text = '';
-        const calls: { id: string; name: string; args: string }[] = [];
-        for await (const chunk of stream) {
-          const delta = chunk.choices[0]?.delta;
-          if (!delta) continue;
-          if (delta.content) {
-            text += delta.content;
-            emit(delta.content);
+      const out = await withTimeout(
+        config.timeoutMs,
+        'the language model',
+        async (timeoutSignal) => {
+          const ac = AbortSignal.any([timeoutSignal, ...(signal ? [signal] : [])]);
+          const stream = await client!.chat.completions.create(
+            {
+              model: config.model,
+              messages,
+              stream: true,
+              temperature: 0.3,
+              ...(withTools ? { tools: tools.openAiTools(), tool_choice: 'auto' as const } : {}),
+            },
+            { signal: ac },
+          );
+          let text = '';
+          const calls: { id: string; name: string; args: string }[] = [];
+          for await (const chunk of stream) {
+            const delta = chunk.choices[0]?.delta;
+            if (!delta) continue;
+            if (delta.content) {
+              text += delta.content;
+              emit(delta.content);
+            }
+            for (const tc of delta.tool_calls ?? []) {
+              if (!calls[tc.index]) calls[tc.index] = { id: tc.id ?? `call_${tc.index}`, name: '', args: '' };
+              const slot = calls[tc.index]!;
+              if (tc.id) slot.id = tc.id;
+              if (tc.function?.name) slot.name += tc.function.name;
+              if (tc.function?.arguments) slot.args += tc.function.arguments;
+            }
           }
-          for (const tc of delta.tool_calls ?? []) {
-            const slot = (calls[tc.index] ??= { id: tc.id ?? `call_${tc.index}`, name: '', args: '' });
-            if (tc.id) slot.id = tc.id;
-            if (tc.function?.name) slot.name += tc.function.name;
-            if (tc.function?.arguments) slot.args += tc.function.arguments;
-          }
-        }
-        return { text, calls: calls.filter(Boolean) };
-      }, timers);
+          return { text, calls: calls.filter(Boolean) };
+        },
+        timers,
+      );
       end({ outcome: 'ok' });
       return out;
     } catch (err) {
@@ -128,8 +165,14 @@ export function createCloudEngine(deps: { config: CloudConfig; tools: ToolRegist
     async answer(turn) {
       if (!client) throw unavailable('no cloud language model is configured (LLM_BASE_URL)');
       const { redactor } = turn;
-      const messages: ChatCompletionMessageParam[] = [{ role: 'system', content: systemPrompt(turn.tctx.now, turn.tctx.timezone) }];
-      if (turn.summary) messages.push({ role: 'system', content: `Earlier in this conversation: ${redactor.redact(turn.summary)}` });
+      const messages: ChatCompletionMessageParam[] = [
+        { role: 'system', content: systemPrompt(turn.tctx.now, turn.tctx.timezone) },
+      ];
+      if (turn.summary)
+        messages.push({
+          role: 'system',
+          content: `Earlier in this conversation: ${redactor.redact(turn.summary)}`,
+        });
       for (const h of turn.history) messages.push({ role: h.role, content: redactor.redact(h.text) });
       messages.push({ role: 'user', content: redactor.redact(turn.text) });
 
@@ -145,10 +188,15 @@ export function createCloudEngine(deps: { config: CloudConfig; tools: ToolRegist
         const result = await retryWithBackoff(
           () =>
             breaker.execute(() =>
-              complete(messages, withTools, (d) => {
-                emitted = true;
-                restoring.push(d);
-              }, turn.signal),
+              complete(
+                messages,
+                withTools,
+                (d) => {
+                  emitted = true;
+                  restoring.push(d);
+                },
+                turn.signal,
+              ),
             ),
           {
             attempts: 2,
@@ -157,7 +205,8 @@ export function createCloudEngine(deps: { config: CloudConfig; tools: ToolRegist
             clock: timers,
             // Once words have been spoken a retry would repeat them.
             shouldRetry: (err) => !emitted && err instanceof AppError && err.retryable,
-            onRetry: (err, attempt) => log.warn({ attempt, code: (err as AppError).code }, 'llm call failed, retrying'),
+            onRetry: (err, attempt) =>
+              log.warn({ attempt, code: (err as AppError).code }, 'llm call failed, retrying'),
           },
         );
         if (!result.calls.length) {
@@ -167,22 +216,38 @@ export function createCloudEngine(deps: { config: CloudConfig; tools: ToolRegist
         messages.push({
           role: 'assistant',
           content: result.text || null,
-          tool_calls: result.calls.map((c): ChatCompletionMessageToolCall => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.args || '{}' } })),
+          tool_calls: result.calls.map(
+            (c): ChatCompletionMessageToolCall => ({
+              id: c.id,
+              type: 'function',
+              function: { name: c.name, arguments: c.args || '{}' },
+            }),
+          ),
         });
         for (const call of result.calls) {
           const tool = tools.get(call.name);
           let args: unknown = {};
           try {
-            args = redactor.restore(call.args) ? JSON.parse(redactor.restore(call.args || '{}')) : {};
+            args = call.args.trim() ? JSON.parse(redactor.restore(call.args)) : {};
           } catch {
             args = undefined;
           }
-          const action: ActionRecord =
-            !tool || !tool.cloud
-              ? { tool: call.name, args: {}, result: { ok: false, error: { code: 'not_found', message: `no tool named ${call.name}` } } }
-              : args === undefined
-                ? { tool: call.name, args: {}, result: { ok: false, error: { code: 'invalid_argument', message: 'arguments were not valid JSON' } } }
-                : await tools.call(call.name, args, turn.tctx);
+          const action: ActionRecord = !tool?.cloud
+            ? {
+                tool: call.name,
+                args: {},
+                result: { ok: false, error: { code: 'not_found', message: `no tool named ${call.name}` } },
+              }
+            : args === undefined
+              ? {
+                  tool: call.name,
+                  args: {},
+                  result: {
+                    ok: false,
+                    error: { code: 'invalid_argument', message: 'arguments were not valid JSON' },
+                  },
+                }
+              : await tools.call(call.name, args, turn.tctx);
           if (tool?.cloud) {
             actions.push(action);
             turn.onTool?.(action);

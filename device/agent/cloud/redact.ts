@@ -19,10 +19,13 @@ const patterns: { kind: string; re: RegExp }[] = [
   { kind: 'PHONE', re: /(?<![\w-])(\+?\d[\d ()]{8,}\d)(?![\w-])/g },
   { kind: 'ID', re: /\b\d{9,}\b/g },
   { kind: 'POSTCODE', re: /\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b/g },
-  { kind: 'ADDRESS', re: /\b\d{1,4}[a-z]? [A-Z][a-z]+( [A-Z][a-z]+)? (Street|St|Road|Rd|Lane|Ln|Avenue|Ave|Close|Drive|Dr|Way|Court|Crescent|Place|Gardens|Terrace|Grove)\b/g },
+  {
+    kind: 'ADDRESS',
+    re: /\b\d{1,4}[a-z]? [A-Z][a-z]+( [A-Z][a-z]+)? (Street|St|Road|Rd|Lane|Ln|Avenue|Ave|Close|Drive|Dr|Way|Court|Crescent|Place|Gardens|Terrace|Grove)\b/g,
+  },
 ];
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export function createRedactor(names: string[]): Redactor {
   const toPlaceholder = new Map<string, string>();
@@ -41,21 +44,30 @@ export function createRedactor(names: string[]): Redactor {
     return p;
   };
   // Full names first, then each part of at least 3 letters ("Margaret Smith" → also "Margaret", "Smith").
-  const nameParts = [...new Set(names.flatMap((n) => [n.trim(), ...n.trim().split(/\s+/)]).filter((p) => p.length >= 3))].sort((a, b) => b.length - a.length);
-  const nameRes = nameParts.map((p) => ({ re: new RegExp(`(?<![\\p{L}])${escape(p)}(?![\\p{L}])`, 'giu') }));
+  const nameParts = [
+    ...new Set(names.flatMap((n) => [n.trim(), ...n.trim().split(/\s+/)]).filter((p) => p.length >= 3)),
+  ].sort((a, b) => b.length - a.length);
+  const nameRes = nameParts.map((p) => ({
+    re: new RegExp(`(?<![\\p{L}])${escapeRe(p)}(?![\\p{L}])`, 'giu'),
+  }));
 
   const redact = (text: string) => {
     let out = text;
     // Patterns first: an e-mail address holds the name too.
-    for (const { kind, re } of patterns) out = out.replace(re, (m) => (kind === 'PHONE' && m.replace(/\D/g, '').length < 10 ? m : placeholder(kind, m)));
+    for (const { kind, re } of patterns)
+      out = out.replace(re, (m) =>
+        kind === 'PHONE' && m.replace(/\D/g, '').length < 10 ? m : placeholder(kind, m),
+      );
     for (const { re } of nameRes) out = out.replace(re, (m) => placeholder('PERSON', m));
     return out;
   };
-  const restore = (text: string) => text.replace(/\[(PERSON|EMAIL|PHONE|ID|POSTCODE|ADDRESS)_\d+\]/g, (p) => fromPlaceholder.get(p) ?? p);
+  const restore = (text: string) =>
+    text.replace(/\[(PERSON|EMAIL|PHONE|ID|POSTCODE|ADDRESS)_\d+\]/g, (p) => fromPlaceholder.get(p) ?? p);
   const redactValue = <T>(value: T): T => {
     if (typeof value === 'string') return redact(value) as T;
     if (Array.isArray(value)) return value.map(redactValue) as T;
-    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactValue(v)])) as T;
+    if (value && typeof value === 'object')
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactValue(v)])) as T;
     return value;
   };
   return { redact, restore, redactValue, mapping: fromPlaceholder };

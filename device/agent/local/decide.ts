@@ -1,5 +1,11 @@
 import { asksDoseChange, detectEmergency, doseAdviceReply } from '../safety.js';
-import { type LocalState, type Plan, type UnderstandEnv, type UnderstandingKind, understand } from './intents.js';
+import {
+  type LocalState,
+  type Plan,
+  type UnderstandEnv,
+  type UnderstandingKind,
+  understand,
+} from './intents.js';
 
 /**
  * What the device should do with one utterance, before any tool runs: safety first (emergencies,
@@ -19,7 +25,14 @@ export function decide(text: string, state: LocalState, env: UnderstandEnv): Dec
   const em = detectEmergency(text);
   if (em) {
     delete base.pending;
-    return { kind: 'emergency', intent: 'emergency', plans: [{ tool: 'raise_emergency', args: { reason: em.reason } }], say: em.reply, state: base, emergency: { reason: em.reason } };
+    return {
+      kind: 'emergency',
+      intent: 'emergency',
+      plans: [{ tool: 'raise_emergency', args: { reason: em.reason } }],
+      say: em.reply,
+      state: base,
+      emergency: { reason: em.reason },
+    };
   }
   if (asksDoseChange(text)) {
     delete base.pending;

@@ -1,8 +1,15 @@
 import { DateTime } from 'luxon';
-import { findDay, findTimes, resolveTakenAt, timeList, type DayRef, type TimeEnv } from './times.js';
-import { tokenize, type Token } from './numbers.js';
-import { extractReadings, impliedUnit, readTypeCue, typeNames, type ReadingType, type ReadingValue } from './readings.js';
 import { findDays, findDose, findFrequency, findMedicineName, readName } from './medicines.js';
+import { type Token, tokenize } from './numbers.js';
+import {
+  extractReadings,
+  impliedUnit,
+  type ReadingType,
+  type ReadingValue,
+  readTypeCue,
+  typeNames,
+} from './readings.js';
+import { type DayRef, findDay, findTimes, resolveTakenAt, type TimeEnv, timeList } from './times.js';
 
 /**
  * The local engine's understanding: a deterministic parse of one utterance into tool calls ("plans"),
@@ -16,7 +23,14 @@ export interface Plan {
 }
 
 export type Pending =
-  | { kind: 'slot'; tool: string; args: Record<string, unknown>; missing: 'times' | 'type' | 'medicine' | 'message' | 'name'; question: string; loose?: number[] }
+  | {
+      kind: 'slot';
+      tool: string;
+      args: Record<string, unknown>;
+      missing: 'times' | 'type' | 'medicine' | 'message' | 'name';
+      question: string;
+      loose?: number[];
+    }
   | { kind: 'confirm'; plan: Plan; question: string }
   | { kind: 'dose'; doseId: string; medicineName: string };
 
@@ -51,19 +65,22 @@ export interface UnderstandEnv extends TimeEnv {
   prefs?: { glucose?: string };
 }
 
-const has = (text: string, re: RegExp) => re.test(text);
 const w = (t: Token | undefined) => (t?.k === 'w' ? t.w : undefined);
 
 export const capabilities =
   'I can note your readings like blood pressure, sugar or weight, tell you how they have been, remind you to take your medicines, ' +
   'send a message to your family, and tell you the weather or your appointments.';
 
-const YES = /^(yes|yeah|yep|yup|ok|okay|sure|please do|go ahead|do it|correct|right|that's right|confirm|affirmative|of course|absolutely|i did|yes please|yes i did|yes i have|done)\b/;
-const NO = /^(no|nope|nah|don't|do not|cancel|stop|never ?mind|not now|leave it|forget it|no thanks|no thank you|negative)\b/;
+const YES =
+  /^(yes|yeah|yep|yup|ok|okay|sure|please do|go ahead|do it|correct|right|that's right|confirm|affirmative|of course|absolutely|i did|yes please|yes i did|yes i have|done)\b/;
+const NO =
+  /^(no|nope|nah|don't|do not|cancel|stop|never ?mind|not now|leave it|forget it|no thanks|no thank you|negative)\b/;
 
 /** The person's utterance as plain lower-case words (for phrase tests). */
 export function plain(ts: Token[]): string {
-  return ts.map((t) => (t.k === 'w' ? t.w : t.k === 'n' ? String(t.v) : `${t.h}:${String(t.m).padStart(2, '0')}`)).join(' ');
+  return ts
+    .map((t) => (t.k === 'w' ? t.w : t.k === 'n' ? String(t.v) : `${t.h}:${String(t.m).padStart(2, '0')}`))
+    .join(' ');
 }
 
 export function understand(text: string, state: LocalState, env: UnderstandEnv): Understanding {
@@ -78,7 +95,14 @@ export function understand(text: string, state: LocalState, env: UnderstandEnv):
     const done = resolvePending(state.pending, ts, s, base, env, asked);
     if (done) return done;
   }
-  if (!s) return { kind: 'unknown', intent: 'empty', plans: [], say: `Sorry, I didn't catch that. ${capabilities}`, state: base };
+  if (!s)
+    return {
+      kind: 'unknown',
+      intent: 'empty',
+      plans: [],
+      say: `Sorry, I didn't catch that. ${capabilities}`,
+      state: base,
+    };
 
   // 2. Corrections of what was just logged: "no, I meant 130".
   const corr = asked ? undefined : correction(ts, s, base, env);
@@ -89,23 +113,65 @@ export function understand(text: string, state: LocalState, env: UnderstandEnv):
 
 // ----------------------------------------------------------------- pending answers
 
-function resolvePending(p: Pending, ts: Token[], s: string, base: LocalState, env: UnderstandEnv, asked: boolean): Understanding | undefined {
+function resolvePending(
+  p: Pending,
+  ts: Token[],
+  s: string,
+  base: LocalState,
+  env: UnderstandEnv,
+  asked: boolean,
+): Understanding | undefined {
   if (p.kind === 'confirm') {
     if (YES.test(s)) return { kind: 'act', intent: p.plan.tool, plans: [p.plan], state: base };
-    if (NO.test(s)) return { kind: 'cancelled', intent: 'cancelled', plans: [], say: "All right, I won't do that.", state: base };
+    if (NO.test(s))
+      return {
+        kind: 'cancelled',
+        intent: 'cancelled',
+        plans: [],
+        say: "All right, I won't do that.",
+        state: base,
+      };
     return undefined; // something else: the read-back lapses
   }
   if (p.kind === 'dose') {
     const took = YES.test(s) || /\b(took|taken|had it|had them|have taken|done)\b/.test(s);
-    const skipped = /\b(skip|skipped|skipping|won't|will not|not going to|didn't|did not|not taking|missed)\b/.test(s) || (NO.test(s) && !/\bnot yet\b|\bin a (minute|moment|bit)\b|\blater\b/.test(s));
-    if (skipped && !/\bnot yet\b|\blater\b/.test(s)) return { kind: 'act', intent: 'confirm_dose', plans: [{ tool: 'confirm_dose', args: { status: 'skipped', doseId: p.doseId } }], state: base };
-    if (took) return { kind: 'act', intent: 'confirm_dose', plans: [{ tool: 'confirm_dose', args: { status: 'taken', doseId: p.doseId } }], state: base };
-    if (/\bnot yet\b|\blater\b|\bin a (minute|moment|bit)\b/.test(s)) return { kind: 'chat', intent: 'dose_later', plans: [], say: `All right. Don't forget your ${p.medicineName}.`, state: { ...base, pending: p } };
+    const skipped =
+      /\b(skip|skipped|skipping|won't|will not|not going to|didn't|did not|not taking|missed)\b/.test(s) ||
+      (NO.test(s) && !/\bnot yet\b|\bin a (minute|moment|bit)\b|\blater\b/.test(s));
+    if (skipped && !/\bnot yet\b|\blater\b/.test(s))
+      return {
+        kind: 'act',
+        intent: 'confirm_dose',
+        plans: [{ tool: 'confirm_dose', args: { status: 'skipped', doseId: p.doseId } }],
+        state: base,
+      };
+    if (took)
+      return {
+        kind: 'act',
+        intent: 'confirm_dose',
+        plans: [{ tool: 'confirm_dose', args: { status: 'taken', doseId: p.doseId } }],
+        state: base,
+      };
+    if (/\bnot yet\b|\blater\b|\bin a (minute|moment|bit)\b/.test(s))
+      return {
+        kind: 'chat',
+        intent: 'dose_later',
+        plans: [],
+        say: `All right. Don't forget your ${p.medicineName}.`,
+        state: { ...base, pending: p },
+      };
     return undefined;
   }
   // A missing slot: does this answer fill it?
   const strong = classify(ts, s, base, env, asked);
-  if (NO.test(s) && strong.kind !== 'act') return { kind: 'cancelled', intent: 'cancelled', plans: [], say: 'All right, I have left it.', state: base };
+  if (NO.test(s) && strong.kind !== 'act')
+    return {
+      kind: 'cancelled',
+      intent: 'cancelled',
+      plans: [],
+      say: 'All right, I have left it.',
+      state: base,
+    };
   if (p.missing === 'times') {
     const times = findTimes(ts, env.anchors);
     let list = timeList(times);
@@ -114,8 +180,19 @@ function resolvePending(p: Pending, ts: Token[], s: string, base: LocalState, en
       list = timeList(
         ts
           .map((t, i) => ({ t, i }))
-          .filter((x): x is { t: Extract<Token, { k: 'n' }>; i: number } => x.t.k === 'n' && Number.isInteger(x.t.v) && (x.t.v <= 23 || x.t.groups?.length === 2))
-          .map(({ t, i }) => ({ start: i, end: i + 1, value: { h: t.groups?.length === 2 ? t.groups[0]! : t.v, m: t.groups?.length === 2 ? t.groups[1]! : 0, exact: t.v > 12 && !t.groups } })),
+          .filter(
+            (x): x is { t: Extract<Token, { k: 'n' }>; i: number } =>
+              x.t.k === 'n' && Number.isInteger(x.t.v) && (x.t.v <= 23 || x.t.groups?.length === 2),
+          )
+          .map(({ t, i }) => ({
+            start: i,
+            end: i + 1,
+            value: {
+              h: t.groups?.length === 2 ? t.groups[0]! : t.v,
+              m: t.groups?.length === 2 ? t.groups[1]! : 0,
+              exact: t.v > 12 && !t.groups,
+            },
+          })),
       );
     }
     if (list.length && (strong.kind !== 'act' || strong.intent === p.tool)) {
@@ -127,29 +204,52 @@ function resolvePending(p: Pending, ts: Token[], s: string, base: LocalState, en
     const cue = ts.map((_, i) => readTypeCue(ts, i)).find(Boolean);
     const value = p.loose ?? [];
     if (cue && value.length) {
-      const readings = cue.type === 'blood_pressure' && value.length >= 2
-        ? [{ type: cue.type, value: { systolic: value[0]!, diastolic: value[1]! }, unit: 'mmHg' }]
-        : [{ type: cue.type, value: value[0]!, unit: impliedUnit(cue.type, value[0]!, env.prefs) }];
+      const readings =
+        cue.type === 'blood_pressure' && value.length >= 2
+          ? [{ type: cue.type, value: { systolic: value[0]!, diastolic: value[1]! }, unit: 'mmHg' }]
+          : [{ type: cue.type, value: value[0]!, unit: impliedUnit(cue.type, value[0]!, env.prefs) }];
       const r = readings[0]!;
-      return { kind: 'act', intent: 'log_readings', plans: [{ tool: 'log_readings', args: { ...p.args, readings } }], state: { ...base, lastLogged: { type: r.type, value: r.value, unit: r.unit } } };
+      return {
+        kind: 'act',
+        intent: 'log_readings',
+        plans: [{ tool: 'log_readings', args: { ...p.args, readings } }],
+        state: { ...base, lastLogged: { type: r.type, value: r.value, unit: r.unit } },
+      };
     }
   }
   if (p.missing === 'name' || p.missing === 'medicine') {
     if (strong.kind === 'unknown' || strong.kind === 'question' || strong.intent === 'chat') {
-      const name = readName(ts.filter((t) => !['my', 'the', 'it', 'is', 'its', "it's", 'called'].includes(w(t) ?? '')), 0);
+      const name = readName(
+        ts.filter((t) => !['my', 'the', 'it', 'is', 'its', "it's", 'called'].includes(w(t) ?? '')),
+        0,
+      );
       if (name) {
         const key = p.missing === 'name' ? 'name' : 'medicine';
         const plan = { tool: p.tool, args: { ...p.args, [key]: name } };
         if (p.tool === 'add_medicine' && !plan.args.times) {
           const q = `At what time should I remind you to take ${name}?`;
-          return { kind: 'ask', intent: 'add_medicine', plans: [], say: q, state: { ...base, pending: { kind: 'slot', tool: 'add_medicine', args: plan.args, missing: 'times', question: q } } };
+          return {
+            kind: 'ask',
+            intent: 'add_medicine',
+            plans: [],
+            say: q,
+            state: {
+              ...base,
+              pending: { kind: 'slot', tool: 'add_medicine', args: plan.args, missing: 'times', question: q },
+            },
+          };
         }
         return finishMedicinePlan(plan, base);
       }
     }
   }
   if (p.missing === 'message' && strong.kind !== 'act') {
-    return { kind: 'act', intent: 'message_caregivers', plans: [{ tool: 'message_caregivers', args: { ...p.args, message: sentence(s) } }], state: base };
+    return {
+      kind: 'act',
+      intent: 'message_caregivers',
+      plans: [{ tool: 'message_caregivers', args: { ...p.args, message: sentence(s) } }],
+      state: base,
+    };
   }
   return undefined;
 }
@@ -168,12 +268,25 @@ function finishMedicinePlan(plan: Plan, base: LocalState): Understanding {
 // ----------------------------------------------------------------- corrections
 
 function correction(ts: Token[], s: string, base: LocalState, env: UnderstandEnv): Understanding | undefined {
-  if (!/^((no|nope|sorry|oops|actually|wait|correction|wrong|that's wrong)( ,)? )*(i mean|i meant|it was|it's|its|it is|make that|that should be|should be|that was|meant|not|\d)/.test(s) || !/^(no|nope|sorry|oops|actually|wait|i mean|i meant|correction|make that|that should be|that's wrong|wrong)\b/.test(s)) return undefined;
+  if (
+    !/^((no|nope|sorry|oops|actually|wait|correction|wrong|that's wrong)( ,)? )*(i mean|i meant|it was|it's|its|it is|make that|that should be|should be|that was|meant|not|\d)/.test(
+      s,
+    ) ||
+    !/^(no|nope|sorry|oops|actually|wait|i mean|i meant|correction|make that|that should be|that's wrong|wrong)\b/.test(
+      s,
+    )
+  )
+    return undefined;
   const nums = ts.filter((t): t is Extract<Token, { k: 'n' }> => t.k === 'n');
   const times = findTimes(ts, env.anchors);
   if (base.lastMedicine && times.length && (!nums.length || times.length)) {
     const list = timeList(times);
-    return { kind: 'act', intent: 'change_reminder', plans: [{ tool: 'change_reminder', args: { medicine: base.lastMedicine.name, times: list } }], state: { ...base, lastMedicine: { ...base.lastMedicine, times: list } } };
+    return {
+      kind: 'act',
+      intent: 'change_reminder',
+      plans: [{ tool: 'change_reminder', args: { medicine: base.lastMedicine.name, times: list } }],
+      state: { ...base, lastMedicine: { ...base.lastMedicine, times: list } },
+    };
   }
   const last = base.lastLogged;
   if (!last || !nums.length) return undefined;
@@ -188,7 +301,10 @@ function correction(ts: Token[], s: string, base: LocalState, env: UnderstandEnv
     const before = notIdx > 0 ? nums.filter((t) => ts.indexOf(t) < notIdx) : [];
     const n = (before.length ? before[before.length - 1]! : nums[nums.length - 1]!).v;
     const bp = last.value;
-    value = Math.abs(n - bp.systolic) <= Math.abs(n - bp.diastolic) ? { ...bp, systolic: n } : { ...bp, diastolic: n };
+    value =
+      Math.abs(n - bp.systolic) <= Math.abs(n - bp.diastolic)
+        ? { ...bp, systolic: n }
+        : { ...bp, diastolic: n };
   } else {
     const notIdx = ts.findIndex((t) => w(t) === 'not');
     const before = notIdx > 0 ? nums.filter((t) => ts.indexOf(t) < notIdx) : [];
@@ -211,43 +327,88 @@ const sentence = (s: string) => {
   return t ? t[0]!.toUpperCase() + t.slice(1) : t;
 };
 
-function classify(ts: Token[], s: string, base: LocalState, env: UnderstandEnv, asked = false): Understanding {
-  const act = (intent: string, plans: Plan[], state: LocalState = base): Understanding => ({ kind: 'act', intent, plans, state });
-  const ask = (intent: string, pending: Pending): Understanding => ({
-    kind: 'ask', intent, plans: [], say: pending.kind === 'dose' ? '' : pending.question, state: { ...base, pending },
+function classify(
+  ts: Token[],
+  s: string,
+  base: LocalState,
+  env: UnderstandEnv,
+  asked = false,
+): Understanding {
+  const act = (intent: string, plans: Plan[], state: LocalState = base): Understanding => ({
+    kind: 'act',
+    intent,
+    plans,
+    state,
   });
-  const isQuestion = asked || /^(what|what's|whats|how|how's|when|which|show|tell|was|is|are|did|do|does|have|has|can|could|should|would|will|give|read|any|why|where|who|list)\b/.test(s);
+  const ask = (intent: string, pending: Pending): Understanding => ({
+    kind: 'ask',
+    intent,
+    plans: [],
+    say: pending.kind === 'dose' ? '' : pending.question,
+    state: { ...base, pending },
+  });
+  const isQuestion =
+    asked ||
+    /^(what|what's|whats|how|how's|when|which|show|tell|was|is|are|did|do|does|have|has|can|could|should|would|will|give|read|any|why|where|who|list)\b/.test(
+      s,
+    );
 
   // Small talk and help first when they are the whole utterance.
-  if (/^(hi|hello|hey|good (morning|afternoon|evening))( aide| there)?$/.test(s)) return { kind: 'chat', intent: 'greeting', plans: [], say: 'Hello! How can I help?', state: base };
-  if (/^(thanks|thank you|cheers|ta|lovely|great|ok thanks|okay thank you|thank you very much)( aide)?$/.test(s)) return { kind: 'chat', intent: 'thanks', plans: [], say: "You're welcome.", state: base };
-  if (/^(bye|goodbye|good night|goodnight|see you)\b/.test(s)) return { kind: 'chat', intent: 'bye', plans: [], say: 'Goodbye. Take care.', state: base };
-  if (/^(help|what can you do|what do you do|how do you work|what can i (say|ask))\b/.test(s)) return { kind: 'chat', intent: 'help', plans: [], say: capabilities, state: base };
+  if (/^(hi|hello|hey|good (morning|afternoon|evening))( aide| there)?$/.test(s))
+    return { kind: 'chat', intent: 'greeting', plans: [], say: 'Hello! How can I help?', state: base };
+  if (
+    /^(thanks|thank you|cheers|ta|lovely|great|ok thanks|okay thank you)( very much| so much| a lot)?( aide)?$/.test(
+      s,
+    )
+  )
+    return { kind: 'chat', intent: 'thanks', plans: [], say: "You're welcome.", state: base };
+  if (/^(bye|goodbye|good night|goodnight|see you)\b/.test(s))
+    return { kind: 'chat', intent: 'bye', plans: [], say: 'Goodbye. Take care.', state: base };
+  if (/^(help|what can you do|what do you do|how do you work|what can i (say|ask))\b/.test(s))
+    return { kind: 'chat', intent: 'help', plans: [], say: capabilities, state: base };
+
+  const message = messageIntent(s);
+  if (message)
+    return message.kind === 'ask'
+      ? ask('message_caregivers', message.pending!)
+      : act('message_caregivers', message.plans!);
 
   // Weather and appointments.
-  if (/\b(weather|forecast|rain|raining|umbrella|sunny|snow|snowing|windy|coat|jumper)\b/.test(s) || /\b(cold|hot|warm) (outside|out|today|tomorrow)\b/.test(s) || /\btemperature (outside|out there)\b/.test(s)) {
-    const when = /\btomorrow\b/.test(s) ? 'tomorrow' : /\b(now|right now|at the moment|currently|outside)\b/.test(s) && !/\btoday\b/.test(s) ? 'now' : 'today';
+  if (
+    /\b(weather|forecast|rain|raining|umbrella|sunny|snow|snowing|windy|coat|jumper)\b/.test(s) ||
+    /\b(cold|hot|warm|chilly|freezing)\b.*\b(outside|out there|today|tomorrow)\b/.test(s) ||
+    /\btemperature (outside|out there)\b/.test(s)
+  ) {
+    const when = /\btomorrow\b/.test(s)
+      ? 'tomorrow'
+      : /\b(now|right now|at the moment|currently|outside)\b/.test(s) && !/\btoday\b/.test(s)
+        ? 'now'
+        : 'today';
     return act('get_weather', [{ tool: 'get_weather', args: { when } }]);
   }
-  if (/\b(appointments?|calendar|diary|agenda|schedule)\b/.test(s) || /\bwhat('s| is| do i have) on\b/.test(s) || /\bam i (seeing|meeting)\b/.test(s) || /\b(doctor|dentist|hospital|clinic)\b.*\b(today|tomorrow|when|next)\b/.test(s) && isQuestion) {
+  if (
+    /\b(appointments?|calendar|diary|agenda|schedule)\b/.test(s) ||
+    /\bwhat('s| is| do i have) on\b/.test(s) ||
+    /\bam i (seeing|meeting)\b/.test(s) ||
+    (/\b(doctor|dentist|hospital|clinic)\b.*\b(today|tomorrow|when|next)\b/.test(s) && isQuestion)
+  ) {
     const today = DateTime.fromMillis(env.now, { zone: env.zone });
     const day = findDay(ts, env);
-    const date = /\btomorrow\b/.test(s) ? today.plus({ days: 1 }).toISODate()! : day?.value.kind === 'day' ? day.value.date : today.toISODate()!;
+    const date = /\btomorrow\b/.test(s)
+      ? today.plus({ days: 1 }).toISODate()!
+      : day?.value.kind === 'day'
+        ? day.value.date
+        : today.toISODate()!;
     return act('get_appointments', [{ tool: 'get_appointments', args: { date } }]);
   }
 
-  // Messages to caregivers: "tell my daughter I'm fine", "send a message to my son saying ...".
-  const msg = /^(please )?(can you |could you )?(tell|message|text|let|send|ask|inform|call)\b.*?\b(my )?(daughter|son|family|carer|caregiver|caregivers|carers|children|kids|wife|husband|nurse|grandson|granddaughter|niece|nephew|sister|brother|friend)s?\b(.*)$/.exec(s);
-  if (msg && !/\bremind\b/.test(s)) {
-    let rest = msg[6]!.trim().replace(/^(know|a message|message)\b\s*/, '').replace(/^(that|saying|to say|say|and say|:)\s+/, '').trim();
-    if (/^(to )?(call|ring|phone|visit|come)\b/.test(rest) || /^ask\b/.test(s)) rest = rest.replace(/^to /, '');
-    if (/^(please )?(can you |could you )?call\b/.test(s) && !rest) rest = 'Please call me.';
-    if (!rest) return ask('message_caregivers', { kind: 'slot', tool: 'message_caregivers', args: {}, missing: 'message', question: 'What would you like me to tell them?' });
-    return act('message_caregivers', [{ tool: 'message_caregivers', args: { message: sentence(rest) } }]);
-  }
-
   // Questions about effects, causes or meaning need knowledge, not records: the cloud answers them.
-  if (isQuestion && /\b(side effects?|cause|causes|causing|make me|makes me|made me|interact|interacts|interactions|bad for|good for|normal to|what does .* mean|instead of|safe to|okay to|ok to|alright to)\b/.test(s)) {
+  if (
+    isQuestion &&
+    /\b(side effects?|cause|causes|causing|make me|makes me|made me|interact|interacts|interactions|bad for|good for|normal to|what does .* mean|instead of|safe to|okay to|ok to|alright to)\b/.test(
+      s,
+    )
+  ) {
     return { kind: 'question', intent: 'open_question', plans: [], state: base };
   }
   const med = medicineIntent(ts, s, base, env, isQuestion);
@@ -260,46 +421,216 @@ function classify(ts: Token[], s: string, base: LocalState, env: UnderstandEnv, 
   return { kind: 'unknown', intent: 'unknown', plans: [], state: base };
 }
 
+/** Messages to caregivers: "tell my daughter I'm fine", "send a message to my son saying ...". */
+function messageIntent(s: string): { kind: 'act' | 'ask'; plans?: Plan[]; pending?: Pending } | undefined {
+  const msg =
+    /^(please )?(can you |could you |would you )?(tell|message|text|let|send|ask|inform|call)\b.*?\b(my )?(daughter|son|family|carer|caregiver|caregivers|carers|children|kids|wife|husband|nurse|grandson|granddaughter|niece|nephew|sister|brother|friend)s?\b(.*)$/.exec(
+      s,
+    );
+  if (!msg || /\bremind\b/.test(s)) return undefined;
+  let rest = msg[6]!
+    .trim()
+    .replace(/^(know|a message|message)\b\s*/, '')
+    .replace(/^(that|saying|to say|say|and say|:)\s+/, '')
+    .trim();
+  if (/^(to )?(call|ring|phone|visit|come)\b/.test(rest) || /^ask\b/.test(s)) rest = rest.replace(/^to /, '');
+  if (/^(please )?(can you |could you )?call\b/.test(s) && !rest) rest = 'Please call me.';
+  if (!rest)
+    return {
+      kind: 'ask',
+      pending: {
+        kind: 'slot',
+        tool: 'message_caregivers',
+        args: {},
+        missing: 'message',
+        question: 'What would you like me to tell them?',
+      },
+    };
+  return { kind: 'act', plans: [{ tool: 'message_caregivers', args: { message: sentence(rest) } }] };
+}
+
 // ----------------------------------------------------------------- medicines
 
-const medCues = ['called', 'named', 'prescription', 'prescribed', 'off', 'took', 'taken', 'take', 'had', 'skipped', 'skip', 'skipping', 'missed', 'forgot', 'for', 'about', 'cancel', 'stop', 'change', 'move', 'delete', 'remove', 'reminder', 'called', 'add', 'prescribed', 'started', 'starting', 'switch', 'reschedule', 'swallowed', 'named'];
+const medCues = [
+  'called',
+  'named',
+  'prescription',
+  'prescribed',
+  'off',
+  'took',
+  'taken',
+  'take',
+  'had',
+  'skipped',
+  'skip',
+  'skipping',
+  'missed',
+  'forgot',
+  'for',
+  'about',
+  'cancel',
+  'stop',
+  'change',
+  'move',
+  'delete',
+  'remove',
+  'reminder',
+  'called',
+  'add',
+  'prescribed',
+  'started',
+  'starting',
+  'switch',
+  'reschedule',
+  'swallowed',
+  'named',
+];
 
-function medicineIntent(ts: Token[], s: string, base: LocalState, env: UnderstandEnv, isQuestion: boolean): Understanding | undefined {
-  const act = (intent: string, plans: Plan[], state: LocalState = base): Understanding => ({ kind: 'act', intent, plans, state });
-  const medWord = /\b(medicines?|medications?|meds|tablets?|pills?|capsules?|dose|doses|prescriptions?|inhaler|injection|drops|reminders?)\b/.test(s);
+function medicineIntent(
+  ts: Token[],
+  s: string,
+  base: LocalState,
+  env: UnderstandEnv,
+  isQuestion: boolean,
+): Understanding | undefined {
+  const act = (intent: string, plans: Plan[], state: LocalState = base): Understanding => ({
+    kind: 'act',
+    intent,
+    plans,
+    state,
+  });
+  const medWord =
+    /\b(medicines?|medications?|meds|tablets?|pills?|capsules?|dose|doses|prescriptions?|inhaler|injection|drops|reminders?)\b/.test(
+      s,
+    );
   const name = () => findMedicineName(ts, medCues)?.name;
   const times = (extra: string[] = []) => timeList(findTimes(ts, env.anchors, extra));
 
   // Remove a medicine (read back first).
-  if (/\b(delete|remove|get rid of|take off)\b/.test(s) && (medWord || name()) || /\b(stopped taking|no longer take|don't take .* any ?more|doctor stopped|not taking .* any ?more)\b/.test(s)) {
+  if (
+    ((/\b(delete|remove|get rid of|take off)\b/.test(s) || /^take \w+( \w+)? off\b/.test(s)) &&
+      (medWord || name() || /\boff my list\b/.test(s))) ||
+    /\b(stopped taking|no longer take|don't take .* any ?more|doctor stopped|not taking .* any ?more)\b/.test(
+      s,
+    )
+  ) {
     const m = findMedicineName(ts, [...medCues, 'taking', 'stopped'])?.name;
-    if (!m) return { kind: 'ask', intent: 'remove_medicine', plans: [], say: 'Which medicine should I remove?', state: { ...base, pending: { kind: 'slot', tool: 'remove_medicine', args: {}, missing: 'medicine', question: 'Which medicine should I remove?' } } };
+    if (!m)
+      return {
+        kind: 'ask',
+        intent: 'remove_medicine',
+        plans: [],
+        say: 'Which medicine should I remove?',
+        state: {
+          ...base,
+          pending: {
+            kind: 'slot',
+            tool: 'remove_medicine',
+            args: {},
+            missing: 'medicine',
+            question: 'Which medicine should I remove?',
+          },
+        },
+      };
     const plan = { tool: 'remove_medicine', args: { medicine: m } };
     const q = `Just to check: shall I remove ${m} and its reminders? Please say yes to confirm.`;
-    return { kind: 'confirm', intent: 'remove_medicine', plans: [], say: q, state: { ...base, pending: { kind: 'confirm', plan, question: q } } };
+    return {
+      kind: 'confirm',
+      intent: 'remove_medicine',
+      plans: [],
+      say: q,
+      state: { ...base, pending: { kind: 'confirm', plan, question: q } },
+    };
   }
   // Cancel reminders.
-  if (/\b(cancel|stop|turn off|switch off|disable|pause|no more)\b/.test(s) && /\b(reminders?|reminding|remind)\b/.test(s)) {
-    if (/\b(all|every|any)\b/.test(s) || (!name() && /\breminders\b/.test(s) && !/\bmy \w+ reminders\b/.test(s))) {
+  if (
+    /\b(cancel|stop|turn off|switch off|disable|pause|no more)\b/.test(s) &&
+    /\b(reminders?|reminding|remind)\b/.test(s)
+  ) {
+    if (
+      /\b(all|every|any)\b/.test(s) ||
+      (!name() && /\breminders\b/.test(s) && !/\bmy \w+ reminders\b/.test(s))
+    ) {
       const plan = { tool: 'cancel_reminder', args: { all: true } };
       const q = 'Just to check: shall I cancel all your medicine reminders? Please say yes to confirm.';
-      return { kind: 'confirm', intent: 'cancel_reminder', plans: [], say: q, state: { ...base, pending: { kind: 'confirm', plan, question: q } } };
+      return {
+        kind: 'confirm',
+        intent: 'cancel_reminder',
+        plans: [],
+        say: q,
+        state: { ...base, pending: { kind: 'confirm', plan, question: q } },
+      };
     }
     const m = name();
-    if (!m) return { kind: 'ask', intent: 'cancel_reminder', plans: [], say: 'Which reminder should I cancel?', state: { ...base, pending: { kind: 'slot', tool: 'cancel_reminder', args: {}, missing: 'medicine', question: 'Which reminder should I cancel?' } } };
+    if (!m)
+      return {
+        kind: 'ask',
+        intent: 'cancel_reminder',
+        plans: [],
+        say: 'Which reminder should I cancel?',
+        state: {
+          ...base,
+          pending: {
+            kind: 'slot',
+            tool: 'cancel_reminder',
+            args: {},
+            missing: 'medicine',
+            question: 'Which reminder should I cancel?',
+          },
+        },
+      };
     return act('cancel_reminder', [{ tool: 'cancel_reminder', args: { medicine: m } }]);
   }
   // Change a reminder's times.
-  if ((/\b(change|move|switch|reschedule|put|shift|make)\b/.test(s) && /\b(reminders?|to \d+|time|times|to (noon|bedtime|midday|half|quarter)|till|until)\b/.test(s)) || /\binstead\b/.test(s) && /\b(remind|take)\b/.test(s)) {
-    const m = name() ?? (base.lastMedicine && /\b(it|that|them)\b/.test(s) ? base.lastMedicine.name : undefined);
+  if (
+    (/\b(change|move|switch|reschedule|put|shift|make)\b/.test(s) &&
+      /\b(reminders?|to \d+|time|times|to (noon|bedtime|midday|half|quarter)|till|until)\b/.test(s)) ||
+    (/\binstead\b/.test(s) && /\b(remind|take)\b/.test(s))
+  ) {
+    const m =
+      name() ?? (base.lastMedicine && /\b(it|that|them)\b/.test(s) ? base.lastMedicine.name : undefined);
     const tl = times(['to', 'for']);
     if (!m && !tl.length) return undefined;
-    if (!m) return { kind: 'ask', intent: 'change_reminder', plans: [], say: 'Which medicine is that for?', state: { ...base, pending: { kind: 'slot', tool: 'change_reminder', args: { times: tl }, missing: 'medicine', question: 'Which medicine is that for?' } } };
+    if (!m)
+      return {
+        kind: 'ask',
+        intent: 'change_reminder',
+        plans: [],
+        say: 'Which medicine is that for?',
+        state: {
+          ...base,
+          pending: {
+            kind: 'slot',
+            tool: 'change_reminder',
+            args: { times: tl },
+            missing: 'medicine',
+            question: 'Which medicine is that for?',
+          },
+        },
+      };
     if (!tl.length) {
       const q = `At what time should I remind you to take ${m}?`;
-      return { kind: 'ask', intent: 'change_reminder', plans: [], say: q, state: { ...base, pending: { kind: 'slot', tool: 'change_reminder', args: { medicine: m }, missing: 'times', question: q } } };
+      return {
+        kind: 'ask',
+        intent: 'change_reminder',
+        plans: [],
+        say: q,
+        state: {
+          ...base,
+          pending: {
+            kind: 'slot',
+            tool: 'change_reminder',
+            args: { medicine: m },
+            missing: 'times',
+            question: q,
+          },
+        },
+      };
     }
-    return act('change_reminder', [{ tool: 'change_reminder', args: { medicine: m, times: tl } }], { ...base, lastMedicine: { name: m, times: tl } });
+    return act('change_reminder', [{ tool: 'change_reminder', args: { medicine: m, times: tl } }], {
+      ...base,
+      lastMedicine: { name: m, times: tl },
+    });
   }
   // List medicines / next dose / did I take.
   if (isQuestion && /\b(next|when|what time)\b/.test(s) && (medWord || /\b(take|due)\b/.test(s))) {
@@ -310,17 +641,48 @@ function medicineIntent(ts: Token[], s: string, base: LocalState, env: Understan
     const m = findMedicineName(ts, ['take', 'taken', 'had', 'have'])?.name;
     return act('next_dose', [{ tool: 'next_dose', args: m ? { medicine: m } : {} }]);
   }
-  if ((isQuestion || /^(list|read)\b/.test(s)) && (/\b(medicines|medications|tablets|pills|meds|prescriptions)\b/.test(s) || /\bwhat (medicine|medication|do i take)\b/.test(s))) {
+  if (
+    (isQuestion || /^(list|read)\b/.test(s)) &&
+    (/\b(medicines|medications|tablets|pills|meds|prescriptions)\b/.test(s) ||
+      /\bwhat (medicine|medication|do i take)\b/.test(s))
+  ) {
     return act('list_medicines', [{ tool: 'list_medicines', args: {} }]);
   }
   // Confirm a dose: "I took my metformin", "I've skipped my evening pills".
-  const skipped = /\b(skipped|skipping|skip|didn't take|did not take|won't take|will not take|not going to take|not taking|missed|forgot to take|forgot)\b/.test(s) && !isQuestion;
+  const skipped =
+    /\b(skipped|skipping|skip|didn't take|did not take|won't take|will not take|not going to take|not taking|missed|forgot to take|forgot)\b/.test(
+      s,
+    ) && !isQuestion;
   const aboutReading = ts.some((_, i) => readTypeCue(ts, i) !== undefined);
-  const taken = /\b(took|taken|had|swallowed|done with) (my|the|it|them|all|both|this|that|today's|tonight's|[a-z]+(in|ol|ide|ine|pril|artan|statin|mab|one|an|ate|am|en))\b/.test(s) && !/^(did|have|has) i\b/.test(s) && !/\bprescribed\b/.test(s) && !aboutReading;
-  if ((skipped && !aboutReading && (medWord || name() || /\b(it|them)\b/.test(s))) || (taken && !isQuestion)) {
-    const m = findMedicineName(ts, ['took', 'taken', 'had', 'skipped', 'skip', 'take', 'missed', 'swallowed', 'forgot', 'skipping'])?.name;
+  const taken =
+    /\b(took|taken|had|swallowed|done with) (my|the|it|them|all|both|this|that|today's|tonight's|[a-z]+(in|ol|ide|ine|pril|artan|statin|mab|one|an|ate|am|en))\b/.test(
+      s,
+    ) &&
+    !/^(did|have|has) i\b/.test(s) &&
+    !/\bprescribed\b/.test(s) &&
+    !aboutReading;
+  if (
+    (skipped && !aboutReading && (medWord || name() || /\b(it|them)\b/.test(s))) ||
+    (taken && !isQuestion)
+  ) {
+    const m = findMedicineName(ts, [
+      'took',
+      'taken',
+      'had',
+      'skipped',
+      'skip',
+      'take',
+      'missed',
+      'swallowed',
+      'forgot',
+      'skipping',
+    ])?.name;
     const today = DateTime.fromMillis(env.now, { zone: env.zone }).startOf('day');
-    const partWord = /\b(morning)\b/.test(s) ? 'morning' : /\b(evening|night|bedtime)\b/.test(s) ? 'evening' : undefined;
+    const partWord = /\b(morning)\b/.test(s)
+      ? 'morning'
+      : /\b(evening|night|bedtime)\b/.test(s)
+        ? 'evening'
+        : undefined;
     const args: Record<string, unknown> = { status: skipped ? 'skipped' : 'taken' };
     if (m) args.medicine = m;
     if (partWord) args.when = partWord;
@@ -328,9 +690,26 @@ function medicineIntent(ts: Token[], s: string, base: LocalState, env: Understan
     return act('confirm_dose', [{ tool: 'confirm_dose', args }]);
   }
   // Add a medicine with reminder times.
-  const addCue = /\bremind me (to take|about|to have)\b|\b(add|new|put)\b.*\b(medicine|medication|tablet|pill|prescription|capsule|inhaler)\b|\b(prescribed|started on|started taking|starting on|starting|begin taking|now taking)\b|\badd\b.*\b(at|every|twice|once|daily|mg|\d)\b|^i (now )?take \w+.*\b(at|every|twice|once|daily|in the|mg)\b|\breminder (for|to take)\b|\b(set|create|make) (up )?(a )?reminders?\b/.test(s);
+  const addCue =
+    /\bremind me (to take|about|to have)\b|\b(need|want) (reminding|a reminder|reminders?) (to take|for|about)\b|\b(add|new|put)\b.*\b(medicine|medication|tablet|pill|prescription|capsule|inhaler)\b|\b(prescribed|started on|started taking|starting on|starting|begin taking|now taking)\b|\badd\b.*\b(at|every|twice|once|daily|mg|\d)\b|^i (now )?take \w+.*\b(at|every|twice|once|daily|in the|mg)\b|\breminder (for|to take)\b|\b(set|create|make) (up )?(a )?reminders?\b/.test(
+      s,
+    );
   if (addCue && !isQuestion) {
-    const found = findMedicineName(ts, ['called', 'named', 'prescription', 'prescribed', 'take', 'about', 'add', 'on', 'taking', 'for', 'medicine', 'medication', 'new']);
+    const found = findMedicineName(ts, [
+      'called',
+      'named',
+      'prescription',
+      'prescribed',
+      'take',
+      'about',
+      'add',
+      'on',
+      'taking',
+      'for',
+      'medicine',
+      'medication',
+      'new',
+    ]);
     let nm = found?.name;
     if (nm && /^(a|an|the|new|my)$/i.test(nm)) nm = undefined;
     const tl = times();
@@ -343,14 +722,38 @@ function medicineIntent(ts: Token[], s: string, base: LocalState, env: Understan
     if (days) args.days = days;
     if (!nm) {
       const q = 'What is the medicine called?';
-      return { kind: 'ask', intent: 'add_medicine', plans: [], say: q, state: { ...base, pending: { kind: 'slot', tool: 'add_medicine', args, missing: 'name', question: q } } };
+      return {
+        kind: 'ask',
+        intent: 'add_medicine',
+        plans: [],
+        say: q,
+        state: {
+          ...base,
+          pending: { kind: 'slot', tool: 'add_medicine', args, missing: 'name', question: q },
+        },
+      };
     }
     if (!tl.length) {
       const freq = findFrequency(ts);
-      const q = freq && freq > 1 ? `At what times should I remind you to take ${nm}?` : `At what time should I remind you to take ${nm}?`;
-      return { kind: 'ask', intent: 'add_medicine', plans: [], say: q, state: { ...base, pending: { kind: 'slot', tool: 'add_medicine', args, missing: 'times', question: q } } };
+      const q =
+        freq && freq > 1
+          ? `At what times should I remind you to take ${nm}?`
+          : `At what time should I remind you to take ${nm}?`;
+      return {
+        kind: 'ask',
+        intent: 'add_medicine',
+        plans: [],
+        say: q,
+        state: {
+          ...base,
+          pending: { kind: 'slot', tool: 'add_medicine', args, missing: 'times', question: q },
+        },
+      };
     }
-    return act('add_medicine', [{ tool: 'add_medicine', args }], { ...base, lastMedicine: { name: nm, times: tl } });
+    return act('add_medicine', [{ tool: 'add_medicine', args }], {
+      ...base,
+      lastMedicine: { name: nm, times: tl },
+    });
   }
   return undefined;
 }
@@ -361,43 +764,96 @@ const statWords: [RegExp, string][] = [
   [/\b(average|avg|mean|typical|usually|normally)\b/, 'average'],
   [/\b(highest|maximum|max|peak|worst|top|biggest|most)\b/, 'max'],
   [/\b(lowest|minimum|min|least|smallest)\b/, 'min'],
-  [/\b(trend|trending|going up|going down|gone up|gone down|rising|falling|changed|changing|improving|improved|getting better|getting worse|better or worse|compare|compared|over time)\b/, 'trend'],
+  [
+    /\b(trend|trending|going up|going down|gone up|gone down|rising|falling|changed|changing|improving|improved|getting better|getting worse|better or worse|compare|compared|over time)\b/,
+    'trend',
+  ],
 ];
 
 function periodArgs(d: DayRef): { from: string; to: string; period: string } {
-  if (d.kind === 'day') return { from: d.date, to: DateTime.fromISO(d.date).plus({ days: 1 }).toISODate()!, period: d.label };
+  if (d.kind === 'day')
+    return { from: d.date, to: DateTime.fromISO(d.date).plus({ days: 1 }).toISODate()!, period: d.label };
   return { from: d.from, to: d.to, period: d.label };
 }
 
 /** Open questions about health go to the cloud, not to the records: "why does...", "what is a normal...". */
-const openQuestion = /^(why|how (can|do|should|would|could) i|how to|what (is|are) (a |the )?(normal|good|healthy|safe|ideal|best|signs|symptoms|causes)|what's (a |the )?(normal|good|healthy)|what causes|is it (normal|bad|safe|dangerous|ok)|what does .* mean|what should i (eat|do|drink)|explain)\b/;
+const openQuestion =
+  /^(why|how (can|do|should|would|could) i|how to|what (is|are) (a |the )?(normal|good|healthy|safe|ideal|best|signs|symptoms|causes)|what's (a |the )?(normal|good|healthy)|what causes|is it (normal|bad|safe|dangerous|ok)|what does .* mean|what should i (eat|do|drink)|explain)\b/;
 
-function readingIntent(ts: Token[], s: string, base: LocalState, env: UnderstandEnv, isQuestion: boolean): Understanding | undefined {
+function readingIntent(
+  ts: Token[],
+  s: string,
+  base: LocalState,
+  env: UnderstandEnv,
+  isQuestion: boolean,
+): Understanding | undefined {
   const times = findTimes(ts, env.anchors);
   // Remove spans that are times or days so their numbers are not read as values.
   const day = findDay(ts, env);
-  const masked = ts.map((t, i) => (times.some((sp) => i >= sp.start && i < sp.end) || (day && i >= day.start && i < day.end) ? ({ k: 'w', w: '_' } as Token) : t));
+  const masked = ts.map((t, i) =>
+    times.some((sp) => i >= sp.start && i < sp.end) || (day && i >= day.start && i < day.end)
+      ? ({ k: 'w', w: '_' } as Token)
+      : t,
+  );
   const { readings, loose, typesMentioned } = extractReadings(masked);
   const stat = statWords.find(([re]) => re.test(s))?.[1];
   const followUp = /^(and|what about|how about|and what about|also|same for|and for)\b/.test(s);
+  const weekBefore = /\b(the )?week before\b/.test(s) && base.lastSubject?.from;
 
   // Query: a question (or stat word) about a type, with no values being reported.
   if (openQuestion.test(s)) return { kind: 'question', intent: 'open_question', plans: [], state: base };
-  if (isQuestion && readings.length) return { kind: 'question', intent: 'reading_question', plans: [], state: base };
+  if (isQuestion && readings.length)
+    return { kind: 'question', intent: 'reading_question', plans: [], state: base };
   const queryish = isQuestion || stat || /^(show|tell|read|check)\b/.test(s);
   if (queryish && typesMentioned.length && !readings.length) {
     const type = typesMentioned[0]!;
     return query(type, stat, day?.value, base, env);
   }
-  if (queryish && readings.length && isQuestion) return { kind: 'question', intent: 'reading_question', plans: [], state: base };
+  if (queryish && readings.length && isQuestion)
+    return { kind: 'question', intent: 'reading_question', plans: [], state: base };
 
   // Follow-up: "and yesterday?", "what about last week?", "and my weight?"
   if (followUp && base.lastSubject && !readings.length) {
     const type = typesMentioned[0] ?? base.lastSubject.type;
+    if (weekBefore && !day) {
+      const from = DateTime.fromISO(base.lastSubject.from!).minus({ weeks: 1 });
+      const d: DayRef = {
+        kind: 'period',
+        from: from.startOf('week').toISODate()!,
+        to: from.startOf('week').plus({ weeks: 1 }).toISODate()!,
+        label: 'last week',
+      };
+      return query(
+        base.lastSubject.type,
+        base.lastSubject.stat === 'day' || base.lastSubject.stat === 'latest'
+          ? 'average'
+          : base.lastSubject.stat,
+        d,
+        base,
+        env,
+      );
+    }
     if (day || typesMentioned.length || stat) {
       const prevStat = base.lastSubject.stat;
-      const st = stat ?? (day ? (day.value.kind === 'day' ? 'day' : prevStat === 'day' || prevStat === 'latest' ? 'average' : prevStat) : prevStat);
-      const d = day?.value ?? (base.lastSubject.from ? ({ kind: 'period', from: base.lastSubject.from, to: base.lastSubject.to!, label: base.lastSubject.period! } as DayRef) : undefined);
+      const st =
+        stat ??
+        (day
+          ? day.value.kind === 'day'
+            ? 'day'
+            : prevStat === 'day' || prevStat === 'latest'
+              ? 'average'
+              : prevStat
+          : prevStat);
+      const d =
+        day?.value ??
+        (base.lastSubject.from
+          ? ({
+              kind: 'period',
+              from: base.lastSubject.from,
+              to: base.lastSubject.to!,
+              label: base.lastSubject.period!,
+            } as DayRef)
+          : undefined);
       return query(type, st, d, base, env);
     }
   }
@@ -405,19 +861,54 @@ function readingIntent(ts: Token[], s: string, base: LocalState, env: Understand
   if (readings.length) {
     const time = times[0]?.value;
     const takenAt = resolveTakenAt(env, day?.value.kind === 'day' ? day.value : undefined, time);
-    const out = readings.map((r) => ({ type: r.type, value: r.value, unit: r.unit, ...(takenAt ? { takenAt } : {}) }));
+    const out = readings.map((r) => ({
+      type: r.type,
+      value: r.value,
+      unit: r.unit,
+      ...(takenAt ? { takenAt } : {}),
+    }));
     const last = out[out.length - 1]!;
     return {
-      kind: 'act', intent: 'log_readings', plans: [{ tool: 'log_readings', args: { readings: out } }],
-      state: { ...base, lastLogged: { type: last.type, value: last.value, unit: last.unit }, lastSubject: { type: last.type, stat: 'latest' } },
+      kind: 'act',
+      intent: 'log_readings',
+      plans: [{ tool: 'log_readings', args: { readings: out } }],
+      state: {
+        ...base,
+        lastLogged: { type: last.type, value: last.value, unit: last.unit },
+        lastSubject: { type: last.type, stat: 'latest' },
+      },
     };
   }
   // Numbers but no type: ask which measurement.
-  const reporting = ts.length <= 8 && /^(my |it's |its |it was |i got |i'm |reading |log |record |note |i measured |just measured |today's |this morning's )|\b(reading|measured|it was|was|is|got)\b/.test(s) || ts.every((t) => t.k === 'n' || ['over', '/', 'and'].includes(w(t) ?? ''));
+  const reporting =
+    (ts.length <= 8 &&
+      /^(my |it's |its |it was |i got |i'm |reading |log |record |note |i measured |just measured |today's |this morning's )|\b(reading|measured|it was|was|is|got)\b/.test(
+        s,
+      )) ||
+    ts.every((t) => t.k === 'n' || ['over', '/', 'and'].includes(w(t) ?? ''));
   if (loose.length && !isQuestion && reporting && !typesMentioned.length) {
-    const q = loose.length >= 2 && /\b(over|\/)\b|\//.test(s) ? 'Is that your blood pressure?' : `What was ${loose[0]} — your blood pressure, sugar, weight, temperature, pulse or oxygen?`;
+    const q =
+      loose.length >= 2 && /\b(over|\/)\b|\//.test(s)
+        ? 'Is that your blood pressure?'
+        : `What was ${loose[0]} — your blood pressure, sugar, weight, temperature, pulse or oxygen?`;
     const takenAt = resolveTakenAt(env, day?.value.kind === 'day' ? day.value : undefined, times[0]?.value);
-    return { kind: 'ask', intent: 'log_readings', plans: [], say: q, state: { ...base, pending: { kind: 'slot', tool: 'log_readings', args: takenAt ? { takenAt } : {}, missing: 'type', question: q, loose } } };
+    return {
+      kind: 'ask',
+      intent: 'log_readings',
+      plans: [],
+      say: q,
+      state: {
+        ...base,
+        pending: {
+          kind: 'slot',
+          tool: 'log_readings',
+          args: takenAt ? { takenAt } : {},
+          missing: 'type',
+          question: q,
+          loose,
+        },
+      },
+    };
   }
   if (loose.length && typesMentioned.includes('blood_pressure') && !isQuestion) {
     const q = 'What were the two numbers, for example 130 over 80?';
@@ -426,17 +917,30 @@ function readingIntent(ts: Token[], s: string, base: LocalState, env: Understand
   return undefined;
 }
 
-function query(type: ReadingType, stat: string | undefined, day: DayRef | undefined, base: LocalState, env: UnderstandEnv): Understanding {
+function query(
+  type: ReadingType,
+  stat: string | undefined,
+  day: DayRef | undefined,
+  base: LocalState,
+  env: UnderstandEnv,
+): Understanding {
   let st = stat ?? (day ? (day.kind === 'day' ? 'day' : 'average') : 'latest');
   let d = day;
   if (st !== 'latest' && st !== 'day' && !d) {
     const today = DateTime.fromMillis(env.now, { zone: env.zone }).startOf('day');
-    d = { kind: 'period', from: today.minus({ days: 6 }).toISODate()!, to: today.plus({ days: 1 }).toISODate()!, label: 'the past week' };
+    d = {
+      kind: 'period',
+      from: today.minus({ days: 6 }).toISODate()!,
+      to: today.plus({ days: 1 }).toISODate()!,
+      label: 'the past week',
+    };
   }
   if (st === 'day' && d?.kind === 'period') st = 'average';
   const args: Record<string, unknown> = { type, stat: st, ...(d ? periodArgs(d) : {}) };
   return {
-    kind: 'act', intent: 'query_readings', plans: [{ tool: 'query_readings', args }],
+    kind: 'act',
+    intent: 'query_readings',
+    plans: [{ tool: 'query_readings', args }],
     state: { ...base, lastSubject: { type, stat: st, ...(d ? periodArgs(d) : {}) } },
   };
 }

@@ -9,20 +9,163 @@ const w = (t: Token | undefined) => (t?.k === 'w' ? t.w : undefined);
 
 /** Words that end a medicine name. */
 const stop = new Set([
-  'at', 'every', 'each', 'twice', 'once', 'three', 'times', 'a', 'an', 'day', 'daily', 'in', 'on', 'the', 'morning', 'evening',
-  'night', 'with', 'after', 'before', 'food', 'meals', 'tablet', 'tablets', 'pill', 'pills', 'capsule', 'capsules', 'mg',
-  'milligrams', 'mcg', 'micrograms', 'ml', 'units', 'and', 'please', 'to', 'for', 'reminder', 'reminders', 'from',
-  'now', 'today', 'tonight', 'instead', 'dose', 'doses', 'it', 'them', 'my', 'medicine', 'medication', 'medicines',
-  'medications', 'yet', 'already', 'this', 'that', 'is', 'was', 'about', 'then', 'i', 'me', 'you', 'until', 'till',
-  'too', 'also', 'but', 'so', 'because', 'noon', 'bedtime', 'lunch', 'lunchtime', 'breakfast', 'dinner', 'supper',
-  'when', 'of', 'as', 'by', 'or', 'just', 'yesterday', 'tomorrow', 'puffs',
-  'weekdays', 'weekends', 'called', 'named', 'new', 'add', 'one', 'two', 'twice', 'hours', 'next', 'due', 'time', 'been', 'prescribed', ',', 'instead', 'not',
-  'up', 'off', 'down', 'over', 'them', 'again', 'which', 'what', 'have', 'has', 'had', 'got', 'taken', 'take', 'took',
-  'reminding', 'remind', 'all', 'any', 'some', 'your', 'their', 'there', 'here', 'did', 'do', 'does', 'should',
+  'at',
+  'every',
+  'each',
+  'twice',
+  'once',
+  'three',
+  'times',
+  'a',
+  'an',
+  'day',
+  'daily',
+  'in',
+  'on',
+  'the',
+  'morning',
+  'evening',
+  'night',
+  'with',
+  'after',
+  'before',
+  'food',
+  'meals',
+  'tablet',
+  'tablets',
+  'pill',
+  'pills',
+  'capsule',
+  'capsules',
+  'mg',
+  'milligrams',
+  'mcg',
+  'micrograms',
+  'ml',
+  'units',
+  'and',
+  'please',
+  'to',
+  'for',
+  'reminder',
+  'reminders',
+  'from',
+  'now',
+  'today',
+  'tonight',
+  'instead',
+  'dose',
+  'doses',
+  'it',
+  'them',
+  'my',
+  'medicine',
+  'medication',
+  'medicines',
+  'medications',
+  'yet',
+  'already',
+  'this',
+  'that',
+  'is',
+  'was',
+  'about',
+  'then',
+  'i',
+  'me',
+  'you',
+  'until',
+  'till',
+  'too',
+  'also',
+  'but',
+  'so',
+  'because',
+  'noon',
+  'bedtime',
+  'lunch',
+  'lunchtime',
+  'breakfast',
+  'dinner',
+  'supper',
+  'when',
+  'of',
+  'as',
+  'by',
+  'or',
+  'just',
+  'yesterday',
+  'tomorrow',
+  'puffs',
+  'weekdays',
+  'weekends',
+  'called',
+  'named',
+  'new',
+  'add',
+  'one',
+  'two',
+  'twice',
+  'hours',
+  'next',
+  'due',
+  'time',
+  'been',
+  'prescribed',
+  ',',
+  'instead',
+  'not',
+  'up',
+  'off',
+  'down',
+  'over',
+  'them',
+  'again',
+  'which',
+  'what',
+  'have',
+  'has',
+  'had',
+  'got',
+  'taken',
+  'take',
+  'took',
+  'reminding',
+  'remind',
+  'all',
+  'any',
+  'some',
+  'your',
+  'their',
+  'there',
+  'here',
+  'did',
+  'do',
+  'does',
+  'should',
 ]);
 
 /** Generic words: "my pills", "my tablets", "my medicine" name no medicine in particular. */
-const generic = new Set(['pill', 'pills', 'tablet', 'tablets', 'medicine', 'medicines', 'medication', 'medications', 'meds', 'dose', 'doses', 'it', 'them', 'capsule', 'capsules', 'injection', 'inhaler', 'drops']);
+const generic = new Set([
+  'pill',
+  'pills',
+  'tablet',
+  'tablets',
+  'medicine',
+  'medicines',
+  'medication',
+  'medications',
+  'meds',
+  'dose',
+  'doses',
+  'it',
+  'them',
+  'capsule',
+  'capsules',
+  'injection',
+  'inhaler',
+  'drops',
+]);
 
 const titleCase = (s: string) => s.replace(/\b([a-z])/g, (m) => m.toUpperCase());
 
@@ -48,7 +191,8 @@ export function readName(ts: Token[], i: number): string | undefined {
   }
   // "blood pressure tablets", "water pills"
   const g = w(ts[k]);
-  if (g && generic.has(g) && g !== 'it' && g !== 'them' && g !== 'dose' && g !== 'doses') return titleCase(`${words.join(' ')} ${g}`);
+  if (g && generic.has(g) && g !== 'it' && g !== 'them' && g !== 'dose' && g !== 'doses')
+    return titleCase(`${words.join(' ')} ${g}`);
   return titleCase(words.join(' '));
 }
 
@@ -59,7 +203,42 @@ export function findMedicineName(ts: Token[], cues: string[]): { name: string; a
     for (let i = 0; i < ts.length; i++) {
       if (w(ts[i]) !== cue) continue;
       let k = i + 1;
-      while (k < i + 6 && (['my', 'the', 'a', 'an', 'some', 'of', 'called', 'named', 'on', 'taking', 'medicine', 'medication', 'new', 'tablet', 'pill', 'for', 'about', 'to', 'take', 'morning', 'evening', 'night', 'nighttime', 'bedtime', 'daily', 'your', 'all', ','].includes(w(ts[k]) ?? '') || (ts[k]?.k === 'n' && w(ts[k + 1]) !== undefined && !/^(mg|ml|mcg|milligrams|micrograms|units?)$/.test(w(ts[k + 1])!)))) {
+      while (
+        k < i + 6 &&
+        ([
+          'my',
+          'the',
+          'a',
+          'an',
+          'some',
+          'of',
+          'called',
+          'named',
+          'on',
+          'taking',
+          'medicine',
+          'medication',
+          'new',
+          'tablet',
+          'pill',
+          'for',
+          'about',
+          'to',
+          'take',
+          'morning',
+          'evening',
+          'night',
+          'nighttime',
+          'bedtime',
+          'daily',
+          'your',
+          'all',
+          ',',
+        ].includes(w(ts[k]) ?? '') ||
+          (ts[k]?.k === 'n' &&
+            w(ts[k + 1]) !== undefined &&
+            !/^(mg|ml|mcg|milligrams|micrograms|units?)$/.test(w(ts[k + 1])!)))
+      ) {
         // "my morning metformin", "take two paracetamol": skip the qualifier
         k++;
       }
@@ -71,9 +250,28 @@ export function findMedicineName(ts: Token[], cues: string[]): { name: string; a
 }
 
 const doseUnits: Record<string, string> = {
-  mg: 'mg', milligrams: 'mg', milligram: 'mg', mcg: 'mcg', micrograms: 'mcg', microgram: 'mcg', g: 'g', grams: 'g',
-  gram: 'g', ml: 'ml', units: 'units', unit: 'units', tablet: 'tablet', tablets: 'tablets', pill: 'pill', pills: 'pills',
-  capsule: 'capsule', capsules: 'capsules', puff: 'puff', puffs: 'puffs', drop: 'drop', drops: 'drops',
+  mg: 'mg',
+  milligrams: 'mg',
+  milligram: 'mg',
+  mcg: 'mcg',
+  micrograms: 'mcg',
+  microgram: 'mcg',
+  g: 'g',
+  grams: 'g',
+  gram: 'g',
+  ml: 'ml',
+  units: 'units',
+  unit: 'units',
+  tablet: 'tablet',
+  tablets: 'tablets',
+  pill: 'pill',
+  pills: 'pills',
+  capsule: 'capsule',
+  capsules: 'capsules',
+  puff: 'puff',
+  puffs: 'puffs',
+  drop: 'drop',
+  drops: 'drops',
 };
 
 /** "500 mg", "two tablets", "one puff" → "500 mg", "2 tablets". */
@@ -83,7 +281,12 @@ export function findDose(ts: Token[]): { dose: string; start: number; end: numbe
     const u = w(ts[i + 1]);
     if (t?.k === 'n' && u && doseUnits[u]) {
       const unit = doseUnits[u]!;
-      const plural = t.v === 1 ? unit.replace(/s$/, '') : /^(tablet|pill|capsule|puff|drop)$/.test(unit) ? `${unit}s` : unit;
+      const plural =
+        t.v === 1
+          ? unit.replace(/s$/, '')
+          : /^(tablet|pill|capsule|puff|drop)$/.test(unit)
+            ? `${unit}s`
+            : unit;
       return { dose: `${t.v} ${plural}`, start: i, end: i + 2 };
     }
   }
@@ -91,8 +294,20 @@ export function findDose(ts: Token[]): { dose: string; start: number; end: numbe
 }
 
 const dayNames: Record<string, string> = {
-  monday: 'mon', mondays: 'mon', tuesday: 'tue', tuesdays: 'tue', wednesday: 'wed', wednesdays: 'wed', thursday: 'thu',
-  thursdays: 'thu', friday: 'fri', fridays: 'fri', saturday: 'sat', saturdays: 'sat', sunday: 'sun', sundays: 'sun',
+  monday: 'mon',
+  mondays: 'mon',
+  tuesday: 'tue',
+  tuesdays: 'tue',
+  wednesday: 'wed',
+  wednesdays: 'wed',
+  thursday: 'thu',
+  thursdays: 'thu',
+  friday: 'fri',
+  fridays: 'fri',
+  saturday: 'sat',
+  saturdays: 'sat',
+  sunday: 'sun',
+  sundays: 'sun',
 };
 const order = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
@@ -103,8 +318,8 @@ export function findDays(ts: Token[]): string[] | undefined {
     const x = w(t);
     if (!x) continue;
     if (dayNames[x]) days.add(dayNames[x]!);
-    if (x === 'weekdays') ['mon', 'tue', 'wed', 'thu', 'fri'].forEach((d) => days.add(d));
-    if (x === 'weekends' || x === 'weekend') ['sat', 'sun'].forEach((d) => days.add(d));
+    if (x === 'weekdays') for (const d of ['mon', 'tue', 'wed', 'thu', 'fri']) days.add(d);
+    if (x === 'weekends' || x === 'weekend') for (const d of ['sat', 'sun']) days.add(d);
   }
   return days.size ? order.filter((d) => days.has(d)) : undefined;
 }
@@ -116,7 +331,12 @@ export function findFrequency(ts: Token[]): number | undefined {
     if (x === 'once') return 1;
     if (x === 'twice') return 2;
     const t = ts[i];
-    if (t?.k === 'n' && w(ts[i + 1]) === 'times' && (w(ts[i + 2]) === 'a' || w(ts[i + 2]) === 'daily' || w(ts[i + 2]) === 'per')) return t.v;
+    if (
+      t?.k === 'n' &&
+      w(ts[i + 1]) === 'times' &&
+      (w(ts[i + 2]) === 'a' || w(ts[i + 2]) === 'daily' || w(ts[i + 2]) === 'per')
+    )
+      return t.v;
   }
   return undefined;
 }

@@ -9,12 +9,37 @@ export type Token =
   | { k: 'clock'; h: number; m: number; raw: string };
 
 const units: Record<string, number> = {
-  zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
-  eleven: 11, twelve: 12, thirteen: 13, fourteen: 14, fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18,
+  zero: 0,
+  one: 1,
+  two: 2,
+  three: 3,
+  four: 4,
+  five: 5,
+  six: 6,
+  seven: 7,
+  eight: 8,
+  nine: 9,
+  ten: 10,
+  eleven: 11,
+  twelve: 12,
+  thirteen: 13,
+  fourteen: 14,
+  fifteen: 15,
+  sixteen: 16,
+  seventeen: 17,
+  eighteen: 18,
   nineteen: 19,
 };
 const tens: Record<string, number> = {
-  twenty: 20, thirty: 30, forty: 40, fourty: 40, fifty: 50, sixty: 60, seventy: 70, eighty: 80, ninety: 90,
+  twenty: 20,
+  thirty: 30,
+  forty: 40,
+  fourty: 40,
+  fifty: 50,
+  sixty: 60,
+  seventy: 70,
+  eighty: 80,
+  ninety: 90,
 };
 const digitWord = (w: string): number | undefined => (w === 'oh' || w === 'o' ? 0 : units[w]);
 export const isNumberWord = (w: string) => w in units || w in tens || w === 'hundred' || w === 'thousand';
@@ -63,7 +88,10 @@ const isWord = (t: Token | undefined, ...ws: string[]): boolean => t?.k === 'w' 
  */
 function readNumber(ts: Token[], i: number): { v: number; groups: number[]; next: number } | undefined {
   const first = ts[i];
-  if (first?.k === 'n') return withHalf(ts, first.v, [first.v], i + 1);
+  if (first?.k === 'n')
+    return Number.isInteger(first.v)
+      ? decimals(ts, first.v, [first.v], i + 1)
+      : withHalf(ts, first.v, [first.v], i + 1);
   if (first?.k !== 'w') return undefined;
   // Collect the run of number words.
   const words: string[] = [];
@@ -76,8 +104,22 @@ function readNumber(ts: Token[], i: number): { v: number; groups: number[]; next
     if (w in units || w in tens) words.push(w);
     else if ((w === 'hundred' || w === 'thousand') && words.length) words.push(w);
     else if (w === 'a' && !words.length && isWord(ts[j + 1], 'hundred', 'thousand')) words.push(w);
-    else if (w === 'and' && (prev === 'hundred' || prev === 'thousand') && ts[j + 1]?.k === 'w' && isNumberWord((ts[j + 1] as { w: string }).w)) words.push(w);
-    else if ((w === 'oh' || w === 'o') && prev && units[prev] !== undefined && units[prev]! >= 1 && units[prev]! <= 9 && words.length === 1) words.push('oh');
+    else if (
+      w === 'and' &&
+      (prev === 'hundred' || prev === 'thousand') &&
+      ts[j + 1]?.k === 'w' &&
+      isNumberWord((ts[j + 1] as { w: string }).w)
+    )
+      words.push(w);
+    else if (
+      (w === 'oh' || w === 'o') &&
+      prev &&
+      units[prev] !== undefined &&
+      units[prev]! >= 1 &&
+      units[prev]! <= 9 &&
+      words.length === 1
+    )
+      words.push('oh');
     else break;
     j++;
   }
@@ -112,7 +154,8 @@ function readNumber(ts: Token[], i: number): { v: number; groups: number[]; next
   }
   const at = (n: number) => i + ends[n - 1]!;
   const [a, b, c] = groups;
-  if (groups.length >= 3 && b === 0 && a! >= 1 && a! <= 9 && c! < 10) return decimals(ts, a! * 100 + c!, [a!, 0, c!], at(3));
+  if (groups.length >= 3 && b === 0 && a! >= 1 && a! <= 9 && c! < 10)
+    return decimals(ts, a! * 100 + c!, [a!, 0, c!], at(3));
   if (groups.length >= 2 && a! >= 1 && a! <= 12 && b! >= 10 && (a! <= 9 || b! < 60)) {
     return decimals(ts, a! <= 9 ? a! * 100 + b! : a!, a! <= 9 ? [a!, b!] : [a!], a! <= 9 ? at(2) : at(1));
   }
@@ -125,7 +168,8 @@ function decimals(ts: Token[], v: number, groups: number[], j: number) {
     let digits = '';
     for (;;) {
       const t = ts[k];
-      const d = t?.k === 'w' ? digitWord(t.w) : t?.k === 'n' && Number.isInteger(t.v) && t.v < 10 ? t.v : undefined;
+      const d =
+        t?.k === 'w' ? digitWord(t.w) : t?.k === 'n' && Number.isInteger(t.v) && t.v < 10 ? t.v : undefined;
       if (d === undefined || d > 9) break;
       digits += String(d);
       k++;
@@ -136,7 +180,8 @@ function decimals(ts: Token[], v: number, groups: number[], j: number) {
 }
 
 function withHalf(ts: Token[], v: number, groups: number[], j: number) {
-  if (isWord(ts[j], 'and') && isWord(ts[j + 1], 'a') && isWord(ts[j + 2], 'half')) return { v: v + 0.5, groups: [v + 0.5], next: j + 3 };
+  if (isWord(ts[j], 'and') && isWord(ts[j + 1], 'a') && isWord(ts[j + 2], 'half'))
+    return { v: v + 0.5, groups: [v + 0.5], next: j + 3 };
   return { v, groups, next: j };
 }
 
@@ -145,7 +190,22 @@ function mergeNumberWords(ts: Token[]): Token[] {
   for (let i = 0; i < ts.length; ) {
     const t = ts[i]!;
     // "one" as a pronoun ("the blue one", "this one") is not a number.
-    if (t.k === 'w' && t.w === 'one' && isWordTok(out[out.length - 1], ['the', 'this', 'that', 'which', 'blue', 'white', 'other', 'new', 'last', 'no'])) {
+    if (
+      t.k === 'w' &&
+      t.w === 'one' &&
+      isWordTok(out[out.length - 1], [
+        'the',
+        'this',
+        'that',
+        'which',
+        'blue',
+        'white',
+        'other',
+        'new',
+        'last',
+        'no',
+      ])
+    ) {
       out.push(t);
       i++;
       continue;
@@ -157,7 +217,10 @@ function mergeNumberWords(ts: Token[]): Token[] {
     }
     const n = t.k === 'clock' ? undefined : readNumber(ts, i);
     if (n && n.next > i) {
-      const raw = ts.slice(i, n.next).map((x) => (x.k === 'w' ? x.w : x.raw)).join(' ');
+      const raw = ts
+        .slice(i, n.next)
+        .map((x) => (x.k === 'w' ? x.w : x.raw))
+        .join(' ');
       out.push({ k: 'n', v: n.v, raw, ...(n.groups.length > 1 ? { groups: n.groups } : {}) });
       i = n.next;
     } else {

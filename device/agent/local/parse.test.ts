@@ -3,8 +3,15 @@ import { test } from 'node:test';
 import { parseSpokenNumber, tokenize } from './numbers.js';
 import { defaultAnchors, findDay, findTimes, hhmm, resolveTakenAt } from './times.js';
 
-const env = { now: Date.UTC(2026, 2, 10, 10, 0), zone: 'Europe/London', anchors: { ...defaultAnchors, bedtime: '22:15' } };
-const nums = (s: string) => tokenize(s).filter((t) => t.k === 'n').map((t) => (t as { v: number }).v);
+const env = {
+  now: Date.UTC(2026, 2, 10, 10, 0),
+  zone: 'Europe/London',
+  anchors: { ...defaultAnchors, bedtime: '22:15' },
+};
+const nums = (s: string) =>
+  tokenize(s)
+    .filter((t) => t.k === 'n')
+    .map((t) => (t as { v: number }).v);
 const times = (s: string) => findTimes(tokenize(s), env.anchors).map((t) => hhmm(t.value));
 
 test('spoken numbers become values', () => {
@@ -38,9 +45,24 @@ test('times of day in the ways people say them', () => {
 test('days and periods relative to now', () => {
   const day = (s: string) => findDay(tokenize(s), env)?.value;
   assert.deepEqual(day('yesterday'), { kind: 'day', date: '2026-03-09', label: 'yesterday' });
-  assert.deepEqual(day('last week'), { kind: 'period', from: '2026-03-02', to: '2026-03-09', label: 'last week' });
-  assert.deepEqual(day('this month'), { kind: 'period', from: '2026-03-01', to: '2026-03-11', label: 'this month' });
-  assert.deepEqual(day('over the last 3 days'), { kind: 'period', from: '2026-03-08', to: '2026-03-11', label: 'the last 3 days' });
+  assert.deepEqual(day('last week'), {
+    kind: 'period',
+    from: '2026-03-02',
+    to: '2026-03-09',
+    label: 'last week',
+  });
+  assert.deepEqual(day('this month'), {
+    kind: 'period',
+    from: '2026-03-01',
+    to: '2026-03-11',
+    label: 'this month',
+  });
+  assert.deepEqual(day('over the last 3 days'), {
+    kind: 'period',
+    from: '2026-03-08',
+    to: '2026-03-11',
+    label: 'the last 3 days',
+  });
   assert.equal((day('on sunday') as { date: string }).date, '2026-03-08');
   assert.equal((day('3 days ago') as { date: string }).date, '2026-03-07');
 });

@@ -2,7 +2,14 @@ import type { Token } from './numbers.js';
 
 /** Measurement types and units as the store names them (device/store/units.ts). */
 export const readingTypes = [
-  'blood_pressure', 'heart_rate', 'oxygen_saturation', 'steps', 'sleep', 'blood_glucose', 'weight', 'temperature',
+  'blood_pressure',
+  'heart_rate',
+  'oxygen_saturation',
+  'steps',
+  'sleep',
+  'blood_glucose',
+  'weight',
+  'temperature',
 ] as const;
 export type ReadingType = (typeof readingTypes)[number];
 
@@ -15,8 +22,14 @@ export interface SpokenReading {
 }
 
 export const typeNames: Record<ReadingType, string> = {
-  blood_pressure: 'blood pressure', heart_rate: 'pulse', oxygen_saturation: 'oxygen level', steps: 'steps',
-  sleep: 'sleep', blood_glucose: 'blood sugar', weight: 'weight', temperature: 'temperature',
+  blood_pressure: 'blood pressure',
+  heart_rate: 'pulse',
+  oxygen_saturation: 'oxygen level',
+  steps: 'steps',
+  sleep: 'sleep',
+  blood_glucose: 'blood sugar',
+  weight: 'weight',
+  temperature: 'temperature',
 };
 
 const w = (t: Token | undefined) => (t?.k === 'w' ? t.w : undefined);
@@ -27,18 +40,42 @@ export function readTypeCue(ts: Token[], i: number): { type: ReadingType; len: n
   const b = w(ts[i + 1]);
   if (!a) return undefined;
   if (a === 'blood' && (b === 'pressure' || b === 'pressures')) return { type: 'blood_pressure', len: 2 };
-  if (a === 'blood' && (b === 'sugar' || b === 'sugars' || b === 'glucose')) return { type: 'blood_glucose', len: 2 };
+  if (a === 'blood' && (b === 'sugar' || b === 'sugars' || b === 'glucose'))
+    return { type: 'blood_glucose', len: 2 };
   if (a === 'heart' && (b === 'rate' || b === 'beat')) return { type: 'heart_rate', len: 2 };
-  if (a === 'oxygen' && (b === 'level' || b === 'levels' || b === 'saturation' || b === 'sat' || b === 'sats')) return { type: 'oxygen_saturation', len: 2 };
+  if (
+    a === 'oxygen' &&
+    (b === 'level' || b === 'levels' || b === 'saturation' || b === 'sat' || b === 'sats')
+  )
+    return { type: 'oxygen_saturation', len: 2 };
   const single: Record<string, ReadingType> = {
-    bp: 'blood_pressure', pressure: 'blood_pressure',
-    sugar: 'blood_glucose', sugars: 'blood_glucose', glucose: 'blood_glucose',
-    pulse: 'heart_rate', heartbeat: 'heart_rate', bpm: 'heart_rate',
-    oxygen: 'oxygen_saturation', o2: 'oxygen_saturation', spo2: 'oxygen_saturation', sats: 'oxygen_saturation', saturation: 'oxygen_saturation', sat: 'oxygen_saturation',
-    steps: 'steps', step: 'steps', walked: 'steps',
-    sleep: 'sleep', slept: 'sleep', sleeping: 'sleep',
-    weight: 'weight', weigh: 'weight', weighed: 'weight', weighs: 'weight',
-    temperature: 'temperature', temp: 'temperature', fever: 'temperature',
+    bp: 'blood_pressure',
+    pressure: 'blood_pressure',
+    sugar: 'blood_glucose',
+    sugars: 'blood_glucose',
+    glucose: 'blood_glucose',
+    pulse: 'heart_rate',
+    heartbeat: 'heart_rate',
+    bpm: 'heart_rate',
+    oxygen: 'oxygen_saturation',
+    o2: 'oxygen_saturation',
+    spo2: 'oxygen_saturation',
+    sats: 'oxygen_saturation',
+    saturation: 'oxygen_saturation',
+    sat: 'oxygen_saturation',
+    steps: 'steps',
+    step: 'steps',
+    walked: 'steps',
+    sleep: 'sleep',
+    slept: 'sleep',
+    sleeping: 'sleep',
+    weight: 'weight',
+    weigh: 'weight',
+    weighed: 'weight',
+    weighs: 'weight',
+    temperature: 'temperature',
+    temp: 'temperature',
+    fever: 'temperature',
   };
   const type = single[a];
   return type ? { type, len: 1 } : undefined;
@@ -49,22 +86,34 @@ function readUnit(ts: Token[], i: number): { type: ReadingType; unit: string; le
   const a = w(ts[i]);
   const b = w(ts[i + 1]);
   if (!a) return undefined;
-  if ((a === 'mmol' || a === 'millimoles' || a === 'millimole') ) return { type: 'blood_glucose', unit: 'mmol/L', len: b === 'per' ? 3 : b === '/' ? 3 : b === 'l' ? 2 : 1 };
-  if (a === 'mg' && (b === 'dl' || b === '/' || b === 'per')) return { type: 'blood_glucose', unit: 'mg/dL', len: b === 'dl' ? 2 : 3 };
+  if (a === 'mmol' || a === 'millimoles' || a === 'millimole')
+    return {
+      type: 'blood_glucose',
+      unit: 'mmol/L',
+      len: b === 'per' ? 3 : b === '/' ? 3 : b === 'l' ? 2 : 1,
+    };
+  if (a === 'mg' && (b === 'dl' || b === '/' || b === 'per'))
+    return { type: 'blood_glucose', unit: 'mg/dL', len: b === 'dl' ? 2 : 3 };
   if (a === 'milligrams' && b === 'per') return { type: 'blood_glucose', unit: 'mg/dL', len: 3 };
-  if (a === 'kg' || a === 'kgs' || a === 'kilos' || a === 'kilo' || a === 'kilograms' || a === 'kilogram') return { type: 'weight', unit: 'kg', len: 1 };
-  if (a === 'lb' || a === 'lbs' || a === 'pounds' || a === 'pound') return { type: 'weight', unit: 'lb', len: 1 };
+  if (a === 'kg' || a === 'kgs' || a === 'kilos' || a === 'kilo' || a === 'kilograms' || a === 'kilogram')
+    return { type: 'weight', unit: 'kg', len: 1 };
+  if (a === 'lb' || a === 'lbs' || a === 'pounds' || a === 'pound')
+    return { type: 'weight', unit: 'lb', len: 1 };
   if (a === 'degrees' || a === 'degree') {
     if (b === 'f' || b === 'fahrenheit') return { type: 'temperature', unit: '°F', len: 2 };
-    if (b === 'c' || b === 'celsius' || b === 'centigrade') return { type: 'temperature', unit: '°C', len: 2 };
+    if (b === 'c' || b === 'celsius' || b === 'centigrade')
+      return { type: 'temperature', unit: '°C', len: 2 };
     return { type: 'temperature', unit: '', len: 1 };
   }
   if (a === 'fahrenheit') return { type: 'temperature', unit: '°F', len: 1 };
   if (a === 'celsius' || a === 'centigrade') return { type: 'temperature', unit: '°C', len: 1 };
-  if (a === '%' || a === 'percent' || a === 'per' && b === 'cent') return { type: 'oxygen_saturation', unit: '%', len: a === 'per' ? 2 : 1 };
-  if (a === 'bpm' || (a === 'beats' && (b === 'per' || b === 'a'))) return { type: 'heart_rate', unit: 'bpm', len: a === 'bpm' ? 1 : 3 };
+  if (a === '%' || a === 'percent' || (a === 'per' && b === 'cent'))
+    return { type: 'oxygen_saturation', unit: '%', len: a === 'per' ? 2 : 1 };
+  if (a === 'bpm' || (a === 'beats' && (b === 'per' || b === 'a')))
+    return { type: 'heart_rate', unit: 'bpm', len: a === 'bpm' ? 1 : 3 };
   if (a === 'steps' || a === 'step') return { type: 'steps', unit: 'count', len: 1 };
-  if (a === 'hours' || a === 'hour' || a === 'hrs') return { type: 'sleep', unit: 'h', len: w(ts[i + 1]) === 'of' && w(ts[i + 2]) === 'sleep' ? 3 : 1 };
+  if (a === 'hours' || a === 'hour' || a === 'hrs')
+    return { type: 'sleep', unit: 'h', len: w(ts[i + 1]) === 'of' && w(ts[i + 2]) === 'sleep' ? 3 : 1 };
   if (a === 'stone' || a === 'st') return { type: 'weight', unit: 'st', len: 1 };
   return undefined;
 }
@@ -72,14 +121,22 @@ function readUnit(ts: Token[], i: number): { type: ReadingType; unit: string; le
 /** The implied unit when none was said: glucose under 35 is mmol/L, temperature over 45 is °F. */
 export function impliedUnit(type: ReadingType, value: number, prefs: { glucose?: string } = {}): string {
   switch (type) {
-    case 'blood_pressure': return 'mmHg';
-    case 'heart_rate': return 'bpm';
-    case 'oxygen_saturation': return '%';
-    case 'steps': return 'count';
-    case 'sleep': return 'h';
-    case 'blood_glucose': return value < 35 ? 'mmol/L' : prefs.glucose === 'mmol/L' && value < 35 ? 'mmol/L' : 'mg/dL';
-    case 'weight': return 'kg';
-    case 'temperature': return value > 45 ? '°F' : '°C';
+    case 'blood_pressure':
+      return 'mmHg';
+    case 'heart_rate':
+      return 'bpm';
+    case 'oxygen_saturation':
+      return '%';
+    case 'steps':
+      return 'count';
+    case 'sleep':
+      return 'h';
+    case 'blood_glucose':
+      return value < 35 ? 'mmol/L' : prefs.glucose === 'mmol/L' && value < 35 ? 'mmol/L' : 'mg/dL';
+    case 'weight':
+      return 'kg';
+    case 'temperature':
+      return value > 45 ? '°F' : '°C';
   }
 }
 
@@ -91,7 +148,11 @@ const isOver = (t: Token | undefined) => w(t) === 'over' || w(t) === '/' || w(t)
  * "I slept seven and a half hours". A number binds to the type named nearest before it, or to a unit or
  * type right after it. Numbers with no type are returned as `loose` so the engine can ask.
  */
-export function extractReadings(ts: Token[]): { readings: SpokenReading[]; loose: number[]; typesMentioned: ReadingType[] } {
+export function extractReadings(ts: Token[]): {
+  readings: SpokenReading[];
+  loose: number[];
+  typesMentioned: ReadingType[];
+} {
   const readings: SpokenReading[] = [];
   const loose: number[] = [];
   const typesMentioned: ReadingType[] = [];
@@ -114,7 +175,7 @@ export function extractReadings(ts: Token[]): { readings: SpokenReading[]; loose
       const systolic = t.v;
       const diastolic = (ts[i + 2] as { v: number }).v;
       i += 2;
-      if (w(ts[i + 1]) === 'mmhg' || (w(ts[i + 1]) === 'millimetres' || w(ts[i + 1]) === 'millimeters')) i++;
+      if (w(ts[i + 1]) === 'mmhg' || w(ts[i + 1]) === 'millimetres' || w(ts[i + 1]) === 'millimeters') i++;
       const value: { systolic: number; diastolic: number; pulse?: number } = { systolic, diastolic };
       // "pulse 72" / "with a pulse of 72" / "and 72 bpm" / "heart rate 72"
       for (let k = i + 1; k < Math.min(ts.length, i + 6); k++) {
@@ -131,7 +192,7 @@ export function extractReadings(ts: Token[]): { readings: SpokenReading[]; loose
           }
           break;
         }
-        if (isNum(ts[k]) && (w(ts[k + 1]) === 'bpm' || (w(ts[k + 1]) === 'beats'))) {
+        if (isNum(ts[k]) && (w(ts[k + 1]) === 'bpm' || w(ts[k + 1]) === 'beats')) {
           value.pulse = (ts[k] as { v: number }).v;
           i = k + (w(ts[k + 1]) === 'bpm' ? 1 : 1);
           break;
@@ -153,12 +214,18 @@ export function extractReadings(ts: Token[]): { readings: SpokenReading[]; loose
         if (isNum(ts[i + 1 + len])) {
           lb += (ts[i + 1 + len] as { v: number }).v;
           len++;
-          if (w(ts[i + 1 + len]) === 'pounds' || w(ts[i + 1 + len]) === 'lbs' || w(ts[i + 1 + len]) === 'lb') len++;
+          if (w(ts[i + 1 + len]) === 'pounds' || w(ts[i + 1 + len]) === 'lbs' || w(ts[i + 1 + len]) === 'lb')
+            len++;
         }
         value = lb;
         unit = 'lb';
       }
-      const type = u.type === 'heart_rate' || u.type === 'oxygen_saturation' || u.type === 'sleep' || u.type === 'steps' ? (cue && !cueUsed && u.type === 'sleep' && cue !== 'sleep' ? u.type : u.type) : u.type;
+      const type =
+        u.type === 'heart_rate' || u.type === 'oxygen_saturation' || u.type === 'sleep' || u.type === 'steps'
+          ? cue && !cueUsed && u.type === 'sleep' && cue !== 'sleep'
+            ? u.type
+            : u.type
+          : u.type;
       if (type === 'temperature' && !unit) unit = impliedUnit('temperature', value);
       readings.push({ type, value, unit });
       if (!typesMentioned.includes(type)) typesMentioned.push(type);

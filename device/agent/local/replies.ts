@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import type { ActionRecord } from '../turn.js';
-import { typeNames, type ReadingType } from './readings.js';
+import { type ReadingType, typeNames } from './readings.js';
 
 /**
  * Plain spoken sentences for tool results: short, concrete, no jargon ("Your last blood pressure was
@@ -17,15 +17,24 @@ export function speakValue(type: string, value: unknown, unit?: string): string 
   const n = typeof value === 'number' ? value : Number(value);
   const r = (x: number, d = 1) => String(Math.round(x * 10 ** d) / 10 ** d);
   switch (type) {
-    case 'blood_pressure': return r(n, 0);
-    case 'heart_rate': return `${r(n, 0)} beats a minute`;
-    case 'oxygen_saturation': return `${r(n, 0)} percent`;
-    case 'steps': return `${Math.round(n).toLocaleString('en-GB')} steps`;
-    case 'sleep': return `${r(n)} hours`;
-    case 'blood_glucose': return unit === 'mmol/L' ? `${r(n)}` : `${r(n, 0)}`;
-    case 'weight': return unit === 'lb' ? `${r(n)} pounds` : `${r(n)} kilos`;
-    case 'temperature': return `${r(n)} degrees`;
-    default: return r(n);
+    case 'blood_pressure':
+      return r(n, 0);
+    case 'heart_rate':
+      return `${r(n, 0)} beats a minute`;
+    case 'oxygen_saturation':
+      return `${r(n, 0)} percent`;
+    case 'steps':
+      return `${Math.round(n).toLocaleString('en-GB')} steps`;
+    case 'sleep':
+      return `${r(n)} hours`;
+    case 'blood_glucose':
+      return unit === 'mmol/L' ? `${r(n)}` : `${r(n, 0)}`;
+    case 'weight':
+      return unit === 'lb' ? `${r(n)} pounds` : `${r(n)} kilos`;
+    case 'temperature':
+      return `${r(n)} degrees`;
+    default:
+      return r(n);
   }
 }
 
@@ -46,16 +55,37 @@ function speakWhen(iso: string, zone: string, now: number): string {
   const today = DateTime.fromMillis(now, { zone }).startOf('day');
   const day = d.startOf('day');
   const diff = Math.round(today.diff(day, 'days').days);
-  const dayWord = diff === 0 ? 'today' : diff === 1 ? 'yesterday' : diff < 7 ? `on ${d.toFormat('cccc')}` : `on ${d.toFormat('d LLLL')}`;
+  const dayWord =
+    diff === 0
+      ? 'today'
+      : diff === 1
+        ? 'yesterday'
+        : diff < 7
+          ? `on ${d.toFormat('cccc')}`
+          : `on ${d.toFormat('d LLLL')}`;
   return `${dayWord} at ${speakTime(iso, zone)}`;
 }
 
-export const list = (xs: string[]) => (xs.length <= 1 ? (xs[0] ?? '') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+export const list = (xs: string[]) =>
+  xs.length <= 1 ? (xs[0] ?? '') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`;
 const name = (t: string) => typeNames[t as ReadingType] ?? t.replace(/_/g, ' ');
 const cap = (s: string) => (s ? s[0]!.toUpperCase() + s.slice(1) : s);
-const targetNote = (t?: string) => (t === 'above' ? " That's above your target range." : t === 'below' ? " That's below your target range." : '');
+const targetNote = (t?: string) =>
+  t === 'above'
+    ? " That's above your target range."
+    : t === 'below'
+      ? " That's below your target range."
+      : '';
 const times = (ts: string[]) => list(ts.map(speakHhmm));
-const dayNames: Record<string, string> = { mon: 'Mondays', tue: 'Tuesdays', wed: 'Wednesdays', thu: 'Thursdays', fri: 'Fridays', sat: 'Saturdays', sun: 'Sundays' };
+const dayNames: Record<string, string> = {
+  mon: 'Mondays',
+  tue: 'Tuesdays',
+  wed: 'Wednesdays',
+  thu: 'Thursdays',
+  fri: 'Fridays',
+  sat: 'Saturdays',
+  sun: 'Sundays',
+};
 
 /** One sentence (or two) for a tool result. */
 export function replyFor(a: ActionRecord, zone: string, now: number): string {
@@ -63,7 +93,9 @@ export function replyFor(a: ActionRecord, zone: string, now: number): string {
   if (!r.ok) return failureReply(a);
   switch (a.tool) {
     case 'log_readings': {
-      const parts = (r.readings as Any[]).map((m) => `your ${name(m.type)}, ${speakValue(m.type, m.value, m.unit)}`);
+      const parts = (r.readings as Any[]).map(
+        (m) => `your ${name(m.type)}, ${speakValue(m.type, m.value, m.unit)}`,
+      );
       const oneTarget = (r.readings as Any[]).length === 1 ? targetNote(r.readings[0].target) : '';
       const safety = (r.safety as Any[] | undefined)?.map((s) => s.advice).join(' ') ?? '';
       return `I've noted ${list(parts)}.${safety ? ` ${safety}` : oneTarget}`;
@@ -80,25 +112,40 @@ export function replyFor(a: ActionRecord, zone: string, now: number): string {
     case 'confirm_dose': {
       const names = [...new Set((r.doses as Any[]).map((d) => d.medicine))];
       const what = list(names) || 'your medicine';
-      return (r.doses as Any[])[0]?.status === 'skipped' ? `All right, I've noted that you skipped ${what}.` : `Thank you, I've noted that you took ${what}.`;
+      return (r.doses as Any[])[0]?.status === 'skipped'
+        ? `All right, I've noted that you skipped ${what}.`
+        : `Thank you, I've noted that you took ${what}.`;
     }
     case 'list_medicines': {
       const meds = r.medicines as Any[];
-      if (!meds.length) return 'You have no medicines on your list yet. You can say, for example, "remind me to take aspirin at 8 in the morning".';
+      if (!meds.length)
+        return 'You have no medicines on your list yet. You can say, for example, "remind me to take aspirin at 8 in the morning".';
       const items = meds.map((m) => `${m.name}${m.dose ? ` ${m.dose}` : ''} at ${times(m.times)}`);
       return `You take ${meds.length === 1 ? 'one medicine' : `${meds.length} medicines`}: ${list(items)}.`;
     }
     case 'next_dose': {
       const today = (r.today as Any[]) ?? [];
-      const done = today.filter((d) => d.status === 'taken').map((d) => `${d.medicine} at ${speakTime(d.dueAt, zone)}`);
-      const next = r.next ? `Your next dose is ${r.next.medicine} ${speakWhen(r.next.dueAt, zone, now).replace(/^today /, '')}.` : 'There are no more doses due today.';
-      const took = r.medicine ? (done.length ? ` Today you've taken ${list(done)}.` : ` I have no record of ${r.medicine} being taken today.`) : done.length ? ` Today you've taken ${list(done)}.` : '';
+      const done = today
+        .filter((d) => d.status === 'taken')
+        .map((d) => `${d.medicine} at ${speakTime(d.dueAt, zone)}`);
+      const next = r.next
+        ? `Your next dose is ${r.next.medicine} ${speakWhen(r.next.dueAt, zone, now).replace(/^today /, '')}.`
+        : 'There are no more doses due today.';
+      const took = r.medicine
+        ? done.length
+          ? ` Today you've taken ${list(done)}.`
+          : ` I have no record of ${r.medicine} being taken today.`
+        : done.length
+          ? ` Today you've taken ${list(done)}.`
+          : '';
       return `${next}${took}`;
     }
     case 'change_reminder':
       return `Done. I'll remind you to take ${r.medicine.name} at ${times(r.medicine.times)}.`;
     case 'cancel_reminder':
-      return (r.cancelled as string[]).length ? `I've stopped the reminders for ${list(r.cancelled)}.` : 'There were no reminders to stop.';
+      return (r.cancelled as string[]).length
+        ? `I've stopped the reminders for ${list(r.cancelled)}.`
+        : 'There were no reminders to stop.';
     case 'remove_medicine':
       return `I've removed ${r.removed} and its reminders.`;
     case 'message_caregivers':
@@ -109,10 +156,16 @@ export function replyFor(a: ActionRecord, zone: string, now: number): string {
       return weatherReply(r);
     case 'get_appointments': {
       const appts = r.appointments as Any[];
-      const when = r.date === DateTime.fromMillis(now, { zone }).toISODate() ? 'today' : `on ${DateTime.fromISO(r.date, { zone }).toFormat('cccc d LLLL')}`;
+      const when =
+        r.date === DateTime.fromMillis(now, { zone }).toISODate()
+          ? 'today'
+          : `on ${DateTime.fromISO(r.date, { zone }).toFormat('cccc d LLLL')}`;
       const stale = r.stale ? " I couldn't reach your calendar just now, so this is from my last copy." : '';
       if (!appts.length) return `You have nothing in your calendar ${when}.${stale}`;
-      const items = appts.map((x) => `${x.title}${x.allDay ? ' (all day)' : ` at ${speakTime(x.start, zone)}`}${x.location ? `, at ${x.location}` : ''}`);
+      const items = appts.map(
+        (x) =>
+          `${x.title}${x.allDay ? ' (all day)' : ` at ${speakTime(x.start, zone)}`}${x.location ? `, at ${x.location}` : ''}`,
+      );
       return `${cap(when)} you have ${list(items)}.${stale}`;
     }
     default:
@@ -129,27 +182,61 @@ function queryReply(r: Any, zone: string, now: number): string {
   }
   if (!r.count) return `I have no ${n} readings for ${period}.`;
   if (r.stat === 'day') {
-    const items = (r.readings as Any[]).map((m) => `${speakValue(m.type, m.value, m.unit)} at ${speakTime(m.takenAt, zone)}`);
+    const items = (r.readings as Any[]).map(
+      (m) => `${speakValue(m.type, m.value, m.unit)} at ${speakTime(m.takenAt, zone)}`,
+    );
     return `${cap(period)} your ${n} ${items.length === 1 ? 'was' : 'readings were'} ${list(items)}.`;
   }
   const few = `${r.count} reading${r.count === 1 ? '' : 's'}`;
   if (r.stat === 'min') return `Your lowest ${n} ${period} was ${speakValue(r.type, r.min, r.unit)}.`;
   if (r.stat === 'max') return `Your highest ${n} ${period} was ${speakValue(r.type, r.max, r.unit)}.`;
   if (r.stat === 'trend') {
-    const dir = r.direction === 'up' ? 'gone up' : r.direction === 'down' ? 'gone down' : r.direction === 'steady' ? 'stayed about the same' : 'not changed that I can tell';
+    const dir =
+      r.direction === 'up'
+        ? 'gone up'
+        : r.direction === 'down'
+          ? 'gone down'
+          : r.direction === 'steady'
+            ? 'stayed about the same'
+            : 'not changed that I can tell';
     return `Over ${period.replace(/^the /, 'the ')} your ${n} has ${dir}, averaging ${speakValue(r.type, r.mean, r.unit)} from ${few}.`;
   }
-  const share = typeof r.outOfRangeShare === 'number' && r.outOfRangeShare > 0 ? ` ${Math.round(r.outOfRangeShare * 100)} percent were outside your target range.` : '';
+  const share =
+    typeof r.outOfRangeShare === 'number' && r.outOfRangeShare > 0
+      ? ` ${Math.round(r.outOfRangeShare * 100)} percent were outside your target range.`
+      : '';
   return `${cap(period)} your average ${n} was ${speakValue(r.type, r.mean, r.unit)}, from ${few}, between ${speakValue(r.type, r.min, r.unit)} and ${speakValue(r.type, r.max, r.unit)}.${share}`;
 }
 
 function weatherReply(r: Any): string {
   const text = (c: number) =>
-    c === 0 ? 'clear skies' : c <= 2 ? 'partly cloudy' : c === 3 ? 'cloudy' : c <= 48 ? 'foggy' : c <= 57 ? 'drizzle' : c <= 67 ? 'rain' : c <= 77 ? 'snow' : c <= 82 ? 'showers' : c <= 86 ? 'snow showers' : 'thunderstorms';
+    c === 0
+      ? 'clear skies'
+      : c <= 2
+        ? 'partly cloudy'
+        : c === 3
+          ? 'cloudy'
+          : c <= 48
+            ? 'foggy'
+            : c <= 57
+              ? 'drizzle'
+              : c <= 67
+                ? 'rain'
+                : c <= 77
+                  ? 'snow'
+                  : c <= 82
+                    ? 'showers'
+                    : c <= 86
+                      ? 'snow showers'
+                      : 'thunderstorms';
   const deg = (x: number) => `${Math.round(x)} degrees`;
-  const rain = (d: Any) => (typeof d.rainChance === 'number' ? `, with a ${Math.round(d.rainChance)} percent chance of rain` : '');
-  const stale = r.stale ? `I can't reach the weather service, so this is from ${r.ageMinutes >= 90 ? `${Math.round(r.ageMinutes / 60)} hours` : `${r.ageMinutes} minutes`} ago. ` : '';
-  if (r.when === 'tomorrow' && r.tomorrow) return `${stale}Tomorrow: ${text(r.tomorrow.code)}, between ${Math.round(r.tomorrow.min)} and ${deg(r.tomorrow.max)}${rain(r.tomorrow)}.`;
+  const rain = (d: Any) =>
+    typeof d.rainChance === 'number' ? `, with a ${Math.round(d.rainChance)} percent chance of rain` : '';
+  const stale = r.stale
+    ? `I can't reach the weather service, so this is from ${r.ageMinutes >= 90 ? `${Math.round(r.ageMinutes / 60)} hours` : `${r.ageMinutes} minutes`} ago. `
+    : '';
+  if (r.when === 'tomorrow' && r.tomorrow)
+    return `${stale}Tomorrow: ${text(r.tomorrow.code)}, between ${Math.round(r.tomorrow.min)} and ${deg(r.tomorrow.max)}${rain(r.tomorrow)}.`;
   const now = `Right now it's ${deg(r.current.temperature)} and ${text(r.current.code)}.`;
   if (r.when === 'now') return `${stale}${now}`;
   return `${stale}${now} Today: between ${Math.round(r.today.min)} and ${deg(r.today.max)}${rain(r.today)}.`;
@@ -158,12 +245,21 @@ function weatherReply(r: Any): string {
 function failureReply(a: ActionRecord): string {
   const err = (a.result as Any).error as Any | undefined;
   const code = err?.code;
-  if (a.tool === 'get_weather') return code === 'not_configured' ? "I don't know where home is yet, so I can't tell you the weather. An installer can set the location." : "I can't reach the weather service right now.";
-  if (a.tool === 'get_appointments') return code === 'not_configured' ? "You haven't connected a calendar yet." : "I can't reach your calendar right now.";
+  if (a.tool === 'get_weather')
+    return code === 'not_configured'
+      ? "I don't know where home is yet, so I can't tell you the weather. An installer can set the location."
+      : "I can't reach the weather service right now.";
+  if (a.tool === 'get_appointments')
+    return code === 'not_configured'
+      ? "You haven't connected a calendar yet."
+      : "I can't reach your calendar right now.";
   if (code === 'not_found') {
-    if ((a.result as Any).medicine) return `I couldn't find a medicine called ${(a.result as Any).medicine} on your list.`;
-    if (a.tool === 'confirm_dose') return "I couldn't find a dose due around now. If you took a medicine that isn't on your list, tell me its name and I can add it.";
-    if (a.tool === 'correct_reading') return "I couldn't find the reading to correct. Please tell me the reading again.";
+    if ((a.result as Any).medicine)
+      return `I couldn't find a medicine called ${(a.result as Any).medicine} on your list.`;
+    if (a.tool === 'confirm_dose')
+      return "I couldn't find a dose due around now. If you took a medicine that isn't on your list, tell me its name and I can add it.";
+    if (a.tool === 'correct_reading')
+      return "I couldn't find the reading to correct. Please tell me the reading again.";
   }
   if (code === 'invalid_argument') {
     const detail = (err?.details as Any[] | undefined)?.[0]?.message ?? err?.message;

@@ -28,8 +28,18 @@ export function createAlertSender(deps: { db: Db; outbox: Outbox; clock: Clock }
   return {
     send(a) {
       const id = randomUUID();
-      const payload = { id, personId: a.personId, type: a.type, priority: a.priority, message: a.message, at: new Date(deps.clock.now()).toISOString(), ...(a.data ? { data: a.data } : {}) };
-      deps.db.transaction(() => deps.outbox.enqueue('alert', payload, { priority: a.priority, messageId: id }))();
+      const payload = {
+        id,
+        personId: a.personId,
+        type: a.type,
+        priority: a.priority,
+        message: a.message,
+        at: new Date(deps.clock.now()).toISOString(),
+        ...(a.data ? { data: a.data } : {}),
+      };
+      deps.db.transaction(() =>
+        deps.outbox.enqueue('alert', payload, { priority: a.priority, messageId: id }),
+      )();
       return { id };
     },
   };
@@ -38,11 +48,17 @@ export function createAlertSender(deps: { db: Db; outbox: Outbox; clock: Clock }
 export function alertTools(alerts: AlertSender): Tool[] {
   const message = defineTool({
     name: 'message_caregivers',
-    description: "Send a short message from the person to their family or carers (delivered when the device is online).",
+    description:
+      'Send a short message from the person to their family or carers (delivered when the device is online).',
     cloud: true,
     schema: z.object({ message: z.string().trim().min(1).max(1000) }),
     run({ message: text }, t) {
-      const { id } = alerts.send({ personId: t.personId, type: 'caregiver_message', priority: 0, message: text });
+      const { id } = alerts.send({
+        personId: t.personId,
+        type: 'caregiver_message',
+        priority: 0,
+        message: text,
+      });
       return { ok: true, alertId: id, queued: true };
     },
   });
@@ -52,7 +68,13 @@ export function alertTools(alerts: AlertSender): Tool[] {
     cloud: true,
     schema: z.object({ reason: z.string().trim().min(1).max(200) }),
     run({ reason }, t) {
-      const { id } = alerts.send({ personId: t.personId, type: 'emergency', priority: 2, message: `Possible emergency: ${reason}`, data: { reason } });
+      const { id } = alerts.send({
+        personId: t.personId,
+        type: 'emergency',
+        priority: 2,
+        message: `Possible emergency: ${reason}`,
+        data: { reason },
+      });
       return { ok: true, alertId: id, priority: 2 };
     },
   });

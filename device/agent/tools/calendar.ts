@@ -35,11 +35,21 @@ export function eventsBetween(ics: string, from: number, to: number): Appointmen
     if (s >= to || s + Math.max(durationMs, 1) <= from) return;
     if ((ev as { status?: string }).status === 'CANCELLED') return;
     out.push({
-      title: typeof ev.summary === 'string' ? ev.summary : String((ev.summary as { val?: string })?.val ?? 'Appointment'),
+      title:
+        typeof ev.summary === 'string'
+          ? ev.summary
+          : String((ev.summary as { val?: string })?.val ?? 'Appointment'),
       start: new Date(s).toISOString(),
       ...(durationMs > 0 ? { end: new Date(s + durationMs).toISOString() } : {}),
       allDay,
-      ...(ev.location ? { location: typeof ev.location === 'string' ? ev.location : String((ev.location as { val?: string }).val ?? '') } : {}),
+      ...(ev.location
+        ? {
+            location:
+              typeof ev.location === 'string'
+                ? ev.location
+                : String((ev.location as { val?: string }).val ?? ''),
+          }
+        : {}),
     });
   };
   for (const item of Object.values(data)) {
@@ -55,7 +65,11 @@ export function eventsBetween(ics: string, from: number, to: number): Appointmen
     for (const occ of occurrences) {
       const day = occ.toISOString().slice(0, 10);
       const exdates = (ev.exdate ?? {}) as Record<string, Date>;
-      if (exdates[day] || Object.values(exdates).some((d) => d instanceof Date && d.getTime() === occ.getTime())) continue;
+      if (
+        exdates[day] ||
+        Object.values(exdates).some((d) => d instanceof Date && d.getTime() === occ.getTime())
+      )
+        continue;
       const moved = ev.recurrences?.[day];
       if (moved) {
         push(moved, moved.start, moved.end ? moved.end.getTime() - moved.start.getTime() : duration);
@@ -67,7 +81,12 @@ export function eventsBetween(ics: string, from: number, to: number): Appointmen
   return out.sort((a, b) => a.start.localeCompare(b.start));
 }
 
-export function createCalendarClient(deps: { urls: string[]; cache: FetchCache; clock: Clock; timeoutMs?: number }) {
+export function createCalendarClient(deps: {
+  urls: string[];
+  cache: FetchCache;
+  clock: Clock;
+  timeoutMs?: number;
+}) {
   async function fetchFeed(url: string): Promise<string> {
     if (url.startsWith('file:')) return readFile(fileURLToPath(url), 'utf8');
     return withTimeout(deps.timeoutMs ?? 5000, 'calendar feed', async (signal) => {
@@ -84,7 +103,10 @@ export function createCalendarClient(deps: { urls: string[]; cache: FetchCache; 
   return {
     configured: deps.urls.length > 0,
     feeds: deps.urls.length,
-    async between(from: number, to: number): Promise<{ appointments: Appointment[]; stale: boolean; failedFeeds: number }> {
+    async between(
+      from: number,
+      to: number,
+    ): Promise<{ appointments: Appointment[]; stale: boolean; failedFeeds: number }> {
       const all: Appointment[] = [];
       let stale = false;
       let failed = 0;
@@ -117,12 +139,24 @@ export function calendarTool(client: CalendarClient): Tool {
     name: 'get_appointments',
     description: "The person's appointments on one day (default today) from their calendars.",
     cloud: true,
-    schema: z.object({ date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD').optional() }),
+    schema: z.object({
+      date: z
+        .string()
+        .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
+        .optional(),
+    }),
     async run({ date }, t) {
-      if (!client.configured) return { ok: false, error: { code: 'not_configured', message: 'no calendar feeds are set (AIDE_CALENDAR_URLS)' } };
-      const day = date ? DateTime.fromISO(date, { zone: t.timezone }) : DateTime.fromMillis(t.now, { zone: t.timezone }).startOf('day');
+      if (!client.configured)
+        return {
+          ok: false,
+          error: { code: 'not_configured', message: 'no calendar feeds are set (AIDE_CALENDAR_URLS)' },
+        };
+      const day = date
+        ? DateTime.fromISO(date, { zone: t.timezone })
+        : DateTime.fromMillis(t.now, { zone: t.timezone }).startOf('day');
       const r = await client.between(day.toMillis(), day.plus({ days: 1 }).toMillis());
-      if (r.failedFeeds === client.feeds) return { ok: false, error: { code: 'unavailable', message: 'calendar feeds unreachable' } };
+      if (r.failedFeeds === client.feeds)
+        return { ok: false, error: { code: 'unavailable', message: 'calendar feeds unreachable' } };
       return { ok: true, date: day.toISODate(), ...r };
     },
   }) as Tool;

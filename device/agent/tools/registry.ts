@@ -39,12 +39,18 @@ export interface ToolRegistry {
   get(name: string): Tool | undefined;
   call(name: string, args: unknown, tctx: ToolContext): Promise<ActionRecord>;
   /** OpenAI chat-completions `tools` for the cloud engine. */
-  openAiTools(): { type: 'function'; function: { name: string; description: string; parameters: Record<string, unknown> } }[];
+  openAiTools(): {
+    type: 'function';
+    function: { name: string; description: string; parameters: Record<string, unknown> };
+  }[];
 }
 
 export function createToolRegistry(tools: Tool[], deps: { log: Logger; metrics: Metrics }): ToolRegistry {
   const byName = new Map(tools.map((t) => [t.name, t]));
-  const calls = deps.metrics.counter('aide_agent_tool_calls_total', 'Agent tool calls by tool and outcome', ['tool', 'outcome']);
+  const calls = deps.metrics.counter('aide_agent_tool_calls_total', 'Agent tool calls by tool and outcome', [
+    'tool',
+    'outcome',
+  ]);
   return {
     list: () => [...byName.values()],
     get: (name) => byName.get(name),
@@ -53,13 +59,21 @@ export function createToolRegistry(tools: Tool[], deps: { log: Logger; metrics: 
       const argsObj = (args && typeof args === 'object' ? args : {}) as Record<string, unknown>;
       if (!tool) {
         calls.inc({ tool: 'unknown', outcome: 'error' });
-        return { tool: name, args: argsObj, result: { ok: false, error: { code: 'not_found', message: `no tool named ${name}` } } };
+        return {
+          tool: name,
+          args: argsObj,
+          result: { ok: false, error: { code: 'not_found', message: `no tool named ${name}` } },
+        };
       }
       const parsed = tool.schema.safeParse(args ?? {});
       if (!parsed.success) {
         calls.inc({ tool: name, outcome: 'invalid' });
         const err = toAppError(parsed.error);
-        return { tool: name, args: argsObj, result: { ok: false, error: { code: err.code, message: err.message } } };
+        return {
+          tool: name,
+          args: argsObj,
+          result: { ok: false, error: { code: err.code, message: err.message } },
+        };
       }
       try {
         const result = await tool.run(parsed.data, tctx);
@@ -69,15 +83,32 @@ export function createToolRegistry(tools: Tool[], deps: { log: Logger; metrics: 
         const e = toAppError(err);
         calls.inc({ tool: name, outcome: 'error' });
         if (e.code === 'internal') deps.log.error({ err, tool: name }, 'agent tool failed');
-        return { tool: name, args: argsObj, result: { ok: false, error: { code: e.code, message: e.code === 'internal' ? 'internal error' : e.message, details: e.details } } };
+        return {
+          tool: name,
+          args: argsObj,
+          result: {
+            ok: false,
+            error: {
+              code: e.code,
+              message: e.code === 'internal' ? 'internal error' : e.message,
+              details: e.details,
+            },
+          },
+        };
       }
     },
     openAiTools() {
       return [...byName.values()]
         .filter((t) => t.cloud)
         .map((t) => {
-          const { $schema: _s, ...parameters } = z.toJSONSchema(t.schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-          return { type: 'function' as const, function: { name: t.name, description: t.description, parameters } };
+          const { $schema: _s, ...parameters } = z.toJSONSchema(t.schema, {
+            io: 'input',
+            unrepresentable: 'any',
+          }) as Record<string, unknown>;
+          return {
+            type: 'function' as const,
+            function: { name: t.name, description: t.description, parameters },
+          };
         });
     },
   };

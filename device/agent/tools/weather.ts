@@ -19,11 +19,34 @@ export interface WeatherReport {
 }
 
 const codeText = (c: number): string =>
-  c === 0 ? 'clear skies' : c <= 2 ? 'partly cloudy' : c === 3 ? 'cloudy' : c <= 48 ? 'fog' : c <= 57 ? 'drizzle' : c <= 67 ? 'rain' : c <= 77 ? 'snow' : c <= 82 ? 'rain showers' : c <= 86 ? 'snow showers' : 'thunderstorms';
+  c === 0
+    ? 'clear skies'
+    : c <= 2
+      ? 'partly cloudy'
+      : c === 3
+        ? 'cloudy'
+        : c <= 48
+          ? 'fog'
+          : c <= 57
+            ? 'drizzle'
+            : c <= 67
+              ? 'rain'
+              : c <= 77
+                ? 'snow'
+                : c <= 82
+                  ? 'rain showers'
+                  : c <= 86
+                    ? 'snow showers'
+                    : 'thunderstorms';
+
 export { codeText as weatherText };
 
 const forecastSchema = z.object({
-  current: z.object({ temperature_2m: z.number(), weather_code: z.number(), wind_speed_10m: z.number().optional() }),
+  current: z.object({
+    temperature_2m: z.number(),
+    weather_code: z.number(),
+    wind_speed_10m: z.number().optional(),
+  }),
   daily: z.object({
     temperature_2m_max: z.array(z.number()).min(1),
     temperature_2m_min: z.array(z.number()).min(1),
@@ -32,14 +55,25 @@ const forecastSchema = z.object({
   }),
 });
 
-export function createWeatherClient(deps: { baseUrl: string; latitude?: number; longitude?: number; cache: FetchCache; clock: Clock; breaker: Breaker; timeoutMs?: number }) {
+export function createWeatherClient(deps: {
+  baseUrl: string;
+  latitude?: number;
+  longitude?: number;
+  cache: FetchCache;
+  clock: Clock;
+  breaker: Breaker;
+  timeoutMs?: number;
+}) {
   const key = `weather:${deps.latitude},${deps.longitude}`;
   async function fetchReport(): Promise<WeatherReport> {
     const url = new URL('/v1/forecast', deps.baseUrl);
     url.searchParams.set('latitude', String(deps.latitude));
     url.searchParams.set('longitude', String(deps.longitude));
     url.searchParams.set('current', 'temperature_2m,weather_code,wind_speed_10m');
-    url.searchParams.set('daily', 'temperature_2m_max,temperature_2m_min,weather_code,precipitation_probability_max');
+    url.searchParams.set(
+      'daily',
+      'temperature_2m_max,temperature_2m_min,weather_code,precipitation_probability_max',
+    );
     url.searchParams.set('timezone', 'auto');
     url.searchParams.set('forecast_days', '2');
     return deps.breaker.execute(() =>
@@ -55,8 +89,23 @@ export function createWeatherClient(deps: { baseUrl: string; latitude?: number; 
         const day = (i: number) =>
           f.daily.temperature_2m_max[i] === undefined
             ? undefined
-            : { max: f.daily.temperature_2m_max[i]!, min: f.daily.temperature_2m_min[i]!, code: f.daily.weather_code[i]!, ...(f.daily.precipitation_probability_max?.[i] != null ? { rainChance: f.daily.precipitation_probability_max[i]! } : {}) };
-        return { current: { temperature: f.current.temperature_2m, code: f.current.weather_code, wind: f.current.wind_speed_10m ?? 0 }, today: day(0)!, ...(day(1) ? { tomorrow: day(1) } : {}) };
+            : {
+                max: f.daily.temperature_2m_max[i]!,
+                min: f.daily.temperature_2m_min[i]!,
+                code: f.daily.weather_code[i]!,
+                ...(f.daily.precipitation_probability_max?.[i] != null
+                  ? { rainChance: f.daily.precipitation_probability_max[i]! }
+                  : {}),
+              };
+        return {
+          current: {
+            temperature: f.current.temperature_2m,
+            code: f.current.weather_code,
+            wind: f.current.wind_speed_10m ?? 0,
+          },
+          today: day(0)!,
+          ...(day(1) ? { tomorrow: day(1) } : {}),
+        };
       }),
     );
   }
@@ -66,13 +115,23 @@ export function createWeatherClient(deps: { baseUrl: string; latitude?: number; 
     async get(): Promise<{ report: WeatherReport; stale: boolean; ageMinutes: number }> {
       const cached = deps.cache.get<WeatherReport>(key);
       const now = deps.clock.now();
-      if (cached && now - cached.fetchedAt < WEATHER_TTL_MS) return { report: cached.value, stale: false, ageMinutes: Math.round((now - cached.fetchedAt) / 60_000) };
+      if (cached && now - cached.fetchedAt < WEATHER_TTL_MS)
+        return {
+          report: cached.value,
+          stale: false,
+          ageMinutes: Math.round((now - cached.fetchedAt) / 60_000),
+        };
       try {
         const report = await fetchReport();
         deps.cache.put(key, report);
         return { report, stale: false, ageMinutes: 0 };
       } catch (err) {
-        if (cached) return { report: cached.value, stale: true, ageMinutes: Math.round((now - cached.fetchedAt) / 60_000) };
+        if (cached)
+          return {
+            report: cached.value,
+            stale: true,
+            ageMinutes: Math.round((now - cached.fetchedAt) / 60_000),
+          };
         throw err;
       }
     },
@@ -88,7 +147,14 @@ export function weatherTool(client: WeatherClient): Tool {
     cloud: true,
     schema: z.object({ when: z.enum(['now', 'today', 'tomorrow']).default('today') }),
     async run({ when }) {
-      if (!client.configured) return { ok: false, error: { code: 'not_configured', message: 'no home location is set (AIDE_LATITUDE, AIDE_LONGITUDE)' } };
+      if (!client.configured)
+        return {
+          ok: false,
+          error: {
+            code: 'not_configured',
+            message: 'no home location is set (AIDE_LATITUDE, AIDE_LONGITUDE)',
+          },
+        };
       try {
         const { report, stale, ageMinutes } = await client.get();
         return { ok: true, when, stale, ageMinutes, ...report };
