@@ -33,6 +33,11 @@ function log(msg) {
   console.log(`# aide-test: ${msg}`);
 }
 
+/** After the run: stderr, so node's `# pass N` / `# fail N` stay the closing lines of stdout. */
+function logAfter(msg) {
+  console.error(`# aide-test: ${msg}`);
+}
+
 async function installDebianPackages() {
   const { ensurePackages, packageSets } = await import('./system-packages.mjs');
   try {
@@ -124,7 +129,7 @@ function sweep(pidDir) {
     }
   }
   rmSync(pidDir, { recursive: true, force: true });
-  if (killed > 0) log(`swept ${killed} leftover server process group(s)`);
+  if (killed > 0) logAfter(`swept ${killed} leftover server process group(s)`);
 }
 
 async function startSharedKafka() {
@@ -183,7 +188,7 @@ async function main() {
   let stopping = false;
   const budgetMs = Number(process.env.AIDE_TEST_BUDGET_MS ?? 4_800_000);
   const budget = setTimeout(() => {
-    log(`the whole run exceeded ${budgetMs} ms: stopping the test runner`);
+    logAfter(`the whole run exceeded ${budgetMs} ms: stopping the test runner`);
     runner.kill('SIGTERM');
     setTimeout(() => runner.kill('SIGKILL'), 15_000).unref();
   }, budgetMs);
@@ -204,7 +209,7 @@ async function main() {
     try {
       await kafka.dispose();
     } catch (err) {
-      log(`WARNING: stopping shared Kafka: ${err.message}`);
+      logAfter(`WARNING: stopping shared Kafka: ${err.message}`);
     }
   }
   sweep(pidDir);

@@ -11,7 +11,15 @@ export {
 export { type MosquittoOptions, type MosquittoServer, startMosquitto } from './mosquitto.js';
 export { aptInstall, ensureCommand } from './packages.js';
 export { type PostgresOptions, type PostgresServer, startPostgres } from './postgres.js';
-export { canConnect, freePort, killAllSync, pidDir } from './process.js';
+export {
+  canConnect,
+  freePort,
+  killAllSync,
+  listensOn,
+  makeTempDir,
+  pidDir,
+  removeTempDir,
+} from './process.js';
 export { type RedisServer, startRedis } from './redis.js';
 export type { ServerHandle } from './server.js';
 

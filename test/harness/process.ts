@@ -193,7 +193,8 @@ let hooksInstalled = false;
 /** Synchronous: usable from 'exit' and signal handlers. Kills every server this process started. */
 export function killAllSync(removeTempDirs: boolean): void {
   for (const [pgid, t] of tracked) {
-    signalGroup(pgid, 'SIGKILL');
+    // A group that is already empty may have had its id reused: never signal it.
+    if (groupAlive(pgid)) signalGroup(pgid, 'SIGKILL');
     rmSync(t.pidFile, { force: true });
   }
   tracked.clear();
@@ -294,6 +295,7 @@ export function spawnManaged(spec: SpawnSpec): ManagedProcess {
     },
     async stop() {
       if (!exited) signalGroup(pid, spec.stopSignal ?? 'SIGTERM');
+      else if (groupAlive(pid)) signalGroup(pid, 'SIGKILL'); // leader gone, workers left
       if (!(await waitGone(spec.stopTimeoutMs ?? 15_000))) {
         signalGroup(pid, 'SIGKILL');
         await waitGone(10_000);
@@ -301,7 +303,7 @@ export function spawnManaged(spec: SpawnSpec): ManagedProcess {
       forget();
     },
     async kill() {
-      signalGroup(pid, 'SIGKILL');
+      if (!exited || groupAlive(pid)) signalGroup(pid, 'SIGKILL');
       await waitGone(10_000);
       forget();
     },
