@@ -16,7 +16,14 @@ import { measurementTypes } from '../device/store/units.js';
 import { spawnAide } from '../test/support/spawn-aide.js';
 
 // autocannon ships no types; the little used here is typed below.
-type LoadOptions = { url: string; connections?: number; duration?: number; method?: string; headers?: Record<string, string>; body?: string };
+type LoadOptions = {
+  url: string;
+  connections?: number;
+  duration?: number;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+};
 type LoadResult = { requests: { average: number }; latency: { p99: number }; errors: number; non2xx: number };
 const autocannon = (await import('autocannon' as string)).default as (o: LoadOptions) => Promise<LoadResult>;
 
@@ -24,12 +31,16 @@ const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const YEAR = 365 * 86_400_000;
 const dir = mkdtempSync(join(tmpdir(), 'aide-bench-store-'));
-const config = loadDeviceConfig({ env: { AIDE_DATA_DIR: dir, AIDE_TIMEZONE: 'Europe/Berlin', AIDE_LOG_LEVEL: 'silent' } });
+const config = loadDeviceConfig({
+  env: { AIDE_DATA_DIR: dir, AIDE_TIMEZONE: 'Europe/Berlin', AIDE_LOG_LEVEL: 'silent' },
+});
 const rows: [string, string | number][] = [];
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const out = (name: string, value: string | number, note = '') => {
   rows.push([name, typeof value === 'number' ? fmt(value) : value]);
-  console.log(`${name.padEnd(58)} ${String(typeof value === 'number' ? fmt(value) : value).padStart(12)}  ${note}`);
+  console.log(
+    `${name.padEnd(58)} ${String(typeof value === 'number' ? fmt(value) : value).padStart(12)}  ${note}`,
+  );
 };
 const rssMiB = (pid = process.pid) =>
   Math.round(Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1]) / 1024);
@@ -54,9 +65,15 @@ function syncRate(fn: (i: number) => unknown, ms = 1500): number {
 async function main() {
   console.log(`bench/store: ${fmt(ROWS)} measurements, ${seconds} s per HTTP run, data in ${dir}`);
   const log = createLogger({ level: 'silent' });
-  let db = openDeviceDb(deviceDbPath(config));
+  const db = openDeviceDb(deviceDbPath(config));
   migrateDeviceDb(db);
-  let rt = openStoreRuntime({ db, clock: systemClock, log, metrics: createMetrics({ defaultMetrics: false }), config });
+  const rt = openStoreRuntime({
+    db,
+    clock: systemClock,
+    log,
+    metrics: createMetrics({ defaultMetrics: false }),
+    config,
+  });
   const personId = rt.store.people.primaryId();
 
   // Fixture: ROWS readings over ten years, all eight types, loaded with raw SQL in big transactions
@@ -76,7 +93,17 @@ async function main() {
       const id = randomUUID();
       if (i % 100 === 0) ids.push(id);
       const bp = type === 'blood_pressure';
-      ins.run(id, personId, type, bp ? 110 + (i % 50) : 50 + (i % 40), bp ? 70 + (i % 20) : null, bp ? 'mmHg' : 'kg', at, at, at);
+      ins.run(
+        id,
+        personId,
+        type,
+        bp ? 110 + (i % 50) : 50 + (i % 40),
+        bp ? 70 + (i % 20) : null,
+        bp ? 'mmHg' : 'kg',
+        at,
+        at,
+        at,
+      );
     }
   });
   for (let i = 0; i < ROWS; i += 50_000) load(i, Math.min(ROWS, i + 50_000));
@@ -88,20 +115,40 @@ async function main() {
   // --- direct, in this process
   console.log('\n-- direct on the store (this process)');
   const raw = db.prepare('SELECT * FROM measurements WHERE id = ?');
-  out('raw better-sqlite3 point select by id, /s', syncRate((i) => raw.get(ids[i % ids.length])), 'baseline');
-  out('store measurements.get(id) (uncached, decrypt), /s', syncRate((i) => rt.store.measurements.get(ids[i % ids.length])));
-  out('store people.getSync (uncached, decrypt name), /s', syncRate(() => rt.store.people.getSync()));
+  out(
+    'raw better-sqlite3 point select by id, /s',
+    syncRate((i) => raw.get(ids[i % ids.length])),
+    'baseline',
+  );
+  out(
+    'store measurements.get(id) (uncached, decrypt), /s',
+    syncRate((i) => rt.store.measurements.get(ids[i % ids.length])),
+  );
+  out(
+    'store people.getSync (uncached, decrypt name), /s',
+    syncRate(() => rt.store.people.getSync()),
+  );
   out('store people.get (cached, in-process LRU), /s', await rate(() => rt.store.people.get()));
-  out('store medications.listSync (uncached), /s', syncRate(() => rt.store.medications.listSync()));
+  out(
+    'store medications.listSync (uncached), /s',
+    syncRate(() => rt.store.medications.listSync()),
+  );
   out('store medications.list (cached), /s', await rate(() => rt.store.medications.list()));
-  out('store measurements.list(type, 20 newest), /s', syncRate(() => rt.store.measurements.list({ type: 'heart_rate', limit: 20 })));
+  out(
+    'store measurements.list(type, 20 newest), /s',
+    syncRate(() => rt.store.measurements.list({ type: 'heart_rate', limit: 20 })),
+  );
   const n0 = performance.now();
   let inserted = 0;
   while (performance.now() - n0 < 2000) {
     rt.store.measurements.add({ type: 'heart_rate', value: 70, note: 'bench' });
     inserted++;
   }
-  out('store measurements.add (1 tx + outbox + fsync each), /s', inserted / ((performance.now() - n0) / 1000), 'synchronous=FULL');
+  out(
+    'store measurements.add (1 tx + outbox + fsync each), /s',
+    inserted / ((performance.now() - n0) / 1000),
+    'synchronous=FULL',
+  );
   const batchStart = performance.now();
   const batch = Array.from({ length: 1000 }, () => ({ type: 'heart_rate' as const, value: 70 }));
   for (let i = 0; i < 5; i++) rt.store.measurements.addMany(batch);
@@ -115,14 +162,21 @@ async function main() {
     times.push(performance.now() - s);
   }
   times.sort((a, b) => a - b);
-  out(`summary over a year (${fmt(perYear)} readings), median ms`, times[7].toFixed(1), `p max ${times.at(-1)?.toFixed(1)} ms; target ≤ 20 ms`);
+  out(
+    `summary over a year (${fmt(perYear)} readings), median ms`,
+    times[7].toFixed(1),
+    `p max ${times.at(-1)?.toFixed(1)} ms; target ≤ 20 ms`,
+  );
   out('RSS of this process after direct runs, MiB', rssMiB());
   await rt.cache.close();
   db.close();
 
   // --- console API, agent in its own process
   console.log('\n-- console API (agent in a child process, autocannon 10 connections)');
-  const aide = await spawnAide(['device', '--data', dir, '--port', '0'], { AIDE_TIMEZONE: 'Europe/Berlin', AIDE_LOG_LEVEL: 'info' });
+  const aide = await spawnAide(['device', '--data', dir, '--port', '0'], {
+    AIDE_TIMEZONE: 'Europe/Berlin',
+    AIDE_LOG_LEVEL: 'info',
+  });
   try {
     const url = aide.url;
     const http = async (opts: LoadOptions) => {
@@ -138,17 +192,32 @@ async function main() {
     out('POST /api/measurements, req/s', w.rps, `p99 ${w.p99} ms, errors ${w.bad}; target ≥ 2,000`);
     const me = (await (await fetch(`${url}/api/people`)).json()).items[0].id;
     const c1 = await http({ url: `${url}/api/people/${me}` });
-    out('GET /api/people/:id (cached profile), req/s', c1.rps, `p99 ${c1.p99} ms, errors ${c1.bad}; target ≥ 10,000`);
+    out(
+      'GET /api/people/:id (cached profile), req/s',
+      c1.rps,
+      `p99 ${c1.p99} ms, errors ${c1.bad}; target ≥ 10,000`,
+    );
     const c2 = await http({ url: `${url}/api/medications` });
     out('GET /api/medications (cached list), req/s', c2.rps, `p99 ${c2.p99} ms, errors ${c2.bad}`);
     const u1 = await http({ url: `${url}/api/measurements/${ids[ids.length >> 1]}` });
-    out('GET /api/measurements/:id (uncached point read), req/s', u1.rps, `p99 ${u1.p99} ms, errors ${u1.bad}`);
+    out(
+      'GET /api/measurements/:id (uncached point read), req/s',
+      u1.rps,
+      `p99 ${u1.p99} ms, errors ${u1.bad}`,
+    );
     const u2 = await http({ url: `${url}/api/measurements?type=heart_rate&limit=20` });
-    out('GET /api/measurements?type&limit=20 (uncached), req/s', u2.rps, `p99 ${u2.p99} ms, errors ${u2.bad}`);
+    out(
+      'GET /api/measurements?type&limit=20 (uncached), req/s',
+      u2.rps,
+      `p99 ${u2.p99} ms, errors ${u2.bad}`,
+    );
     const hz = await http({ url: `${url}/healthz` });
     out('GET /healthz (framework baseline), req/s', hz.rps, `p99 ${hz.p99} ms`);
     const from = new Date(now - YEAR).toISOString();
-    const sm = await http({ url: `${url}/api/measurements/summary?type=blood_pressure&from=${from}&to=${new Date(now).toISOString()}`, connections: 1 });
+    const sm = await http({
+      url: `${url}/api/measurements/summary?type=blood_pressure&from=${from}&to=${new Date(now).toISOString()}`,
+      connections: 1,
+    });
     out('GET summary over a year, 1 connection, req/s', sm.rps, `p99 ${sm.p99} ms`);
     out('agent RSS after the HTTP runs, MiB', rssMiB(aide.child.pid as number));
   } finally {

@@ -18,7 +18,11 @@ after(async () => {
 async function device(env: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'aide-store-cache-'));
   dirs.push(dir);
-  const dev = await startDevice(loadDeviceConfig({ env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_TIMEZONE: 'UTC', ...env } }));
+  const dev = await startDevice(
+    loadDeviceConfig({
+      env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_TIMEZONE: 'UTC', ...env },
+    }),
+  );
   handles.push(dev);
   return dev;
 }
@@ -57,7 +61,11 @@ async function readAfterWrite(dev: DeviceHandle, label: string) {
   assert.equal(list.length, before + 1);
   // rename, read again
   await call('PATCH', `/api/medications/${created.body.id}`, { name: `${label} renamed` });
-  assert.ok((await call('GET', '/api/medications')).body.items.some((m: { name: string }) => m.name === `${label} renamed`));
+  assert.ok(
+    (await call('GET', '/api/medications')).body.items.some(
+      (m: { name: string }) => m.name === `${label} renamed`,
+    ),
+  );
   // conversation
   await dev.ctx.store.conversations.recent();
   dev.ctx.store.conversations.addTurn({ role: 'user', text: `${label} hello` });
@@ -75,11 +83,16 @@ describe('cache', () => {
     await readAfterWrite(dev, 'mem');
     assert.ok((await cacheCount(dev, 'hit')) > 0);
     assert.ok((await cacheCount(dev, 'miss')) > 0);
-    const ratio = Number((await (await fetch(`${dev.url}/metrics`)).text()).match(/^aide_cache_hit_ratio (\S+)$/m)?.[1]);
+    const ratio = Number(
+      (await (await fetch(`${dev.url}/metrics`)).text()).match(/^aide_cache_hit_ratio (\S+)$/m)?.[1],
+    );
     assert.ok(ratio > 0 && ratio < 1, `hit ratio ${ratio}`);
   });
 
-  test('Redis: fresh after writes; killed mid-test, reads and writes go on from SQLite; back again, still fresh', { skip: quick && 'slow (AIDE_TEST_QUICK)', timeout: 60_000 }, async () => {
+  test('Redis: fresh after writes; killed mid-test, reads and writes go on from SQLite; back again, still fresh', {
+    skip: quick && 'slow (AIDE_TEST_QUICK)',
+    timeout: 60_000,
+  }, async () => {
     let redis: RedisServer | undefined;
     try {
       redis = await startRedis();
@@ -99,7 +112,9 @@ describe('cache', () => {
       assert.ok(Date.now() - t0 < 5000, 'reads stay fast while Redis is down');
       await readAfterWrite(dev, 'down');
       assert.ok((await cacheCount(dev, 'error')) > errorsBefore, 'the error metric shows Redis is down');
-      const breaker = (await (await fetch(`${dev.url}/metrics`)).text()).match(/aide_breaker_state\{name="cache_redis"\} (\d)/);
+      const breaker = (await (await fetch(`${dev.url}/metrics`)).text()).match(
+        /aide_breaker_state\{name="cache_redis"\} (\d)/,
+      );
       assert.equal(breaker?.[1], '2', 'breaker open');
 
       await redis.restart();

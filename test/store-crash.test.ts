@@ -18,7 +18,13 @@ after(() => {
 
 function startAgent(): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['bin/aide.js', 'device'], {
-    env: { ...process.env, AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'info', AIDE_TIMEZONE: 'Europe/Berlin' },
+    env: {
+      ...process.env,
+      AIDE_DATA_DIR: dir,
+      AIDE_PORT: '0',
+      AIDE_LOG_LEVEL: 'info',
+      AIDE_TIMEZONE: 'Europe/Berlin',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -39,7 +45,10 @@ function startAgent(): Promise<{ child: ChildProcess; url: string }> {
   });
 }
 
-test('kill -9 during a burst of writes loses no acknowledged reading', { skip: quick && 'slow (AIDE_TEST_QUICK)', timeout: 90_000 }, async () => {
+test('kill -9 during a burst of writes loses no acknowledged reading', {
+  skip: quick && 'slow (AIDE_TEST_QUICK)',
+  timeout: 90_000,
+}, async () => {
   const first = await startAgent();
   const acked: string[] = [];
   let killed = false;
@@ -69,7 +78,9 @@ test('kill -9 during a burst of writes loses no acknowledged reading', { skip: q
   first.child.kill('SIGKILL');
   killed = true;
   await Promise.all(workers);
-  await new Promise((r) => (first.child.exitCode !== null || first.child.signalCode !== null ? r(null) : first.child.once('exit', r)));
+  await new Promise((r) =>
+    first.child.exitCode !== null || first.child.signalCode !== null ? r(null) : first.child.once('exit', r),
+  );
   assert.ok(inFlightAtKill > 0, 'writes were in flight when the agent died');
 
   const second = await startAgent();
@@ -77,7 +88,9 @@ test('kill -9 during a burst of writes loses no acknowledged reading', { skip: q
     const stored = new Set<string>();
     let cursor: string | undefined;
     do {
-      const res = await fetch(`${second.url}/api/measurements?type=heart_rate&limit=500${cursor ? `&cursor=${cursor}` : ''}`);
+      const res = await fetch(
+        `${second.url}/api/measurements?type=heart_rate&limit=500${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       const page = (await res.json()) as { items: { id: string }[]; nextCursor?: string };
       for (const m of page.items) stored.add(m.id);
       cursor = page.nextCursor;

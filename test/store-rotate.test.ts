@@ -3,11 +3,11 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, test } from 'node:test';
+import { promisify } from 'node:util';
 import { loadDeviceConfig } from '../device/config.js';
-import { type DeviceHandle, startDevice } from '../device/main.js';
 import { encryptedColumns } from '../device/crypto/rotate.js';
+import { type DeviceHandle, startDevice } from '../device/main.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'aide-store-rotate-'));
@@ -17,12 +17,23 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('aide keys rotate re-encrypts everything while the agent keeps writing', { timeout: 60_000 }, async () => {
-  dev = await startDevice(loadDeviceConfig({ env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_TIMEZONE: 'UTC' } }));
+test('aide keys rotate re-encrypts everything while the agent keeps writing', {
+  timeout: 60_000,
+}, async () => {
+  dev = await startDevice(
+    loadDeviceConfig({
+      env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_TIMEZONE: 'UTC' },
+    }),
+  );
   const { store, db } = dev.ctx;
   const post = (body: unknown) =>
-    fetch(`${dev?.url}/api/measurements`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  for (let i = 0; i < 1500; i++) store.measurements.add({ type: 'heart_rate', value: 60, note: `before ${i}` });
+    fetch(`${dev?.url}/api/measurements`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  for (let i = 0; i < 1500; i++)
+    store.measurements.add({ type: 'heart_rate', value: 60, note: `before ${i}` });
   store.medications.create({ name: 'Lisinopril', instructions: 'morning', times: ['08:00'] });
   const keyBefore = (db.prepare('SELECT id FROM data_keys WHERE active = 1').get() as { id: number }).id;
 
@@ -46,16 +57,24 @@ test('aide keys rotate re-encrypts everything while the agent keeps writing', { 
   assert.notEqual(keyAfter, keyBefore);
   // Nothing is left under the old key, and the old key is gone.
   for (const c of encryptedColumns) {
-    const rows = db.prepare(`SELECT ${c.column} AS b FROM ${c.table} WHERE ${c.column} IS NOT NULL`).all() as { b: Buffer }[];
-    for (const r of rows) assert.equal(r.b.readUInt32BE(2), keyAfter, `${c.table}.${c.column} still under an old key`);
+    const rows = db
+      .prepare(`SELECT ${c.column} AS b FROM ${c.table} WHERE ${c.column} IS NOT NULL`)
+      .all() as { b: Buffer }[];
+    for (const r of rows)
+      assert.equal(r.b.readUInt32BE(2), keyAfter, `${c.table}.${c.column} still under an old key`);
   }
-  assert.deepEqual((db.prepare('SELECT id FROM data_keys').all() as { id: number }[]).map((r) => r.id), [keyAfter]);
+  assert.deepEqual(
+    (db.prepare('SELECT id FROM data_keys').all() as { id: number }[]).map((r) => r.id),
+    [keyAfter],
+  );
   // The agent reads everything, old and new, and writes with the new key.
   const all = store.measurements.list({ limit: 500 });
   assert.ok(all.items.every((m) => m.note?.startsWith('before') || m.note?.startsWith('during')));
   assert.equal(store.medications.listSync()[0].instructions, 'morning');
   assert.ok(dev.ctx.outbox.peek(5000).length >= 1500);
   const fresh = store.measurements.add({ type: 'heart_rate', value: 62, note: 'after' });
-  const blob = (db.prepare('SELECT note_enc FROM measurements WHERE id = ?').get(fresh.id) as { note_enc: Buffer }).note_enc;
+  const blob = (
+    db.prepare('SELECT note_enc FROM measurements WHERE id = ?').get(fresh.id) as { note_enc: Buffer }
+  ).note_enc;
   assert.equal(blob.readUInt32BE(2), keyAfter);
 });

@@ -24,10 +24,17 @@ const secrets = {
 let dir: string;
 let dev: DeviceHandle;
 const clock = createManualClock(Date.parse('2026-05-04T10:00:00Z'));
-const config = () => loadDeviceConfig({ env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_TIMEZONE: 'Europe/Berlin', AIDE_LOG_LEVEL: 'silent' } });
+const config = () =>
+  loadDeviceConfig({
+    env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_TIMEZONE: 'Europe/Berlin', AIDE_LOG_LEVEL: 'silent' },
+  });
 
 async function post(path: string, body: unknown, method = 'POST') {
-  const res = await fetch(dev.url + path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(dev.url + path, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -36,8 +43,21 @@ before(async () => {
   dev = await startDevice(config(), { clock });
   const me = dev.ctx.store.people.primaryId();
   assert.equal((await post(`/api/people/${me}`, { name: secrets.name }, 'PATCH')).status, 200);
-  assert.equal((await post('/api/measurements', { type: 'heart_rate', value: 72, note: secrets.note })).status, 201);
-  assert.equal((await post('/api/medications', { name: secrets.medicine, dose: secrets.dose, instructions: secrets.instructions, times: ['08:00'] })).status, 201);
+  assert.equal(
+    (await post('/api/measurements', { type: 'heart_rate', value: 72, note: secrets.note })).status,
+    201,
+  );
+  assert.equal(
+    (
+      await post('/api/medications', {
+        name: secrets.medicine,
+        dose: secrets.dose,
+        instructions: secrets.instructions,
+        times: ['08:00'],
+      })
+    ).status,
+    201,
+  );
   dev.ctx.store.conversations.addTurn({ role: 'user', text: secrets.said });
 });
 after(async () => {
@@ -69,16 +89,28 @@ describe('encryption at rest', () => {
     copyFileSync(deviceDbPath(config()), join(copy, 'aide.db'));
     const db = openDeviceDb(join(copy, 'aide.db'));
     migrateDeviceDb(db);
-    const row = db.prepare('SELECT id, name_enc FROM people WHERE is_primary = 1').get() as { id: string; name_enc: Buffer };
+    const row = db.prepare('SELECT id, name_enc FROM people WHERE is_primary = 1').get() as {
+      id: string;
+      name_enc: Buffer;
+    };
     const bad = Buffer.from(row.name_enc);
     bad[bad.length - 3] ^= 0x20;
     db.prepare('UPDATE people SET name_enc = ? WHERE id = ?').run(bad, row.id);
     const log = createLogger({ level: 'silent' });
-    const rt = openStoreRuntime({ db, clock, log, metrics: createMetrics({ defaultMetrics: false }), config: config() });
-    assert.throws(() => rt.store.people.getSync(row.id), (err: Error) => {
-      assert.match(err.message, /decryption failed: authentication failed/);
-      return true;
+    const rt = openStoreRuntime({
+      db,
+      clock,
+      log,
+      metrics: createMetrics({ defaultMetrics: false }),
+      config: config(),
     });
+    assert.throws(
+      () => rt.store.people.getSync(row.id),
+      (err: Error) => {
+        assert.match(err.message, /decryption failed: authentication failed/);
+        return true;
+      },
+    );
     // Everything else still reads.
     assert.equal(rt.store.medications.listSync(row.id)[0].name, secrets.medicine);
     db.close();
@@ -92,7 +124,9 @@ describe('outbox atomicity', () => {
     const rows = () => (db.prepare('SELECT count(*) AS n FROM measurements').get() as { n: number }).n;
     const before = rows();
     const outboxBefore = dev.ctx.outbox.size();
-    db.exec("CREATE TEMP TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END");
+    db.exec(
+      "CREATE TEMP TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END",
+    );
     try {
       const r = await post('/api/measurements', { type: 'heart_rate', value: 64 });
       assert.equal(r.status, 500);
@@ -109,7 +143,9 @@ describe('outbox atomicity', () => {
     const meds = () => (db.prepare('SELECT count(*) AS n FROM medications').get() as { n: number }).n;
     const before = meds();
     // Planning the doses happens after the medicine's outbox message, in the same transaction.
-    db.exec("CREATE TEMP TRIGGER fail_doses BEFORE INSERT ON doses BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
+    db.exec(
+      "CREATE TEMP TRIGGER fail_doses BEFORE INSERT ON doses BEGIN SELECT RAISE(ABORT, 'simulated failure'); END",
+    );
     try {
       const r = await post('/api/medications', { name: 'Aspirin', times: ['23:00'] });
       assert.equal(r.status, 500);
@@ -122,13 +158,37 @@ describe('outbox atomicity', () => {
   });
 
   test('every change carries a version and the contract fields', () => {
-    const kinds = new Map(dev.ctx.outbox.peek(1000).map((m) => [m.kind, m.payload as Record<string, unknown>]));
+    const kinds = new Map(
+      dev.ctx.outbox.peek(1000).map((m) => [m.kind, m.payload as Record<string, unknown>]),
+    );
     const person = kinds.get('person') as Record<string, unknown>;
-    assert.deepEqual(Object.keys(person).sort(), ['id', 'locale', 'name', 'targets', 'timezone', 'units', 'updatedAt', 'version']);
+    assert.deepEqual(Object.keys(person).sort(), [
+      'id',
+      'locale',
+      'name',
+      'targets',
+      'timezone',
+      'units',
+      'updatedAt',
+      'version',
+    ]);
     const med = kinds.get('medicine') as Record<string, unknown>;
-    for (const k of ['id', 'personId', 'name', 'times', 'startDate', 'active', 'version', 'updatedAt']) assert.ok(k in med, k);
+    for (const k of ['id', 'personId', 'name', 'times', 'startDate', 'active', 'version', 'updatedAt'])
+      assert.ok(k in med, k);
     const m = kinds.get('measurement') as Record<string, unknown>;
-    for (const k of ['id', 'personId', 'type', 'value', 'unit', 'inputUnit', 'takenAt', 'source', 'version', 'updatedAt']) assert.ok(k in m, k);
+    for (const k of [
+      'id',
+      'personId',
+      'type',
+      'value',
+      'unit',
+      'inputUnit',
+      'takenAt',
+      'source',
+      'version',
+      'updatedAt',
+    ])
+      assert.ok(k in m, k);
     const turn = kinds.get('conversation_turn') as Record<string, unknown>;
     for (const k of ['id', 'personId', 'conversationId', 'role', 'text', 'at']) assert.ok(k in turn, k);
   });

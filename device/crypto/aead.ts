@@ -38,7 +38,10 @@ export function open(key: Buffer, sealed: Buffer, aad: string): Buffer {
   try {
     return Buffer.concat([decipher.update(sealed.subarray(HEADER)), decipher.final()]);
   } catch (err) {
-    throw decryptError('authentication failed: the data was altered, belongs to another row, or the key is wrong', err);
+    throw decryptError(
+      'authentication failed: the data was altered, belongs to another row, or the key is wrong',
+      err,
+    );
   }
 }
 

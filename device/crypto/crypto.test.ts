@@ -45,7 +45,10 @@ describe('field encryption', () => {
     const { db, clock } = setup();
     const other = join(mkdtempSync(join(tmpdir(), 'aide-keys-')), 'master.key');
     writeFileSync(other, `${'ab'.repeat(32)}\n`, { mode: 0o600 });
-    assert.throws(() => createKeyRing({ db, clock, masterKey: loadMasterKey(other) }), /master key file does not match/);
+    assert.throws(
+      () => createKeyRing({ db, clock, masterKey: loadMasterKey(other) }),
+      /master key file does not match/,
+    );
   });
   test('after rotation new ciphertexts use the new key and old ones still decrypt', () => {
     const { fc, ring } = setup();

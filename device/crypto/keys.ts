@@ -23,11 +23,15 @@ export function loadMasterKey(file: string, opts: { create?: boolean } = {}): Bu
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
   if (/^[A-Za-z0-9+/]{43}=?$/.test(text)) return Buffer.from(text, 'base64');
   if (raw.length === 32) return raw;
-  throw keyError(`master key file ${file} must hold 32 bytes (64 hex digits or base64), got ${raw.length} bytes`);
+  throw keyError(
+    `master key file ${file} must hold 32 bytes (64 hex digits or base64), got ${raw.length} bytes`,
+  );
 }
 
 function keyError(message: string): AppError {
-  return new AppError('internal', message, { details: [{ field: 'AIDE_KEY_FILE', rule: 'master_key', message }] });
+  return new AppError('internal', message, {
+    details: [{ field: 'AIDE_KEY_FILE', rule: 'master_key', message }],
+  });
 }
 
 export interface KeyRing {
@@ -58,7 +62,7 @@ export function createKeyRing(deps: { db: Db; clock: Clock; masterKey: Buffer })
     let key: Buffer;
     try {
       key = open(masterKey, row.wrapped, wrapAad(id));
-    } catch (err) {
+    } catch {
       throw keyError(`data key ${id} cannot be unwrapped: the master key file does not match this database`);
     }
     unwrapped.set(id, key);
@@ -66,19 +70,22 @@ export function createKeyRing(deps: { db: Db; clock: Clock; masterKey: Buffer })
   }
 
   function rotate(): number {
-    return db.transaction(() => {
-      const next = ((db.prepare('SELECT max(id) AS m FROM data_keys').get() as { m: number | null }).m ?? 0) + 1;
-      const key = randomBytes(32);
-      const now = clock.now();
-      db.prepare('UPDATE data_keys SET active = 0, retired_at = ? WHERE active = 1').run(now);
-      db.prepare('INSERT INTO data_keys (id, wrapped, active, created_at) VALUES (?, ?, 1, ?)').run(
-        next,
-        seal(masterKey, 0, key, wrapAad(next)),
-        now,
-      );
-      unwrapped.set(next, key);
-      return next;
-    }).immediate();
+    return db
+      .transaction(() => {
+        const next =
+          ((db.prepare('SELECT max(id) AS m FROM data_keys').get() as { m: number | null }).m ?? 0) + 1;
+        const key = randomBytes(32);
+        const now = clock.now();
+        db.prepare('UPDATE data_keys SET active = 0, retired_at = ? WHERE active = 1').run(now);
+        db.prepare('INSERT INTO data_keys (id, wrapped, active, created_at) VALUES (?, ?, 1, ?)').run(
+          next,
+          seal(masterKey, 0, key, wrapAad(next)),
+          now,
+        );
+        unwrapped.set(next, key);
+        return next;
+      })
+      .immediate();
   }
 
   const ring: KeyRing = {
@@ -92,11 +99,14 @@ export function createKeyRing(deps: { db: Db; clock: Clock; masterKey: Buffer })
     retire(ids) {
       let n = 0;
       const del = db.prepare('DELETE FROM data_keys WHERE id = ? AND active = 0');
-      db.transaction(() => ids.forEach((id) => (n += del.run(id).changes))).immediate();
-      ids.forEach((id) => unwrapped.delete(id));
+      db.transaction(() => {
+        for (const id of ids) n += del.run(id).changes;
+      }).immediate();
+      for (const id of ids) unwrapped.delete(id);
       return n;
     },
-    ids: () => (db.prepare('SELECT id FROM data_keys ORDER BY id').all() as { id: number }[]).map((r) => r.id),
+    ids: () =>
+      (db.prepare('SELECT id FROM data_keys ORDER BY id').all() as { id: number }[]).map((r) => r.id),
   };
   ring.active(); // create the first data key on first start, and fail fast on a wrong master key
   return ring;

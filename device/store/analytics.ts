@@ -49,7 +49,12 @@ export interface Analytics {
   adherence(q: { from: number; to: number; personId?: string }): Adherence[];
 }
 
-export function createAnalytics(deps: StoreDeps, people: PeopleRepo, meds: MedicationsRepo, doses: DosesRepo): Analytics {
+export function createAnalytics(
+  deps: StoreDeps,
+  people: PeopleRepo,
+  meds: MedicationsRepo,
+  doses: DosesRepo,
+): Analytics {
   const { db, clock } = deps;
   const latestStmt = db.prepare(
     `SELECT taken_at, value, value2 FROM measurements INDEXED BY measurements_summary
@@ -58,7 +63,8 @@ export function createAnalytics(deps: StoreDeps, people: PeopleRepo, meds: Medic
 
   return {
     summary({ type, from, to, personId }) {
-      if (!(to > from)) throw fieldError('to', 'after_from', `to must be after from, got from=${iso(from)} to=${iso(to)}`);
+      if (!(to > from))
+        throw fieldError('to', 'after_from', `to must be after from, got from=${iso(from)} to=${iso(to)}`);
       const person = people.getSync(personId);
       const unit = preferredUnit(type, person.units);
       const conv = (v: number) => roundFor(type, unit, fromCanonical(type, unit, v));
@@ -69,7 +75,11 @@ export function createAnalytics(deps: StoreDeps, people: PeopleRepo, meds: Medic
       const t2 = bp ? t.diastolic : undefined;
       // Local weeks (Monday start) covering the range, clipped to it: exact across DST changes.
       const weeks: [number, number][] = [];
-      for (let w = DateTime.fromMillis(from, { zone }).startOf('week'); w.toMillis() < to; w = w.plus({ weeks: 1 })) {
+      for (
+        let w = DateTime.fromMillis(from, { zone }).startOf('week');
+        w.toMillis() < to;
+        w = w.plus({ weeks: 1 })
+      ) {
         weeks.push([Math.max(from, w.toMillis()), Math.min(to, w.plus({ weeks: 1 }).toMillis())]);
       }
       // SQLite aggregates per week over the covering index; JavaScript never sees the rows.
@@ -87,7 +97,15 @@ export function createAnalytics(deps: StoreDeps, people: PeopleRepo, meds: Medic
            GROUP BY w.s ORDER BY w.s`,
         )
         .all(...weeks.flat(), lo(t1), hi(t1), lo(t2), hi(t2), person.id, type) as {
-        s: number; n: number; min1: number; max1: number; sum1: number; min2: number | null; max2: number | null; sum2: number | null; out: number;
+        s: number;
+        n: number;
+        min1: number;
+        max1: number;
+        sum1: number;
+        min2: number | null;
+        max2: number | null;
+        sum2: number | null;
+        out: number;
       }[];
       const base: Summary = { type, unit, from: iso(from), to: iso(to), count: 0, trend: [] };
       const n = agg.reduce((a, w) => a + w.n, 0);
@@ -95,13 +113,23 @@ export function createAnalytics(deps: StoreDeps, people: PeopleRepo, meds: Medic
       const stat = (a: number, b: number | null): Stat =>
         bp ? { systolic: Math.round(a), diastolic: Math.round(b ?? 0) } : conv(a);
       const sum = (k: 'sum1' | 'sum2') => agg.reduce((a, w) => a + (w[k] ?? 0), 0);
-      const last = latestStmt.get(person.id, type, from, to) as { taken_at: number; value: number; value2: number | null };
+      const last = latestStmt.get(person.id, type, from, to) as {
+        taken_at: number;
+        value: number;
+        value2: number | null;
+      };
       const out = agg.reduce((a, w) => a + w.out, 0);
       return {
         ...base,
         count: n,
-        min: stat(Math.min(...agg.map((w) => w.min1)), bp ? Math.min(...agg.map((w) => w.min2 as number)) : null),
-        max: stat(Math.max(...agg.map((w) => w.max1)), bp ? Math.max(...agg.map((w) => w.max2 as number)) : null),
+        min: stat(
+          Math.min(...agg.map((w) => w.min1)),
+          bp ? Math.min(...agg.map((w) => w.min2 as number)) : null,
+        ),
+        max: stat(
+          Math.max(...agg.map((w) => w.max1)),
+          bp ? Math.max(...agg.map((w) => w.max2 as number)) : null,
+        ),
         mean: stat(sum('sum1') / n, bp ? sum('sum2') / n : null),
         latest: { value: stat(last.value, last.value2), takenAt: iso(last.taken_at) },
         trend: agg.map((w) => ({
@@ -110,7 +138,10 @@ export function createAnalytics(deps: StoreDeps, people: PeopleRepo, meds: Medic
           mean: stat(w.sum1 / w.n, w.sum2 === null ? null : w.sum2 / w.n),
         })),
         ...(t1 || t2
-          ? { outOfRangeShare: Math.round((out / n) * 1000) / 1000, target: bp ? { systolic: t1, diastolic: t2 } : { [type]: t1 } }
+          ? {
+              outOfRangeShare: Math.round((out / n) * 1000) / 1000,
+              target: bp ? { systolic: t1, diastolic: t2 } : { [type]: t1 },
+            }
           : {}),
       };
     },
@@ -119,10 +150,20 @@ export function createAnalytics(deps: StoreDeps, people: PeopleRepo, meds: Medic
       const pid = people.resolveId(personId);
       const now = clock.now();
       // Plan the past part of the range so doses nobody confirmed are counted.
-      const list = doses.list({ from, to: Math.max(from + 1, Math.min(to, now)), personId: pid }).filter((d) => Date.parse(d.dueAt) < to);
+      const list = doses
+        .list({ from, to: Math.max(from + 1, Math.min(to, now)), personId: pid })
+        .filter((d) => Date.parse(d.dueAt) < to);
       const byMed = new Map<string, Adherence>();
       for (const m of meds.listSync(pid, { includeDeleted: true })) {
-        byMed.set(m.id, { medicationId: m.id, medicationName: m.name, due: 0, taken: 0, skipped: 0, missed: 0, pending: 0 });
+        byMed.set(m.id, {
+          medicationId: m.id,
+          medicationName: m.name,
+          due: 0,
+          taken: 0,
+          skipped: 0,
+          missed: 0,
+          pending: 0,
+        });
       }
       for (const d of list) {
         const due = Date.parse(d.dueAt);

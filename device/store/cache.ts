@@ -34,7 +34,10 @@ export interface CacheOptions {
 }
 
 export function createCache(opts: CacheOptions): Cache {
-  const requests = opts.metrics.counter('aide_cache_requests_total', 'Cache lookups by result', ['backend', 'result']);
+  const requests = opts.metrics.counter('aide_cache_requests_total', 'Cache lookups by result', [
+    'backend',
+    'result',
+  ]);
   // Hit rate since start, for dashboards that do not compute it from the counter.
   if (!opts.metrics.registry.getSingleMetric('aide_cache_hit_ratio')) {
     new Gauge({
@@ -56,7 +59,10 @@ export function createCache(opts: CacheOptions): Cache {
 type Counter = ReturnType<Metrics['counter']>;
 
 /** An LRU over a Map (insertion order = recency), with per-entry expiry. */
-export function createMemoryCache(opts: { maxEntries?: number; now?: () => number }, requests?: Counter): Cache {
+export function createMemoryCache(
+  opts: { maxEntries?: number; now?: () => number },
+  requests?: Counter,
+): Cache {
   const max = opts.maxEntries ?? 5000;
   const now = opts.now ?? Date.now;
   const map = new Map<string, { value: unknown; expires: number }>();
@@ -109,13 +115,18 @@ function createRedisCache(url: string, opts: CacheOptions, requests: Counter): C
       opts.log.warn({ err: err.message }, 'redis cache unavailable, reading from SQLite');
     }
   });
-  const breaker: Breaker = createBreaker('cache_redis', { metrics: opts.metrics, failures: 3, halfOpenAfterMs: 2000 });
+  const breaker: Breaker = createBreaker('cache_redis', {
+    metrics: opts.metrics,
+    failures: 3,
+    halfOpenAfterMs: 2000,
+  });
   const sealer = opts.sealer;
   const encode = (key: string, value: unknown) => {
     const json = Buffer.from(JSON.stringify(value));
     return sealer ? sealer.seal(json, key) : json;
   };
-  const decode = (key: string, raw: Buffer) => JSON.parse((sealer ? sealer.open(raw, key) : raw).toString('utf8'));
+  const decode = (key: string, raw: Buffer) =>
+    JSON.parse((sealer ? sealer.open(raw, key) : raw).toString('utf8'));
   // Any Redis failure counts against the breaker (ioredis errors are not AppErrors, so they are retryable).
   const run = <T>(fn: () => Promise<T>) => breaker.execute(fn);
 
@@ -137,7 +148,9 @@ function createRedisCache(url: string, opts: CacheOptions, requests: Counter): C
     },
     async set(key, value, ttlMs) {
       try {
-        await run(() => redis.set(prefix + key, encode(prefix + key, value), 'PX', Math.max(1, Math.round(ttlMs))));
+        await run(() =>
+          redis.set(prefix + key, encode(prefix + key, value), 'PX', Math.max(1, Math.round(ttlMs))),
+        );
       } catch {
         requests.inc({ backend: 'redis', result: 'error' });
       }

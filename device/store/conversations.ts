@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { inputError } from './validation.js';
-
 import type { CachedReads, StoreDeps } from './deps.js';
 import { iso, ttl, uniqueId } from './deps.js';
 import { opt } from './medications.js';
 import type { PeopleRepo } from './people.js';
+import { inputError } from './validation.js';
 
 export interface Turn {
   id: string;
@@ -24,7 +23,10 @@ export const turnInputSchema = z
     role: z.enum(['user', 'assistant']),
     text: z.string().max(20_000),
     at: z.number().int().nonnegative().optional(),
-    actions: z.array(z.object({ tool: z.string().min(1).max(100), ok: z.boolean() }).strict()).max(50).optional(),
+    actions: z
+      .array(z.object({ tool: z.string().min(1).max(100), ok: z.boolean() }).strict())
+      .max(50)
+      .optional(),
   })
   .strict();
 export type TurnInput = z.input<typeof turnInputSchema>;
@@ -47,7 +49,11 @@ interface Row {
   at: number;
 }
 
-export function createConversationsRepo(deps: StoreDeps, people: PeopleRepo, cached: CachedReads): ConversationsRepo {
+export function createConversationsRepo(
+  deps: StoreDeps,
+  people: PeopleRepo,
+  cached: CachedReads,
+): ConversationsRepo {
   const { db, clock, outbox, crypto } = deps;
   const newId = deps.newId ?? randomUUID;
   const aad = (id: string) => `conversation_turns:${id}:text`;
@@ -63,7 +69,9 @@ export function createConversationsRepo(deps: StoreDeps, people: PeopleRepo, cac
 
   function recentSync(personId: string, limit: number): Turn[] {
     const rows = db
-      .prepare('SELECT * FROM conversation_turns WHERE person_id = ? ORDER BY at DESC, created_at DESC LIMIT ?')
+      .prepare(
+        'SELECT * FROM conversation_turns WHERE person_id = ? ORDER BY at DESC, created_at DESC LIMIT ?',
+      )
       .all(personId, limit) as Row[];
     return rows.reverse().map(toTurn);
   }
@@ -85,13 +93,26 @@ export function createConversationsRepo(deps: StoreDeps, people: PeopleRepo, cac
         at: iso(v.at ?? now),
         ...opt('actions', v.actions),
       };
-      uniqueId('conversation turn', id, () => db.transaction(() => {
-        db.prepare(
-          'INSERT INTO conversation_turns (id, person_id, conversation_id, role, text_enc, actions, at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        ).run(id, personId, turn.conversationId, turn.role, crypto.encrypt(turn.text, aad(id)),
-          v.actions ? JSON.stringify(v.actions) : null, v.at ?? now, now, now);
-        outbox.enqueue('conversation_turn', turn);
-      }).immediate());
+      uniqueId('conversation turn', id, () =>
+        db
+          .transaction(() => {
+            db.prepare(
+              'INSERT INTO conversation_turns (id, person_id, conversation_id, role, text_enc, actions, at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            ).run(
+              id,
+              personId,
+              turn.conversationId,
+              turn.role,
+              crypto.encrypt(turn.text, aad(id)),
+              v.actions ? JSON.stringify(v.actions) : null,
+              v.at ?? now,
+              now,
+              now,
+            );
+            outbox.enqueue('conversation_turn', turn);
+          })
+          .immediate(),
+      );
       cached.invalidate('conversation', personId);
       return turn;
     },
@@ -100,7 +121,11 @@ export function createConversationsRepo(deps: StoreDeps, people: PeopleRepo, cac
       return cached.read('conversation', pid, ttl.conversation, () => recentSync(pid, limit), String(limit));
     },
     conversation(conversationId) {
-      return (db.prepare('SELECT * FROM conversation_turns WHERE conversation_id = ? ORDER BY at, created_at').all(conversationId) as Row[]).map(toTurn);
+      return (
+        db
+          .prepare('SELECT * FROM conversation_turns WHERE conversation_id = ? ORDER BY at, created_at')
+          .all(conversationId) as Row[]
+      ).map(toTurn);
     },
   };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { conflict } from '../../common/errors.js';
 import type { Clock } from '../../common/clock.js';
+import { conflict } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { Metrics } from '../../common/metrics.js';
 import type { FieldCrypto } from '../crypto/fields.js';
@@ -43,7 +43,8 @@ export interface CachedReads {
 export function createCachedReads(cache: Cache): CachedReads {
   const epoch = randomUUID().slice(0, 8);
   const gens = new Map<string, number>();
-  const key = (ns: string, scope: string, suffix = '') => `${epoch}:${ns}:${scope}:${gens.get(`${ns}:${scope}`) ?? 0}${suffix}`;
+  const key = (ns: string, scope: string, suffix = '') =>
+    `${epoch}:${ns}:${scope}:${gens.get(`${ns}:${scope}`) ?? 0}${suffix}`;
   return {
     async read(ns, scope, ttlMs, load, suffix) {
       const k = key(ns, scope, suffix ? `:${suffix}` : '');
@@ -69,7 +70,9 @@ export function uniqueId<T>(what: string, id: string, fn: () => T): T {
     return fn();
   } catch (err) {
     if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-      throw conflict(`${what} ${id} already exists`, { details: [{ field: 'id', rule: 'unique', message: `${what} ${id} already exists` }] });
+      throw conflict(`${what} ${id} already exists`, {
+        details: [{ field: 'id', rule: 'unique', message: `${what} ${id} already exists` }],
+      });
     }
     throw err;
   }

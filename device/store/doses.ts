@@ -54,18 +54,30 @@ export interface DosesRepo {
    * Sets a dose's status; the same status again changes nothing (no new version, no outbox message), and
    * `missed` only applies to a dose still `due`. taken/skipped may correct each other or a `missed`.
    */
-  mark(id: string, status: Exclude<DoseStatus, 'due'>, opts?: { via?: string; at?: number }): { dose: Dose; changed: boolean };
+  mark(
+    id: string,
+    status: Exclude<DoseStatus, 'due'>,
+    opts?: { via?: string; at?: number },
+  ): { dose: Dose; changed: boolean };
   /**
    * "I took my metformin": marks the dose of that medicine nearest to `at` (within the window) taken.
    * Saying it twice changes nothing the second time.
    */
-  confirmTaken(medicationId: string, opts?: { at?: number; via?: string; windowMs?: number }): { dose: Dose; changed: boolean };
+  confirmTaken(
+    medicationId: string,
+    opts?: { at?: number; via?: string; windowMs?: number },
+  ): { dose: Dose; changed: boolean };
   /** Re-plans future doses after a schedule, activity or time zone change (within the caller's transaction). */
   replan(med: Medication): void;
   replanPerson(personId: string): void;
 }
 
-export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: MedicationsRepo, cached: CachedReads): DosesRepo {
+export function createDosesRepo(
+  deps: StoreDeps,
+  people: PeopleRepo,
+  meds: MedicationsRepo,
+  cached: CachedReads,
+): DosesRepo {
   const { db, clock, outbox } = deps;
   const newId = deps.newId ?? randomUUID;
   const insert = db.prepare(
@@ -73,7 +85,9 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
      VALUES (?, ?, ?, ?, 'due', 1, ?, ?) ON CONFLICT (medication_id, due_at) DO NOTHING`,
   );
   const selectOne = db.prepare('SELECT * FROM doses WHERE id = ?');
-  const selectRange = db.prepare('SELECT * FROM doses WHERE person_id = ? AND due_at >= ? AND due_at < ? ORDER BY due_at, medication_id');
+  const selectRange = db.prepare(
+    'SELECT * FROM doses WHERE person_id = ? AND due_at >= ? AND due_at < ? ORDER BY due_at, medication_id',
+  );
 
   function namesOf(personId: string): Map<string, string> {
     return new Map(meds.listSync(personId, { includeDeleted: true }).map((m) => [m.id, m.name]));
@@ -105,7 +119,8 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
     const now = clock.now();
     let added = 0;
     for (const m of list) {
-      for (const t of plannedInstants(m, tz, from, to)) added += insert.run(newId(), m.personId, m.id, t, now, now).changes;
+      for (const t of plannedInstants(m, tz, from, to))
+        added += insert.run(newId(), m.personId, m.id, t, now, now).changes;
     }
     return added;
   }
@@ -115,7 +130,11 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
       throw fieldError('to', 'after_from', `to must be after from, got from=${iso(from)} to=${iso(to)}`);
     }
     if (to - from > MAX_RANGE_MS) {
-      throw fieldError('to', 'max_range', `range must be at most 400 days, got ${Math.ceil((to - from) / 86_400_000)} days`);
+      throw fieldError(
+        'to',
+        'max_range',
+        `range must be at most 400 days, got ${Math.ceil((to - from) / 86_400_000)} days`,
+      );
     }
   }
 
@@ -160,10 +179,16 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
     upcoming(personId, withinMs = 24 * 3600_000) {
       const pid = people.resolveId(personId);
       const hour = Math.floor(clock.now() / 3600_000) * 3600_000;
-      return cached.read('doses', pid, ttl.upcomingDoses, () => {
-        const now = clock.now();
-        return repo.list({ from: now, to: now + withinMs, personId: pid });
-      }, `${hour}:${withinMs}`);
+      return cached.read(
+        'doses',
+        pid,
+        ttl.upcomingDoses,
+        () => {
+          const now = clock.now();
+          return repo.list({ from: now, to: now + withinMs, personId: pid });
+        },
+        `${hour}:${withinMs}`,
+      );
     },
     get(id) {
       const r = selectOne.get(id) as Row | undefined;
@@ -171,16 +196,18 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
       return toDose(r, namesOf(r.person_id));
     },
     mark(id, status, opts = {}) {
-      const result = db.transaction(() => {
-        const r = selectOne.get(id) as Row | undefined;
-        if (!r) throw notFound(`dose ${id} does not exist`);
-        // Same status again changes nothing; "missed" never overwrites an answer someone gave (a late
-        // escalation racing a confirmation must not undo it).
-        if (r.status === status || (status === 'missed' && r.status !== 'due')) {
-          return { dose: toDose(r, namesOf(r.person_id)), changed: false };
-        }
-        return { dose: setStatus(r, status, opts.via, opts.at ?? clock.now()), changed: true };
-      }).immediate();
+      const result = db
+        .transaction(() => {
+          const r = selectOne.get(id) as Row | undefined;
+          if (!r) throw notFound(`dose ${id} does not exist`);
+          // Same status again changes nothing; "missed" never overwrites an answer someone gave (a late
+          // escalation racing a confirmation must not undo it).
+          if (r.status === status || (status === 'missed' && r.status !== 'due')) {
+            return { dose: toDose(r, namesOf(r.person_id)), changed: false };
+          }
+          return { dose: setStatus(r, status, opts.via, opts.at ?? clock.now()), changed: true };
+        })
+        .immediate();
       if (result.changed) cached.invalidate('doses', result.dose.personId);
       return result;
     },
@@ -188,25 +215,27 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
       const med = meds.get(medicationId);
       const at = opts.at ?? clock.now();
       const window = opts.windowMs ?? CONFIRM_WINDOW_MS;
-      const result = db.transaction(() => {
-        const tz = people.getSync(med.personId).timezone;
-        materializeMeds([med], tz, at - window, at + window + 1);
-        const r = db
-          .prepare(
-            `SELECT * FROM doses WHERE medication_id = ? AND due_at BETWEEN ? AND ?
+      const result = db
+        .transaction(() => {
+          const tz = people.getSync(med.personId).timezone;
+          materializeMeds([med], tz, at - window, at + window + 1);
+          const r = db
+            .prepare(
+              `SELECT * FROM doses WHERE medication_id = ? AND due_at BETWEEN ? AND ?
              ORDER BY abs(due_at - ?), due_at LIMIT 1`,
-          )
-          .get(medicationId, at - window, at + window, at) as Row | undefined;
-        if (!r) {
-          throw fieldError(
-            'medicationId',
-            'dose_in_window',
-            `no dose of this medicine is due within ${window / 3600_000} h of ${iso(at)}`,
-          );
-        }
-        if (r.status === 'taken') return { dose: toDose(r, namesOf(r.person_id)), changed: false };
-        return { dose: setStatus(r, 'taken', opts.via ?? 'voice', at), changed: true };
-      }).immediate();
+            )
+            .get(medicationId, at - window, at + window, at) as Row | undefined;
+          if (!r) {
+            throw fieldError(
+              'medicationId',
+              'dose_in_window',
+              `no dose of this medicine is due within ${window / 3600_000} h of ${iso(at)}`,
+            );
+          }
+          if (r.status === 'taken') return { dose: toDose(r, namesOf(r.person_id)), changed: false };
+          return { dose: setStatus(r, 'taken', opts.via ?? 'voice', at), changed: true };
+        })
+        .immediate();
       cached.invalidate('doses', med.personId);
       return result;
     },
@@ -226,7 +255,10 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
     },
     replanPerson(personId) {
       const now = clock.now();
-      db.prepare('UPDATE medications SET schedule_since = max(schedule_since, ?) WHERE person_id = ?').run(now, personId);
+      db.prepare('UPDATE medications SET schedule_since = max(schedule_since, ?) WHERE person_id = ?').run(
+        now,
+        personId,
+      );
       for (const m of meds.listSync(personId)) repo.replan(m);
     },
   };
@@ -236,5 +268,8 @@ export function createDosesRepo(deps: StoreDeps, people: PeopleRepo, meds: Medic
 
 /** The rolling horizon: planned doses exist through the end of tomorrow, local time. */
 export function horizonEndFor(now: number, timezone: string): number {
-  return DateTime.fromMillis(now, { zone: zoneOf(timezone) }).startOf('day').plus({ days: 2 }).toMillis();
+  return DateTime.fromMillis(now, { zone: zoneOf(timezone) })
+    .startOf('day')
+    .plus({ days: 2 })
+    .toMillis();
 }

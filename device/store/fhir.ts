@@ -1,16 +1,24 @@
 import { z } from 'zod';
-import { inputError } from './validation.js';
 import { type ErrorDetail, invalidArgument } from '../../common/errors.js';
 import type { HealthStore } from './health.js';
 import type { Measurement, MeasurementInput } from './measurements.js';
 import type { Medication, MedicationCreate } from './medications.js';
 import { type MeasurementType, measurementTypes } from './units.js';
+import { inputError } from './validation.js';
 
 /** LOINC codes for each measurement type (FHIR R4 vital signs profile where one exists). */
 export const loinc: Record<MeasurementType, { code: string; display: string; category: string }> = {
-  blood_pressure: { code: '85354-9', display: 'Blood pressure panel with all children optional', category: 'vital-signs' },
+  blood_pressure: {
+    code: '85354-9',
+    display: 'Blood pressure panel with all children optional',
+    category: 'vital-signs',
+  },
   heart_rate: { code: '8867-4', display: 'Heart rate', category: 'vital-signs' },
-  oxygen_saturation: { code: '59408-5', display: 'Oxygen saturation in Arterial blood by Pulse oximetry', category: 'vital-signs' },
+  oxygen_saturation: {
+    code: '59408-5',
+    display: 'Oxygen saturation in Arterial blood by Pulse oximetry',
+    category: 'vital-signs',
+  },
   steps: { code: '55423-8', display: 'Number of steps in unspecified time Pedometer', category: 'activity' },
   sleep: { code: '93832-4', display: 'Sleep duration', category: 'activity' },
   blood_glucose: { code: '2339-0', display: 'Glucose [Mass/volume] in Blood', category: 'laboratory' },
@@ -90,7 +98,9 @@ function medicationStatement(m: Medication, patientRef: string) {
         ...(m.dose ? { text: m.dose } : {}),
         ...(m.instructions ? { patientInstruction: m.instructions } : {}),
         ...(m.form ? { doseAndRate: [{ type: { text: m.form } }] } : {}),
-        timing: { repeat: { timeOfDay: m.times.map((t) => `${t}:00`), ...(m.days ? { dayOfWeek: m.days } : {}) } },
+        timing: {
+          repeat: { timeOfDay: m.times.map((t) => `${t}:00`), ...(m.days ? { dayOfWeek: m.days } : {}) },
+        },
       },
     ],
   };
@@ -116,19 +126,28 @@ export function exportBundle(store: HealthStore, personId?: string) {
   let cursor: string | undefined;
   do {
     const page = store.measurements.list({ personId: person.id, limit: 500, cursor });
-    for (const m of page.items) entries.push({ fullUrl: `urn:uuid:${m.id}`, resource: observation(m, patientRef) });
+    for (const m of page.items)
+      entries.push({ fullUrl: `urn:uuid:${m.id}`, resource: observation(m, patientRef) });
     cursor = page.nextCursor;
   } while (cursor);
   for (const m of store.medications.listSync(person.id)) {
     entries.push({ fullUrl: `urn:uuid:${m.id}`, resource: medicationStatement(m, patientRef) });
   }
-  return { resourceType: 'Bundle', type: 'collection', timestamp: new Date(store.deps.clock.now()).toISOString(), total: entries.length, entry: entries };
+  return {
+    resourceType: 'Bundle',
+    type: 'collection',
+    timestamp: new Date(store.deps.clock.now()).toISOString(),
+    total: entries.length,
+    entry: entries,
+  };
 }
 
 // --- import
 
 const coding = z.object({ system: z.string().optional(), code: z.string().optional() }).passthrough();
-const qty = z.object({ value: z.number(), unit: z.string().optional(), code: z.string().optional() }).passthrough();
+const qty = z
+  .object({ value: z.number(), unit: z.string().optional(), code: z.string().optional() })
+  .passthrough();
 const observationSchema = z
   .object({
     resourceType: z.literal('Observation'),
@@ -136,7 +155,13 @@ const observationSchema = z
     code: z.object({ coding: z.array(coding).min(1) }).passthrough(),
     effectiveDateTime: z.iso.datetime({ offset: true }),
     valueQuantity: qty.optional(),
-    component: z.array(z.object({ code: z.object({ coding: z.array(coding).min(1) }).passthrough(), valueQuantity: qty }).passthrough()).optional(),
+    component: z
+      .array(
+        z
+          .object({ code: z.object({ coding: z.array(coding).min(1) }).passthrough(), valueQuantity: qty })
+          .passthrough(),
+      )
+      .optional(),
     note: z.array(z.object({ text: z.string() }).passthrough()).optional(),
   })
   .passthrough();
@@ -146,7 +171,10 @@ const statementSchema = z
     id: z.string().optional(),
     status: z.string().optional(),
     medicationCodeableConcept: z.object({ text: z.string().min(1) }).passthrough(),
-    effectivePeriod: z.object({ start: z.string().optional(), end: z.string().optional() }).passthrough().optional(),
+    effectivePeriod: z
+      .object({ start: z.string().optional(), end: z.string().optional() })
+      .passthrough()
+      .optional(),
     dosage: z
       .array(
         z
@@ -156,7 +184,10 @@ const statementSchema = z
             timing: z
               .object({
                 repeat: z
-                  .object({ timeOfDay: z.array(z.string()).min(1), dayOfWeek: z.array(z.string()).optional() })
+                  .object({
+                    timeOfDay: z.array(z.string()).min(1),
+                    dayOfWeek: z.array(z.string()).optional(),
+                  })
                   .passthrough(),
               })
               .passthrough(),
@@ -169,7 +200,9 @@ const statementSchema = z
 const bundleSchema = z
   .object({
     resourceType: z.literal('Bundle'),
-    entry: z.array(z.object({ resource: z.object({ resourceType: z.string() }).passthrough() }).passthrough()).max(100_000),
+    entry: z
+      .array(z.object({ resource: z.object({ resourceType: z.string() }).passthrough() }).passthrough())
+      .max(100_000),
   })
   .passthrough();
 
@@ -181,18 +214,26 @@ const uuidLike = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
 
 function toMeasurementInput(o: z.infer<typeof observationSchema>, at: string): MeasurementInput {
   const type = byLoinc.get(codeOf(o.code) ?? '');
-  if (!type) throw invalidArgument(`${at}.code: LOINC code ${codeOf(o.code)} is not one this device records`, {
-    details: [{ field: `${at}.code`, rule: 'loinc', message: `unsupported LOINC code ${codeOf(o.code)}` }],
-  });
+  if (!type)
+    throw invalidArgument(`${at}.code: LOINC code ${codeOf(o.code)} is not one this device records`, {
+      details: [{ field: `${at}.code`, rule: 'loinc', message: `unsupported LOINC code ${codeOf(o.code)}` }],
+    });
   const note = o.note?.map((n) => n.text).join('\n');
   const base = { type, takenAt: o.effectiveDateTime, ...(note ? { note } : {}), source: 'sync' as const };
   if (type === 'blood_pressure') {
     const comp = (code: string) => o.component?.find((c) => codeOf(c.code) === code)?.valueQuantity.value;
-    return { ...base, systolic: comp(SYSTOLIC), diastolic: comp(DIASTOLIC), ...(comp(HEART_RATE) !== undefined ? { pulse: comp(HEART_RATE) } : {}) };
+    return {
+      ...base,
+      systolic: comp(SYSTOLIC),
+      diastolic: comp(DIASTOLIC),
+      ...(comp(HEART_RATE) !== undefined ? { pulse: comp(HEART_RATE) } : {}),
+    };
   }
   if (!o.valueQuantity) {
     throw invalidArgument(`${at}.valueQuantity: required for ${type}`, {
-      details: [{ field: `${at}.valueQuantity`, rule: 'required', message: `valueQuantity is required for ${type}` }],
+      details: [
+        { field: `${at}.valueQuantity`, rule: 'required', message: `valueQuantity is required for ${type}` },
+      ],
     });
   }
   return { ...base, value: o.valueQuantity.value, unit: unitOf(o.valueQuantity) };
@@ -260,14 +301,24 @@ export function importBundle(store: HealthStore, body: unknown, personId?: strin
       }
     } catch (err) {
       const details = (err as { details?: ErrorDetail[] }).details;
-      problems.push(...(details?.length ? details : [{ field: at, rule: 'invalid', message: String((err as Error).message) }]));
+      problems.push(
+        ...(details?.length
+          ? details
+          : [{ field: at, rule: 'invalid', message: String((err as Error).message) }]),
+      );
     }
   });
-  if (problems.length) throw invalidArgument(problems.map((p) => p.message).join('; '), { details: problems });
+  if (problems.length)
+    throw invalidArgument(problems.map((p) => p.message).join('; '), { details: problems });
   // Values are checked (ranges, units) by the repositories; the first failure rolls everything back.
   let index = -1;
   try {
-    db.transaction(() => work.forEach((w, i) => ((index = i), w()))).immediate();
+    db.transaction(() => {
+      for (const [i, w] of work.entries()) {
+        index = i;
+        w();
+      }
+    }).immediate();
   } catch (err) {
     const e = err as { details?: ErrorDetail[]; message?: string };
     if (e.details) throw invalidArgument(`import item ${index}: ${e.message}`, { details: e.details });

@@ -54,14 +54,16 @@ export function createHealthStore(deps: {
   people.update = (id, patch) => {
     const before = people.getSync(id);
     const after = update(id, patch);
-    if (after.timezone !== before.timezone) deps.db.transaction(() => doses.replanPerson(after.id)).immediate();
+    if (after.timezone !== before.timezone)
+      deps.db.transaction(() => doses.replanPerson(after.id)).immediate();
     return after;
   };
 
   function extendHorizon(): number {
     const now = deps.clock.now();
     let added = 0;
-    for (const p of people.list()) added += doses.materialize(now - 3600_000, horizonEndFor(now, p.timezone), p.id);
+    for (const p of people.list())
+      added += doses.materialize(now - 3600_000, horizonEndFor(now, p.timezone), p.id);
     return added;
   }
 

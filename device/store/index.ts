@@ -12,9 +12,16 @@
  */
 export { type Adherence, type Analytics, MISSED_AFTER_MS, type Summary } from './analytics.js';
 export { type Cache, createCache, createMemoryCache } from './cache.js';
-export { type ConversationsRepo, type Turn, type TurnInput } from './conversations.js';
+export type { ConversationsRepo, Turn, TurnInput } from './conversations.js';
 export { type CachedReads, type StoreDeps, ttl } from './deps.js';
-export { CONFIRM_WINDOW_MS, type Dose, type DoseStatus, type DosesRepo, doseStatuses, horizonEndFor } from './doses.js';
+export {
+  CONFIRM_WINDOW_MS,
+  type Dose,
+  type DoseStatus,
+  type DosesRepo,
+  doseStatuses,
+  horizonEndFor,
+} from './doses.js';
 export { exportBundle, importBundle, loinc } from './fhir.js';
 export { createHealthStore, type HealthStore } from './health.js';
 export {
@@ -25,7 +32,13 @@ export {
   type Source,
   sources,
 } from './measurements.js';
-export { type Medication, type MedicationCreate, type MedicationPatch, type MedicationsRepo, scheduleOf } from './medications.js';
+export {
+  type Medication,
+  type MedicationCreate,
+  type MedicationPatch,
+  type MedicationsRepo,
+  scheduleOf,
+} from './medications.js';
 export { defaultTargets, type PeopleRepo, type Person, type Targets } from './people.js';
 export { plausible } from './ranges.js';
 export { registerStoreRoutes } from './routes.js';

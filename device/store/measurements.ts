@@ -1,7 +1,6 @@
-import type { Statement } from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import { z } from 'zod';
-import { inputError } from './validation.js';
 import { type ErrorDetail, fieldError, notFound } from '../../common/errors.js';
 import type { StoreDeps } from './deps.js';
 import { iso, uniqueId } from './deps.js';
@@ -18,6 +17,7 @@ import {
   toCanonical,
   unitsFor,
 } from './units.js';
+import { inputError } from './validation.js';
 
 export const sources = ['voice', 'console', 'device', 'sync'] as const;
 export type Source = (typeof sources)[number];
@@ -54,9 +54,15 @@ export const measurementInputSchema = z
     personId: z.string().optional(),
     type: z.enum(measurementTypes),
     value: z
-      .union([z.number(), z.object({ systolic: z.number(), diastolic: z.number(), pulse: z.number().optional() }).strict()], {
-        error: 'must be a number (or {systolic, diastolic} for blood_pressure)',
-      })
+      .union(
+        [
+          z.number(),
+          z.object({ systolic: z.number(), diastolic: z.number(), pulse: z.number().optional() }).strict(),
+        ],
+        {
+          error: 'must be a number (or {systolic, diastolic} for blood_pressure)',
+        },
+      )
       .optional(),
     systolic: z.number().optional(),
     diastolic: z.number().optional(),
@@ -134,7 +140,11 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
     const conv = (v: number) => roundFor(r.type, unit, fromCanonical(r.type, unit, v));
     const canon: number | BloodPressure =
       r.type === 'blood_pressure'
-        ? { systolic: r.value, diastolic: r.value2 as number, ...(r.value3 != null ? { pulse: r.value3 } : {}) }
+        ? {
+            systolic: r.value,
+            diastolic: r.value2 as number,
+            ...(r.value3 != null ? { pulse: r.value3 } : {}),
+          }
         : r.value;
     return {
       id: r.id,
@@ -179,7 +189,11 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
     const unitGiven = v.unit ?? (type === 'blood_pressure' ? undefined : preferredUnit(type, person.units));
     const unit = normalizeUnit(type, unitGiven);
     if (!unit) {
-      throw fieldError('unit', 'enum', `unit for ${type} must be one of ${unitsFor(type).join(', ')}, got ${v.unit}`);
+      throw fieldError(
+        'unit',
+        'enum',
+        `unit for ${type} must be one of ${unitsFor(type).join(', ')}, got ${v.unit}`,
+      );
     }
     const problems: ErrorDetail[] = [];
     let values: [number, number | null, number | null];
@@ -188,8 +202,18 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
       const sys = v.systolic ?? obj?.systolic;
       const dia = v.diastolic ?? obj?.diastolic;
       const pulse = v.pulse ?? obj?.pulse;
-      if (sys === undefined) problems.push({ field: 'systolic', rule: 'required', message: 'systolic is required for blood_pressure' });
-      if (dia === undefined) problems.push({ field: 'diastolic', rule: 'required', message: 'diastolic is required for blood_pressure' });
+      if (sys === undefined)
+        problems.push({
+          field: 'systolic',
+          rule: 'required',
+          message: 'systolic is required for blood_pressure',
+        });
+      if (dia === undefined)
+        problems.push({
+          field: 'diastolic',
+          rule: 'required',
+          message: 'diastolic is required for blood_pressure',
+        });
       if (sys !== undefined) pushIf(problems, checkRange('systolic', sys, 'mmHg', sys));
       if (dia !== undefined) pushIf(problems, checkRange('diastolic', dia, 'mmHg', dia));
       if (pulse !== undefined) pushIf(problems, checkRange('pulse', pulse, 'bpm', pulse));
@@ -203,7 +227,11 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
       values = [sys as number, dia as number, pulse ?? null];
     } else {
       if (typeof v.value !== 'number') {
-        problems.push({ field: 'value', rule: 'required', message: `value must be a number for ${type}, got ${v.value === undefined ? 'nothing' : 'an object'}` });
+        problems.push({
+          field: 'value',
+          rule: 'required',
+          message: `value must be a number for ${type}, got ${v.value === undefined ? 'nothing' : 'an object'}`,
+        });
         values = [Number.NaN, null, null];
       } else {
         const canonical = toCanonical(type, unit, v.value);
@@ -214,7 +242,11 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
     const now = clock.now();
     const takenAt = v.takenAt ?? now;
     if (takenAt > now + FUTURE_SLACK_MS) {
-      problems.push({ field: 'takenAt', rule: 'not_future', message: `takenAt must not be in the future, got ${iso(takenAt)}` });
+      problems.push({
+        field: 'takenAt',
+        rule: 'not_future',
+        message: `takenAt must not be in the future, got ${iso(takenAt)}`,
+      });
     }
     if (problems.length) throw rangeError(problems);
     return { personId, person, type, unit, values, takenAt, note: v.note, source: v.source ?? source };
@@ -222,13 +254,36 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
 
   function write(p: ReturnType<typeof prepare>, id: string): Measurement {
     const now = clock.now();
-    insert.run(id, p.personId, p.type, p.values[0], p.values[1], p.values[2], p.unit, p.takenAt, p.source,
-      crypto.encryptOpt(p.note, aad(id)), now, now);
+    insert.run(
+      id,
+      p.personId,
+      p.type,
+      p.values[0],
+      p.values[1],
+      p.values[2],
+      p.unit,
+      p.takenAt,
+      p.source,
+      crypto.encryptOpt(p.note, aad(id)),
+      now,
+      now,
+    );
     const m: Measurement = toMeasurement(
       {
-        id, person_id: p.personId, type: p.type, value: p.values[0], value2: p.values[1], value3: p.values[2],
-        input_unit: p.unit, taken_at: p.takenAt, source: p.source, note_enc: null, deleted: 0, version: 1,
-        created_at: now, updated_at: now,
+        id,
+        person_id: p.personId,
+        type: p.type,
+        value: p.values[0],
+        value2: p.values[1],
+        value3: p.values[2],
+        input_unit: p.unit,
+        taken_at: p.takenAt,
+        source: p.source,
+        note_enc: null,
+        deleted: 0,
+        version: 1,
+        created_at: now,
+        updated_at: now,
       },
       p.person,
     );
@@ -237,7 +292,12 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
     return m;
   }
 
-  type Pending = { p: ReturnType<typeof prepare>; id: string; resolve: (m: Measurement) => void; reject: (e: unknown) => void };
+  type Pending = {
+    p: ReturnType<typeof prepare>;
+    id: string;
+    resolve: (m: Measurement) => void;
+    reject: (e: unknown) => void;
+  };
   const queue: Pending[] = [];
   let scheduled = false;
   function flush() {
@@ -257,7 +317,7 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
       }
       return;
     }
-    items.forEach((it, i) => it.resolve((results as Measurement[])[i]));
+    for (const [i, it] of items.entries()) it.resolve(results[i]);
   }
 
   const repo: MeasurementsRepo = {
@@ -320,7 +380,10 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
       }
       const sql = `SELECT * FROM measurements WHERE ${where.join(' AND ')} ORDER BY taken_at DESC, id DESC LIMIT ?`;
       let stmt = listStatements.get(sql);
-      if (!stmt) listStatements.set(sql, (stmt = db.prepare(sql)));
+      if (!stmt) {
+        stmt = db.prepare(sql);
+        listStatements.set(sql, stmt);
+      }
       const rows = stmt.all(...args, limit + 1) as Row[];
       const person = personOf(personId);
       const items = rows.slice(0, limit).map((r) => toMeasurement(r, person));
@@ -331,15 +394,19 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
       return repo.list({ personId, type, limit: 1 }).items[0];
     },
     remove(id) {
-      return db.transaction(() => {
-        const r = selectOne.get(id) as Row | undefined;
-        if (!r) throw notFound(`measurement ${id} does not exist`);
-        const now = clock.now();
-        db.prepare('UPDATE measurements SET deleted = 1, version = version + 1, updated_at = ? WHERE id = ?').run(now, id);
-        const m = toMeasurement({ ...r, version: r.version + 1, updated_at: now });
-        outbox.enqueue('measurement', payload(m, true));
-        return m;
-      }).immediate();
+      return db
+        .transaction(() => {
+          const r = selectOne.get(id) as Row | undefined;
+          if (!r) throw notFound(`measurement ${id} does not exist`);
+          const now = clock.now();
+          db.prepare(
+            'UPDATE measurements SET deleted = 1, version = version + 1, updated_at = ? WHERE id = ?',
+          ).run(now, id);
+          const m = toMeasurement({ ...r, version: r.version + 1, updated_at: now });
+          outbox.enqueue('measurement', payload(m, true));
+          return m;
+        })
+        .immediate();
     },
   };
   return repo;
@@ -355,6 +422,7 @@ export function encodeCursor(t: number, id: string): string {
 
 export function decodeCursor(cursor: string): { t: number; id: string } {
   const [t, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if (!id || !/^\d+$/.test(t ?? '')) throw fieldError('cursor', 'format', 'cursor is not one this API returned');
+  if (!id || !/^\d+$/.test(t ?? ''))
+    throw fieldError('cursor', 'format', 'cursor is not one this API returned');
   return { t: Number(t), id };
 }

@@ -1,12 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
-import { inputError } from './validation.js';
 import { conflict, invalidArgument, notFound } from '../../common/errors.js';
 import type { CachedReads, StoreDeps } from './deps.js';
 import { iso, ttl } from './deps.js';
 import type { PeopleRepo } from './people.js';
-import { datePattern, type MedicineSchedule, timePattern, type Weekday, weekdays, zoneOf } from './schedule.js';
+import {
+  datePattern,
+  type MedicineSchedule,
+  timePattern,
+  type Weekday,
+  weekdays,
+  zoneOf,
+} from './schedule.js';
+import { inputError } from './validation.js';
 
 export interface Medication {
   id: string;
@@ -94,7 +101,11 @@ export const scheduleOf = (m: Medication): MedicineSchedule => ({
   endDate: m.endDate,
 });
 
-export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cached: CachedReads): MedicationsRepo {
+export function createMedicationsRepo(
+  deps: StoreDeps,
+  people: PeopleRepo,
+  cached: CachedReads,
+): MedicationsRepo {
   const { db, clock, outbox, crypto } = deps;
   const newId = deps.newId ?? randomUUID;
   const aad = (id: string, field: string) => `medications:${id}:${field}`;
@@ -139,16 +150,19 @@ export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cache
 
   function getRow(id: string): Row {
     const r = selectOne.get(id) as Row | undefined;
-    if (!r) throw notFound(`medication ${id} does not exist`, {
-      details: [{ field: 'id', rule: 'exists', message: `no medication with id ${id}` }],
-    });
+    if (!r)
+      throw notFound(`medication ${id} does not exist`, {
+        details: [{ field: 'id', rule: 'exists', message: `no medication with id ${id}` }],
+      });
     return r;
   }
 
   function listSync(personId?: string, opts: { includeDeleted?: boolean } = {}) {
     const pid = people.resolveId(personId);
     const rows = db
-      .prepare(`SELECT * FROM medications WHERE person_id = ? ${opts.includeDeleted ? '' : 'AND deleted = 0'} ORDER BY created_at, id`)
+      .prepare(
+        `SELECT * FROM medications WHERE person_id = ? ${opts.includeDeleted ? '' : 'AND deleted = 0'} ORDER BY created_at, id`,
+      )
       .all(pid) as Row[];
     return rows.map(toMedication);
   }
@@ -190,39 +204,46 @@ export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cache
       const tz = people.getSync(personId).timezone;
       const now = clock.now();
       const id = opts.id ?? newId();
-      const m = db.transaction(() => {
-        if (db.prepare('SELECT 1 FROM medications WHERE id = ?').get(id)) {
-          throw conflict(`medication ${id} already exists`, {
-            details: [{ field: 'id', rule: 'unique', message: `medication ${id} already exists` }],
-          });
-        }
-        const med: Medication = {
-          id,
-          personId,
-          name: v.name,
-          ...opt('dose', v.dose),
-          ...opt('form', v.form),
-          ...opt('instructions', v.instructions),
-          times: [...new Set(v.times)].sort(),
-          ...opt('days', v.days?.length ? v.days : undefined),
-          startDate: v.startDate ?? (DateTime.fromMillis(now, { zone: zoneOf(tz) }).toISODate() as string),
-          ...opt('endDate', v.endDate ?? undefined),
-          active: v.active ?? true,
-          scheduleSince: iso(now),
-          version: 1,
-          createdAt: iso(now),
-          updatedAt: iso(now),
-        };
-        if (med.endDate && med.endDate < med.startDate) {
-          throw invalidArgument(`endDate must not be before startDate, got ${med.endDate} < ${med.startDate}`, {
-            details: [{ field: 'endDate', rule: 'after_start', message: 'endDate must not be before startDate' }],
-          });
-        }
-        write(med);
-        enqueue(med);
-        listeners.forEach((fn) => fn(med));
-        return med;
-      }).immediate();
+      const m = db
+        .transaction(() => {
+          if (db.prepare('SELECT 1 FROM medications WHERE id = ?').get(id)) {
+            throw conflict(`medication ${id} already exists`, {
+              details: [{ field: 'id', rule: 'unique', message: `medication ${id} already exists` }],
+            });
+          }
+          const med: Medication = {
+            id,
+            personId,
+            name: v.name,
+            ...opt('dose', v.dose),
+            ...opt('form', v.form),
+            ...opt('instructions', v.instructions),
+            times: [...new Set(v.times)].sort(),
+            ...opt('days', v.days?.length ? v.days : undefined),
+            startDate: v.startDate ?? (DateTime.fromMillis(now, { zone: zoneOf(tz) }).toISODate() as string),
+            ...opt('endDate', v.endDate ?? undefined),
+            active: v.active ?? true,
+            scheduleSince: iso(now),
+            version: 1,
+            createdAt: iso(now),
+            updatedAt: iso(now),
+          };
+          if (med.endDate && med.endDate < med.startDate) {
+            throw invalidArgument(
+              `endDate must not be before startDate, got ${med.endDate} < ${med.startDate}`,
+              {
+                details: [
+                  { field: 'endDate', rule: 'after_start', message: 'endDate must not be before startDate' },
+                ],
+              },
+            );
+          }
+          write(med);
+          enqueue(med);
+          for (const fn of listeners) fn(med);
+          return med;
+        })
+        .immediate();
       cached.invalidate('medicines', personId);
       return m;
     },
@@ -230,42 +251,58 @@ export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cache
       const parsed = medicationPatchSchema.safeParse(patch);
       if (!parsed.success) throw inputError(parsed.error);
       const v = parsed.data;
-      const m = db.transaction(() => {
-        const cur = toMedication(getRow(id));
-        const next: Medication = { ...cur, version: cur.version + 1, updatedAt: iso(clock.now()) };
-        for (const [k, val] of Object.entries(v)) {
-          if (val === undefined) continue;
-          if (val === null) delete (next as unknown as Record<string, unknown>)[k];
-          else (next as unknown as Record<string, unknown>)[k] = val;
-        }
-        if (v.days && !v.days.length) delete next.days;
-        next.times = [...new Set(next.times)].sort();
-        const key = (m: Medication) => JSON.stringify([m.times, m.days ?? null, m.startDate, m.endDate ?? null, m.active]);
-        if (key(next) !== key(cur)) next.scheduleSince = next.updatedAt;
-        if (next.endDate && next.endDate < next.startDate) {
-          throw invalidArgument(`endDate must not be before startDate, got ${next.endDate} < ${next.startDate}`, {
-            details: [{ field: 'endDate', rule: 'after_start', message: 'endDate must not be before startDate' }],
-          });
-        }
-        write(next);
-        enqueue(next);
-        listeners.forEach((fn) => fn(next));
-        return next;
-      }).immediate();
+      const m = db
+        .transaction(() => {
+          const cur = toMedication(getRow(id));
+          const next: Medication = { ...cur, version: cur.version + 1, updatedAt: iso(clock.now()) };
+          for (const [k, val] of Object.entries(v)) {
+            if (val === undefined) continue;
+            if (val === null) delete (next as unknown as Record<string, unknown>)[k];
+            else (next as unknown as Record<string, unknown>)[k] = val;
+          }
+          if (v.days && !v.days.length) delete next.days;
+          next.times = [...new Set(next.times)].sort();
+          const key = (m: Medication) =>
+            JSON.stringify([m.times, m.days ?? null, m.startDate, m.endDate ?? null, m.active]);
+          if (key(next) !== key(cur)) next.scheduleSince = next.updatedAt;
+          if (next.endDate && next.endDate < next.startDate) {
+            throw invalidArgument(
+              `endDate must not be before startDate, got ${next.endDate} < ${next.startDate}`,
+              {
+                details: [
+                  { field: 'endDate', rule: 'after_start', message: 'endDate must not be before startDate' },
+                ],
+              },
+            );
+          }
+          write(next);
+          enqueue(next);
+          for (const fn of listeners) fn(next);
+          return next;
+        })
+        .immediate();
       cached.invalidate('medicines', m.personId);
       return m;
     },
     remove(id) {
-      const m = db.transaction(() => {
-        const cur = toMedication(getRow(id));
-        const now = iso(clock.now());
-        const next: Medication = { ...cur, active: false, scheduleSince: now, version: cur.version + 1, updatedAt: now };
-        write(next);
-        db.prepare('UPDATE medications SET deleted = 1 WHERE id = ?').run(id);
-        enqueue(next, true);
-        listeners.forEach((fn) => fn(next));
-        return next;
-      }).immediate();
+      const m = db
+        .transaction(() => {
+          const cur = toMedication(getRow(id));
+          const now = iso(clock.now());
+          const next: Medication = {
+            ...cur,
+            active: false,
+            scheduleSince: now,
+            version: cur.version + 1,
+            updatedAt: now,
+          };
+          write(next);
+          db.prepare('UPDATE medications SET deleted = 1 WHERE id = ?').run(id);
+          enqueue(next, true);
+          for (const fn of listeners) fn(next);
+          return next;
+        })
+        .immediate();
       cached.invalidate('medicines', m.personId);
       return m;
     },
@@ -276,13 +313,17 @@ export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cache
     },
     listSync,
     async findByName(spoken, personId) {
-      const words = normalize(spoken).split(' ').filter((w) => w.length > 2);
+      const words = normalize(spoken)
+        .split(' ')
+        .filter((w) => w.length > 2);
       const meds = (await repo.list(personId)).filter((m) => m.active);
       const scored = meds
         .map((m) => {
           const name = normalize(m.name);
           const whole = normalize(spoken).includes(name) || name.includes(normalize(spoken)) ? 10 : 0;
-          const partial = words.filter((w) => name.split(' ').some((n) => n.startsWith(w) || w.startsWith(n))).length;
+          const partial = words.filter((w) =>
+            name.split(' ').some((n) => n.startsWith(w) || w.startsWith(n)),
+          ).length;
           return { m, score: whole + partial };
         })
         .filter((s) => s.score > 0)
@@ -294,7 +335,11 @@ export function createMedicationsRepo(deps: StoreDeps, people: PeopleRepo, cache
   return repo;
 }
 
-const normalize = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
+const normalize = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .trim();
 
 /** `{key: value}` when value is defined, `{}` otherwise (keeps optional fields absent, not undefined). */
 export function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

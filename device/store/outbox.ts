@@ -70,11 +70,15 @@ export function createOutbox(deps: { db: Db; clock: Clock; sealer?: PayloadSeale
     },
     markSent(ids) {
       const now = clock.now();
-      db.transaction(() => ids.forEach((id) => sent.run(now, id)))();
+      db.transaction(() => {
+        for (const id of ids) sent.run(now, id);
+      })();
     },
     ack(ids) {
       let n = 0;
-      db.transaction(() => ids.forEach((id) => (n += del.run(id).changes)))();
+      db.transaction(() => {
+        for (const id of ids) n += del.run(id).changes;
+      })();
       return n;
     },
     size: () => (count.get() as { n: number }).n,

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { inputError } from './validation.js';
 import { notFound } from '../../common/errors.js';
 import type { CachedReads, StoreDeps } from './deps.js';
 import { iso, ttl, uniqueId } from './deps.js';
 import { zoneOf } from './schedule.js';
 import { defaultUnits, type PreferredUnits } from './units.js';
+import { inputError } from './validation.js';
 
 /** Target ranges in canonical units, keyed by measurement field. */
 export const targetKeys = [
@@ -66,7 +66,9 @@ const unitsSchema = z
 const rangeSchema = z
   .object({ min: z.number().finite().optional(), max: z.number().finite().optional() })
   .strict()
-  .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, { message: 'min must not exceed max' });
+  .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, {
+    message: 'min must not exceed max',
+  });
 const targetsSchema = z.partialRecord(z.enum(targetKeys), rangeSchema);
 
 export const personCreateSchema = z
@@ -174,33 +176,38 @@ export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRe
       return cached.read('person', id, ttl.profile, () => getSync(id));
     },
     getSync,
-    list: () => (db.prepare('SELECT * FROM people ORDER BY created_at, id').all() as PersonRow[]).map(toPerson),
+    list: () =>
+      (db.prepare('SELECT * FROM people ORDER BY created_at, id').all() as PersonRow[]).map(toPerson),
     create(input, opts = {}) {
       const parsed = personCreateSchema.safeParse(input);
       if (!parsed.success) throw inputError(parsed.error);
       const v = parsed.data;
       const id = opts.id ?? newId();
       const now = clock.now();
-      const person = uniqueId('person', id, () => db.transaction(() => {
-        const isPrimary = opts.primary || !selectPrimary.get() ? 1 : 0;
-        db.prepare(
-          `INSERT INTO people (id, name_enc, timezone, locale, units, targets, is_primary, version, created_at, updated_at)
+      const person = uniqueId('person', id, () =>
+        db
+          .transaction(() => {
+            const isPrimary = opts.primary || !selectPrimary.get() ? 1 : 0;
+            db.prepare(
+              `INSERT INTO people (id, name_enc, timezone, locale, units, targets, is_primary, version, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
-        ).run(
-          id,
-          crypto.encrypt(v.name, aad(id)),
-          v.timezone ?? 'UTC',
-          v.locale ?? 'en-GB',
-          JSON.stringify({ ...defaultUnits, ...v.units }),
-          JSON.stringify({ ...defaultTargets, ...v.targets }),
-          isPrimary,
-          now,
-          now,
-        );
-        const p = getSync(id);
-        enqueue(p);
-        return p;
-      }).immediate());
+            ).run(
+              id,
+              crypto.encrypt(v.name, aad(id)),
+              v.timezone ?? 'UTC',
+              v.locale ?? 'en-GB',
+              JSON.stringify({ ...defaultUnits, ...v.units }),
+              JSON.stringify({ ...defaultTargets, ...v.targets }),
+              isPrimary,
+              now,
+              now,
+            );
+            const p = getSync(id);
+            enqueue(p);
+            return p;
+          })
+          .immediate(),
+      );
       cached.invalidate('people', 'all');
       return person;
     },
@@ -209,31 +216,33 @@ export function createPeopleRepo(deps: StoreDeps, cached: CachedReads): PeopleRe
       if (!parsed.success) throw inputError(parsed.error);
       const v = parsed.data;
       const id = repo.resolveId(personId);
-      const person = db.transaction(() => {
-        const cur = getSync(id);
-        const next = {
-          name: v.name ?? cur.name,
-          timezone: v.timezone ?? cur.timezone,
-          locale: v.locale ?? cur.locale,
-          units: { ...cur.units, ...v.units },
-          targets: { ...cur.targets, ...v.targets },
-        };
-        db.prepare(
-          `UPDATE people SET name_enc = ?, timezone = ?, locale = ?, units = ?, targets = ?, version = version + 1, updated_at = ?
+      const person = db
+        .transaction(() => {
+          const cur = getSync(id);
+          const next = {
+            name: v.name ?? cur.name,
+            timezone: v.timezone ?? cur.timezone,
+            locale: v.locale ?? cur.locale,
+            units: { ...cur.units, ...v.units },
+            targets: { ...cur.targets, ...v.targets },
+          };
+          db.prepare(
+            `UPDATE people SET name_enc = ?, timezone = ?, locale = ?, units = ?, targets = ?, version = version + 1, updated_at = ?
            WHERE id = ?`,
-        ).run(
-          crypto.encrypt(next.name, aad(id)),
-          next.timezone,
-          next.locale,
-          JSON.stringify(next.units),
-          JSON.stringify(next.targets),
-          clock.now(),
-          id,
-        );
-        const p = getSync(id);
-        enqueue(p);
-        return p;
-      }).immediate();
+          ).run(
+            crypto.encrypt(next.name, aad(id)),
+            next.timezone,
+            next.locale,
+            JSON.stringify(next.units),
+            JSON.stringify(next.targets),
+            clock.now(),
+            id,
+          );
+          const p = getSync(id);
+          enqueue(p);
+          return p;
+        })
+        .immediate();
       cached.invalidate('person', id);
       return person;
     },

@@ -5,7 +5,10 @@ import { canonicalUnit, fromCanonical, type MeasurementType, roundFor } from './
  * Plausible ranges in canonical units: a value outside them is a mistake (a mis-heard number, a wrong
  * unit), never a reading, so the write is refused and nothing is stored.
  */
-export const plausible: Record<string, { type: MeasurementType; min: number; max: number; integer?: boolean }> = {
+export const plausible: Record<
+  string,
+  { type: MeasurementType; min: number; max: number; integer?: boolean }
+> = {
   systolic: { type: 'blood_pressure', min: 50, max: 260 },
   diastolic: { type: 'blood_pressure', min: 30, max: 160 },
   pulse: { type: 'heart_rate', min: 20, max: 250 },
@@ -22,7 +25,12 @@ export const plausible: Record<string, { type: MeasurementType; min: number; max
  * Checks one canonical value against its plausible range. `inputUnit`/`inputValue` make the message speak
  * the unit the person used: "weight must be between 4.4 and 881.8 lb, got 1000".
  */
-export function checkRange(field: string, canonical: number, inputUnit: string, inputValue: number): ErrorDetail | undefined {
+export function checkRange(
+  field: string,
+  canonical: number,
+  inputUnit: string,
+  inputValue: number,
+): ErrorDetail | undefined {
   const r = plausible[field];
   if (!r) return undefined;
   if (!Number.isFinite(canonical)) {
@@ -37,7 +45,11 @@ export function checkRange(field: string, canonical: number, inputUnit: string, 
   const lo = roundFor(r.type, inputUnit, fromCanonical(r.type, inputUnit, r.min));
   const hi = roundFor(r.type, inputUnit, fromCanonical(r.type, inputUnit, r.max));
   const unit = inputUnit === 'count' ? '' : ` ${inputUnit}`;
-  return { field, rule: 'range', message: `${field} must be between ${lo} and ${hi}${unit}, got ${inputValue}` };
+  return {
+    field,
+    rule: 'range',
+    message: `${field} must be between ${lo} and ${hi}${unit}, got ${inputValue}`,
+  };
 }
 
 export function rangeError(details: ErrorDetail[]): AppError {

@@ -1,10 +1,10 @@
 import { DateTime } from 'luxon';
 import { z } from 'zod';
-import { parse, type FastifyInstance } from '../../common/http.js';
+import { type FastifyInstance, parse } from '../../common/http.js';
 import { exportBundle, importBundle } from './fhir.js';
 import type { HealthStore } from './health.js';
-import { measurementTypes } from './units.js';
 import { zoneOf } from './schedule.js';
+import { measurementTypes } from './units.js';
 
 const DAY = 86_400_000;
 
@@ -56,7 +56,10 @@ export function registerStoreRoutes(app: FastifyInstance, store: HealthStore): v
   }
   const now = () => store.deps.clock.now();
   const tzOf = (personId?: string) => people.getSync(personId).timezone;
-  const range = (q: { personId?: string; from?: string; to?: string }, defaults: (now: number, tz: string) => [number, number]) => {
+  const range = (
+    q: { personId?: string; from?: string; to?: string },
+    defaults: (now: number, tz: string) => [number, number],
+  ) => {
     const tz = tzOf(q.personId);
     const [f, t] = defaults(now(), tz);
     return { from: toMs(q.from, tz) ?? f, to: toMs(q.to, tz) ?? t };
@@ -66,7 +69,9 @@ export function registerStoreRoutes(app: FastifyInstance, store: HealthStore): v
   app.get('/api/people', async () => ({ items: people.list() }));
   app.get('/api/people/:id', async (req) => people.get(parse(idParams, req.params, 'params').id));
   app.post('/api/people', async (req, reply) => reply.code(201).send(people.create(req.body as never)));
-  app.patch('/api/people/:id', async (req) => people.update(parse(idParams, req.params, 'params').id, (req.body ?? {}) as never));
+  app.patch('/api/people/:id', async (req) =>
+    people.update(parse(idParams, req.params, 'params').id, (req.body ?? {}) as never),
+  );
 
   // --- measurements
   app.post('/api/measurements', async (req, reply) => {
@@ -94,7 +99,9 @@ export function registerStoreRoutes(app: FastifyInstance, store: HealthStore): v
     const q = parse(z.object(personQuery).strict(), req.query, 'query');
     return { items: await medications.list(q.personId) };
   });
-  app.post('/api/medications', async (req, reply) => reply.code(201).send(medications.create((req.body ?? {}) as never)));
+  app.post('/api/medications', async (req, reply) =>
+    reply.code(201).send(medications.create((req.body ?? {}) as never)),
+  );
   app.get('/api/medications/:id', async (req) => medications.get(parse(idParams, req.params, 'params').id));
   app.patch('/api/medications/:id', async (req) =>
     medications.update(parse(idParams, req.params, 'params').id, (req.body ?? {}) as never),
@@ -105,7 +112,10 @@ export function registerStoreRoutes(app: FastifyInstance, store: HealthStore): v
   });
   app.post('/api/medications/:id/taken', async (req) => {
     const body = parse(doseAction, req.body ?? {}) ?? {};
-    return doses.confirmTaken(parse(idParams, req.params, 'params').id, { via: body.via ?? 'console', at: body.at }).dose;
+    return doses.confirmTaken(parse(idParams, req.params, 'params').id, {
+      via: body.via ?? 'console',
+      at: body.at,
+    }).dose;
   });
 
   // --- doses
@@ -115,23 +125,38 @@ export function registerStoreRoutes(app: FastifyInstance, store: HealthStore): v
       const today = DateTime.fromMillis(n, { zone: zoneOf(tz) }).startOf('day');
       return [today.toMillis(), today.plus({ days: 2 }).toMillis()];
     });
-    return { from: new Date(r.from).toISOString(), to: new Date(r.to).toISOString(), items: doses.list({ ...r, personId: q.personId }) };
+    return {
+      from: new Date(r.from).toISOString(),
+      to: new Date(r.to).toISOString(),
+      items: doses.list({ ...r, personId: q.personId }),
+    };
   });
   for (const status of ['taken', 'skipped'] as const) {
     app.post(`/api/doses/:id/${status}`, async (req) => {
       const body = parse(doseAction, req.body ?? {}) ?? {};
-      return doses.mark(parse(idParams, req.params, 'params').id, status, { via: body.via ?? 'console', at: body.at }).dose;
+      return doses.mark(parse(idParams, req.params, 'params').id, status, {
+        via: body.via ?? 'console',
+        at: body.at,
+      }).dose;
     });
   }
   app.get('/api/adherence', async (req) => {
     const q = parse(rangeQuery, req.query, 'query');
     const r = range(q, (n) => [n - 30 * DAY, n]);
-    return { from: new Date(r.from).toISOString(), to: new Date(r.to).toISOString(), items: analytics.adherence({ ...r, personId: q.personId }) };
+    return {
+      from: new Date(r.from).toISOString(),
+      to: new Date(r.to).toISOString(),
+      items: analytics.adherence({ ...r, personId: q.personId }),
+    };
   });
 
   // --- conversations
   app.get('/api/conversations/recent', async (req) => {
-    const q = parse(z.object({ ...personQuery, limit: z.coerce.number().int().min(1).max(200).optional() }).strict(), req.query, 'query');
+    const q = parse(
+      z.object({ ...personQuery, limit: z.coerce.number().int().min(1).max(200).optional() }).strict(),
+      req.query,
+      'query',
+    );
     return { items: await conversations.recent(q.personId, q.limit) };
   });
 

@@ -18,11 +18,17 @@ export interface StoreConfig {
 }
 
 export function masterKeyPath(config: Pick<StoreConfig, 'AIDE_DATA_DIR' | 'AIDE_KEY_FILE'>): string {
-  return config.AIDE_KEY_FILE ? resolve(config.AIDE_KEY_FILE) : join(resolve(config.AIDE_DATA_DIR), 'keys', 'master.key');
+  return config.AIDE_KEY_FILE
+    ? resolve(config.AIDE_KEY_FILE)
+    : join(resolve(config.AIDE_DATA_DIR), 'keys', 'master.key');
 }
 
 /** Opens the encryption keys for a migrated device database (creating the master key on first start). */
-export function openCrypto(deps: { db: Db; clock: Clock; config: Pick<StoreConfig, 'AIDE_DATA_DIR' | 'AIDE_KEY_FILE'> }): FieldCrypto {
+export function openCrypto(deps: {
+  db: Db;
+  clock: Clock;
+  config: Pick<StoreConfig, 'AIDE_DATA_DIR' | 'AIDE_KEY_FILE'>;
+}): FieldCrypto {
   const masterKey = loadMasterKey(masterKeyPath(deps.config));
   return createFieldCrypto(createKeyRing({ db: deps.db, clock: deps.clock, masterKey }));
 }
@@ -38,7 +44,14 @@ export interface StoreRuntime {
  * Everything the health store needs on a migrated database: keys, the sealed outbox, the cache, the
  * repositories, and the first person (created on first start).
  */
-export function openStoreRuntime(deps: { db: Db; clock: Clock; log: Logger; metrics: Metrics; config: StoreConfig; deviceId?: string }): StoreRuntime {
+export function openStoreRuntime(deps: {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  config: StoreConfig;
+  deviceId?: string;
+}): StoreRuntime {
   const { db, clock, log, metrics, config } = deps;
   const crypto = openCrypto({ db, clock, config });
   const outbox = createOutbox({ db, clock, sealer: crypto.sealer });

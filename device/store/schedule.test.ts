@@ -30,11 +30,17 @@ describe('a daily 08:00 dose is due once per local day at 08:00, across both DST
         assert.equal(due.length, 7);
         assert.deepEqual(
           due.map((t) => local(t, zone)),
-          Array.from({ length: 7 }, (_, i) => `${DateTime.fromMillis(from, { zone }).plus({ days: i }).toISODate()} 08:00`),
+          Array.from(
+            { length: 7 },
+            (_, i) => `${DateTime.fromMillis(from, { zone }).plus({ days: i }).toISODate()} 08:00`,
+          ),
         );
         // Exactly one of the gaps between consecutive doses is 23 or 25 hours: the change day.
         const gaps = due.slice(1).map((t, i) => (t - due[i]) / 3600_000);
-        assert.deepEqual(gaps.filter((g) => g !== 24), [day === spring ? 23 : 25]);
+        assert.deepEqual(
+          gaps.filter((g) => g !== 24),
+          [day === spring ? 23 : 25],
+        );
       });
     }
   }
@@ -54,12 +60,22 @@ describe('cron rules inside the changed hour', () => {
   });
   test('New York fall back: 01:30 fires once, at the first (EDT) occurrence', () => {
     const from = Date.parse('2026-11-01T00:00:00Z');
-    const due = dueInstants({ times: ['01:30'], startDate: '2026-01-01' }, 'America/New_York', from, from + 86_400_000);
+    const due = dueInstants(
+      { times: ['01:30'], startDate: '2026-01-01' },
+      'America/New_York',
+      from,
+      from + 86_400_000,
+    );
     assert.deepEqual(due.map(iso), ['2026-11-01T05:30:00.000Z']);
   });
   test('Berlin fall back: 02:30 fires once, at 02:30 CEST', () => {
     const from = Date.parse('2026-10-24T22:00:00Z');
-    const due = dueInstants({ times: ['02:30'], startDate: '2026-01-01' }, 'Europe/Berlin', from, from + 86_400_000);
+    const due = dueInstants(
+      { times: ['02:30'], startDate: '2026-01-01' },
+      'Europe/Berlin',
+      from,
+      from + 86_400_000,
+    );
     assert.deepEqual(due.map(iso), ['2026-10-25T00:30:00.000Z']);
   });
   test('a 02:30 daily dose fires every day across both changes (2025–2027, New York), never twice', () => {
@@ -81,19 +97,46 @@ describe('schedule shape', () => {
   const zone = 'Europe/Berlin';
   test('weekdays, several times a day, sorted and in [from, to)', () => {
     const from = DateTime.fromISO('2026-06-01', { zone }).toMillis(); // a Monday
-    const due = dueInstants({ times: ['20:00', '08:00'], days: ['mon', 'wed'], startDate: '2026-01-01' }, zone, from, from + 7 * 86_400_000);
-    assert.deepEqual(due.map((t) => local(t, zone)), ['2026-06-01 08:00', '2026-06-01 20:00', '2026-06-03 08:00', '2026-06-03 20:00']);
+    const due = dueInstants(
+      { times: ['20:00', '08:00'], days: ['mon', 'wed'], startDate: '2026-01-01' },
+      zone,
+      from,
+      from + 7 * 86_400_000,
+    );
+    assert.deepEqual(
+      due.map((t) => local(t, zone)),
+      ['2026-06-01 08:00', '2026-06-01 20:00', '2026-06-03 08:00', '2026-06-03 20:00'],
+    );
     const to = due[1];
-    assert.deepEqual(dueInstants({ times: ['08:00', '20:00'], days: ['mon'], startDate: '2026-01-01' }, zone, from, to).map((t) => local(t, zone)), ['2026-06-01 08:00']);
+    assert.deepEqual(
+      dueInstants({ times: ['08:00', '20:00'], days: ['mon'], startDate: '2026-01-01' }, zone, from, to).map(
+        (t) => local(t, zone),
+      ),
+      ['2026-06-01 08:00'],
+    );
   });
   test('start and end dates are local and inclusive', () => {
     const from = DateTime.fromISO('2026-06-01', { zone }).toMillis();
-    const due = dueInstants({ times: ['08:00'], startDate: '2026-06-03', endDate: '2026-06-05' }, zone, from, from + 10 * 86_400_000);
-    assert.deepEqual(due.map((t) => local(t, zone)), ['2026-06-03 08:00', '2026-06-04 08:00', '2026-06-05 08:00']);
+    const due = dueInstants(
+      { times: ['08:00'], startDate: '2026-06-03', endDate: '2026-06-05' },
+      zone,
+      from,
+      from + 10 * 86_400_000,
+    );
+    assert.deepEqual(
+      due.map((t) => local(t, zone)),
+      ['2026-06-03 08:00', '2026-06-04 08:00', '2026-06-05 08:00'],
+    );
   });
   test('nextDue finds the next instant at or after a time', () => {
     const at = DateTime.fromISO('2026-06-01T09:00', { zone }).toMillis();
-    assert.equal(local(nextDue({ times: ['08:00'], startDate: '2026-01-01' }, zone, at) as number, zone), '2026-06-02 08:00');
-    assert.equal(nextDue({ times: ['08:00'], startDate: '2026-01-01', endDate: '2026-05-01' }, zone, at), undefined);
+    assert.equal(
+      local(nextDue({ times: ['08:00'], startDate: '2026-01-01' }, zone, at) as number, zone),
+      '2026-06-02 08:00',
+    );
+    assert.equal(
+      nextDue({ times: ['08:00'], startDate: '2026-01-01', endDate: '2026-05-01' }, zone, at),
+      undefined,
+    );
   });
 });

@@ -41,11 +41,22 @@ export function zoneOf(timezone: string): IANAZone {
  * The UTC instant (ms) of local wall-clock time y-m-d hh:mm in `timezone`, with cron's DST rules:
  * ambiguous → earliest instant; nonexistent → the first instant after the gap.
  */
-export function localToUtc(year: number, month: number, day: number, hour: number, minute: number, timezone: string): number {
+export function localToUtc(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  timezone: string,
+): number {
   const zone = zoneOf(timezone);
   const wall = Date.UTC(year, month - 1, day, hour, minute); // the wall clock read as if it were UTC
   // Every offset that could apply near this wall time (transitions are never closer than a day apart).
-  const offsets = new Set([zone.offset(wall - 86_400_000), zone.offset(wall), zone.offset(wall + 86_400_000)]);
+  const offsets = new Set([
+    zone.offset(wall - 86_400_000),
+    zone.offset(wall),
+    zone.offset(wall + 86_400_000),
+  ]);
   let best: number | undefined;
   for (const off of offsets) {
     const t = wall - off * MINUTE;
@@ -79,15 +90,21 @@ export function localDate(ms: number, timezone: string): string {
 /**
  * Due instants (UTC ms, ascending, no duplicates) of `schedule` in [fromMs, toMs).
  */
-export function dueInstants(schedule: MedicineSchedule, timezone: string, fromMs: number, toMs: number): number[] {
+export function dueInstants(
+  schedule: MedicineSchedule,
+  timezone: string,
+  fromMs: number,
+  toMs: number,
+): number[] {
   if (!(toMs > fromMs) || schedule.times.length === 0) return [];
   const zone = zoneOf(timezone);
   const times = [...new Set(schedule.times)].map(parseTime);
-  const days = schedule.days && schedule.days.length ? new Set(schedule.days) : undefined;
+  const days = schedule.days?.length ? new Set(schedule.days) : undefined;
   // Local days that can hold an instant in range: one either side for offsets and gap shifts.
   let day = DateTime.fromMillis(fromMs, { zone }).startOf('day').minus({ days: 1 });
   const lastDay = DateTime.fromMillis(toMs, { zone }).startOf('day').plus({ days: 1 });
-  const start = schedule.startDate > (day.toISODate() as string) ? DateTime.fromISO(schedule.startDate, { zone }) : day;
+  const start =
+    schedule.startDate > (day.toISODate() as string) ? DateTime.fromISO(schedule.startDate, { zone }) : day;
   day = start.startOf('day');
   const out = new Set<number>();
   while (day <= lastDay) {
@@ -105,6 +122,11 @@ export function dueInstants(schedule: MedicineSchedule, timezone: string, fromMs
 }
 
 /** The first due instant at or after `afterMs`, looking up to `horizonDays` ahead. */
-export function nextDue(schedule: MedicineSchedule, timezone: string, afterMs: number, horizonDays = 14): number | undefined {
+export function nextDue(
+  schedule: MedicineSchedule,
+  timezone: string,
+  afterMs: number,
+  horizonDays = 14,
+): number | undefined {
   return dueInstants(schedule, timezone, afterMs, afterMs + horizonDays * 86_400_000)[0];
 }

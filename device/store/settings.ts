@@ -3,7 +3,8 @@ import type { Clock } from '../../common/clock.js';
 import type { Db } from './db.js';
 
 export function getSetting(db: Db, key: string): string | undefined {
-  return (db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  return (db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)
+    ?.value;
 }
 
 export function setSetting(db: Db, clock: Clock, key: string, value: string): void {

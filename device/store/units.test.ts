@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { checkRange } from './ranges.js';
-import { canonicalUnit, fromCanonical, measurementTypes, normalizeUnit, toCanonical, unitsFor } from './units.js';
+import {
+  canonicalUnit,
+  fromCanonical,
+  measurementTypes,
+  normalizeUnit,
+  toCanonical,
+  unitsFor,
+} from './units.js';
 
 describe('unit conversion both ways', () => {
   const cases: [string, string, number, number][] = [
@@ -21,7 +28,8 @@ describe('unit conversion both ways', () => {
     for (const type of measurementTypes) {
       assert.equal(normalizeUnit(type, undefined), canonicalUnit[type]);
       for (const unit of unitsFor(type)) {
-        for (const v of [0, 1, 37.5, 120]) assert.ok(Math.abs(fromCanonical(type, unit, toCanonical(type, unit, v)) - v) < 1e-9);
+        for (const v of [0, 1, 37.5, 120])
+          assert.ok(Math.abs(fromCanonical(type, unit, toCanonical(type, unit, v)) - v) < 1e-9);
       }
     }
   });
@@ -40,8 +48,14 @@ describe('plausible ranges', () => {
       rule: 'range',
       message: 'systolic must be between 50 and 260 mmHg, got 900',
     });
-    assert.equal(checkRange('weight', toCanonical('weight', 'lb', 1000), 'lb', 1000)?.message, 'weight must be between 4.4 and 881.8 lb, got 1000');
-    assert.equal(checkRange('temperature', toCanonical('temperature', '°F', 120), '°F', 120)?.message, 'temperature must be between 86 and 113 °F, got 120');
+    assert.equal(
+      checkRange('weight', toCanonical('weight', 'lb', 1000), 'lb', 1000)?.message,
+      'weight must be between 4.4 and 881.8 lb, got 1000',
+    );
+    assert.equal(
+      checkRange('temperature', toCanonical('temperature', '°F', 120), '°F', 120)?.message,
+      'temperature must be between 86 and 113 °F, got 120',
+    );
     assert.equal(checkRange('steps', 10.5, 'count', 10.5)?.rule, 'integer');
   });
   test('bounds are inclusive, also after conversion', () => {

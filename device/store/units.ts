@@ -54,7 +54,12 @@ const defs: UnitDef[] = [
   { type: 'weight', unit: 'kg', toCanonical: same, fromCanonical: same },
   { type: 'weight', unit: 'lb', toCanonical: (v) => v * KG_PER_LB, fromCanonical: (v) => v / KG_PER_LB },
   { type: 'temperature', unit: '°C', toCanonical: same, fromCanonical: same },
-  { type: 'temperature', unit: '°F', toCanonical: (v) => ((v - 32) * 5) / 9, fromCanonical: (v) => (v * 9) / 5 + 32 },
+  {
+    type: 'temperature',
+    unit: '°F',
+    toCanonical: (v) => ((v - 32) * 5) / 9,
+    fromCanonical: (v) => (v * 9) / 5 + 32,
+  },
 ];
 
 /** Spellings people and devices use, mapped to the unit names above. */
