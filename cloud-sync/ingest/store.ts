@@ -27,6 +27,7 @@ function newestById<T extends { id: string; version?: number }>(rows: T[]): T[] 
 
 export function createIngestStore(pool: pg.Pool) {
   const knownMonths = new Set<string>();
+  const guarded = new WeakSet<pg.PoolClient>();
 
   /** Partitions for every month a batch touches; the migration and a daily job create them ahead. */
   async function ensurePartitions(records: Envelope[]): Promise<void> {
@@ -188,6 +189,11 @@ export function createIngestStore(pool: pg.Pool) {
   async function store(records: Envelope[], controls: Envelope[]): Promise<StoreOutcome> {
     await ensurePartitions(records);
     const client = await pool.connect();
+    if (!guarded.has(client)) {
+      // A connection dying mid-transaction fails the batch (retried); it must not crash the worker.
+      client.on('error', () => {});
+      guarded.add(client);
+    }
     try {
       await client.query('BEGIN');
       let fresh = new Set<string>();
