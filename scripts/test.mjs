@@ -55,7 +55,7 @@ function npmDepsStale() {
   const want = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')).packages ?? {};
   const have = JSON.parse(readFileSync(hidden, 'utf8')).packages ?? {};
   for (const [path, meta] of Object.entries(want)) {
-    if (path === '' || meta.optional || meta.link) continue;
+    if (path === '' || meta.optional || meta.link || meta.inBundle || meta.extraneous) continue;
     if (have[path]?.version !== meta.version) return true;
   }
   return false;

@@ -244,12 +244,13 @@ describe('startRedis', () => {
 describe('server cleanup', () => {
   test('a test process that exits without dispose() leaves no server running', async () => {
     const script = [
-      "import { startRedis } from './test/harness/index.ts';",
+      `import { startRedis } from ${JSON.stringify(new URL('./index.ts', import.meta.url).href)};`,
       'const r = await startRedis();',
       'console.log(JSON.stringify({ pid: r.pid, dir: r.dir }));',
       'process.exit(3);',
     ].join('\n');
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: new URL('../..', import.meta.url), // where `--import tsx` resolves
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
