@@ -20,7 +20,18 @@ export interface MemoryStore {
   save(personId: string, conversationId: string, memory: AgentMemory): void;
 }
 
-export function createMemoryStore(deps: { db: Db; clock: Clock }): MemoryStore {
+/** Field encryption (the store's AES-GCM keys): the memory holds readings and medicine names. */
+export interface SealFields {
+  encrypt(plain: string, aad: string): Buffer;
+  decrypt(sealed: Buffer, aad: string): string;
+}
+
+export function createMemoryStore(deps: { db: Db; clock: Clock; crypto?: SealFields }): MemoryStore {
+  const aad = (personId: string) => `agent_state:${personId}:state`;
+  const encode = (personId: string, json: string) =>
+    deps.crypto ? deps.crypto.encrypt(json, aad(personId)) : json;
+  const decode = (personId: string, v: string | Buffer) =>
+    Buffer.isBuffer(v) ? (deps.crypto ? deps.crypto.decrypt(v, aad(personId)) : v.toString('utf8')) : v;
   const sel = deps.db.prepare(
     'SELECT conversation_id, state, last_turn_at FROM agent_state WHERE person_id = ?',
   );
@@ -32,11 +43,11 @@ export function createMemoryStore(deps: { db: Db; clock: Clock }): MemoryStore {
   return {
     load(personId) {
       const row = sel.get(personId) as
-        | { conversation_id: string; state: string; last_turn_at: number }
+        | { conversation_id: string; state: string | Buffer; last_turn_at: number }
         | undefined;
       const now = deps.clock.now();
       if (!row) return { conversationId: randomUUID(), memory: {}, isNew: true };
-      const memory = JSON.parse(row.state) as AgentMemory;
+      const memory = JSON.parse(decode(personId, row.state)) as AgentMemory;
       if (now - row.last_turn_at > CONVERSATION_IDLE_MS) {
         return {
           conversationId: randomUUID(),
@@ -48,7 +59,7 @@ export function createMemoryStore(deps: { db: Db; clock: Clock }): MemoryStore {
     },
     save(personId, conversationId, memory) {
       const now = deps.clock.now();
-      upsert.run(personId, conversationId, JSON.stringify(memory), now, now);
+      upsert.run(personId, conversationId, encode(personId, JSON.stringify(memory)), now, now);
     },
   };
 }

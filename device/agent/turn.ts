@@ -108,7 +108,8 @@ export function createAgent(
 ): Agent & { tools: ToolRegistry; cloud: CloudEngine } {
   const { store, db, clock, config, log, metrics } = ctx;
   const alerts = createAlertSender({ db, outbox: ctx.outbox, clock });
-  const fetchCache = createFetchCache({ db, clock });
+  const crypto = store.deps.crypto;
+  const fetchCache = createFetchCache({ db, clock, crypto });
   const weather = createWeatherClient({
     baseUrl: config.AIDE_WEATHER_URL,
     latitude: config.AIDE_LATITUDE,
@@ -149,7 +150,7 @@ export function createAgent(
       log,
       metrics,
     });
-  const memory = createMemoryStore({ db, clock });
+  const memory = createMemoryStore({ db, clock, crypto });
   const anchors = { ...defaultAnchors, bedtime: config.AIDE_BEDTIME };
   const turns = metrics.counter('aide_agent_turns_total', 'Agent turns by engine and outcome', [
     'engine',
@@ -314,8 +315,13 @@ function withSafetyNotes(text: string, actions: ActionRecord[]): string {
   const advice = actions
     .flatMap((a) => ((a.result.safety as { advice: string }[] | undefined) ?? []).map((s) => s.advice))
     .filter((adv) => !text.includes(adv));
+  // A model that slips into dose talk anyway is followed by the rule, in the same breath.
+  if (dosePattern.test(text) && !/\b(doctor|pharmacist|gp)\b/i.test(text)) advice.push(doseReminder);
   return advice.length ? `${text} ${advice.join(' ')}` : text;
 }
+
+const dosePattern = /\b(increase|decrease|double|halve|reduce|lower|raise|stop taking|skip|cut down on|come off)\b.{0,40}\b(dose|dosage|tablets?|pills?|medicines?|medication)\b/i;
+const doseReminder = "Please don't change any medicine or dose without asking your doctor or pharmacist.";
 
 /** The recent turns that fit the budget, plus a short extractive summary of older ones. */
 export function historyWindow(turns: { role: 'user' | 'assistant'; text: string }[]): {
