@@ -113,7 +113,10 @@ describe('medicines', () => {
     assert.equal(r.body.actions.length, 0);
     assert.match(r.body.reply.text, /At what time should I remind you to take Aspirin/);
     const row = dev.ctx.db.prepare('SELECT state FROM agent_state').get() as { state: Buffer };
-    assert.ok(Buffer.isBuffer(row.state) && !row.state.toString('latin1').includes('Aspirin'), 'the pending question is encrypted at rest');
+    assert.ok(
+      Buffer.isBuffer(row.state) && !row.state.toString('latin1').includes('Aspirin'),
+      'the pending question is encrypted at rest',
+    );
     await dev.close();
     dev = await startDevice(loadDeviceConfig({ env: env() }), { clock });
     const f = await turn('8 in the morning');

@@ -320,7 +320,8 @@ function withSafetyNotes(text: string, actions: ActionRecord[]): string {
   return advice.length ? `${text} ${advice.join(' ')}` : text;
 }
 
-const dosePattern = /\b(increase|decrease|double|halve|reduce|lower|raise|stop taking|skip|cut down on|come off)\b.{0,40}\b(dose|dosage|tablets?|pills?|medicines?|medication)\b/i;
+const dosePattern =
+  /\b(increase|decrease|double|halve|reduce|lower|raise|stop taking|skip|cut down on|come off)\b.{0,40}\b(dose|dosage|tablets?|pills?|medicines?|medication)\b/i;
 const doseReminder = "Please don't change any medicine or dose without asking your doctor or pharmacist.";
 
 /** The recent turns that fit the budget, plus a short extractive summary of older ones. */
