@@ -37,12 +37,14 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
   let owner: Session, helper: Session, viewer: Session, smsOnly: Session;
   const vapid = webpush.generateVAPIDKeys();
   const group = `notify-test-${process.pid}-${Date.now()}`;
+  // Own topic on the shared broker, so other tests' alerts never mix in.
+  const prefix = `t${process.pid}_${Date.now()}_`;
 
   async function publish(alert: { type: string; priority: 0 | 1 | 2; message: string; id?: string }) {
     const id = alert.id ?? randomUUID();
     const payload = { id, personId: personA, type: alert.type, priority: alert.priority, message: alert.message, at: new Date().toISOString() };
     const record = { messageId: randomUUID(), deviceId: 'dev-n', seq: 1, kind: 'alert', createdAt: payload.at, receivedAt: payload.at, payload };
-    await producer.send({ topic: 'notification_queue', messages: [{ key: 'dev-n', value: JSON.stringify(record) }] });
+    await producer.send({ topic: `${prefix}notification_queue`, messages: [{ key: 'dev-n', value: JSON.stringify(record) }] });
     return id;
   }
   /** All `n` delivery rows of the event exist and none is still being sent. */
@@ -71,6 +73,7 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
       VAPID_PUBLIC_KEY: vapid.publicKey,
       VAPID_PRIVATE_KEY: vapid.privateKey,
       AIDE_NOTIFY_GROUP: group,
+      AIDE_KAFKA_TOPIC_PREFIX: prefix,
       AIDE_RATE_LIMIT_PER_MIN: '10000',
       AIDE_AUTH_RATE_LIMIT_PER_MIN: '10000',
     };

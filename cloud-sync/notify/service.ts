@@ -40,6 +40,7 @@ export async function start(ctx: CloudContext): Promise<void> {
   const dispatcher = createDispatcher({ pool, clock, log, metrics, channels, appUrl: config.AIDE_API_ISSUER });
   const handled = metrics.counter('aide_notify_records_total', 'notification_queue records by outcome', ['outcome']);
 
+  const topic = config.AIDE_KAFKA_TOPIC_PREFIX + NOTIFICATION_TOPIC;
   const kafka = new Kafka({
     clientId: `aide-notify-${process.pid}`,
     brokers: config.KAFKA_BROKERS.split(','),
@@ -80,23 +81,24 @@ export async function start(ctx: CloudContext): Promise<void> {
     await ctx.databaseReady;
     const admin = kafka.admin();
     await admin.connect();
-    if (!(await admin.listTopics()).includes(NOTIFICATION_TOPIC)) {
+    if (!(await admin.listTopics()).includes(topic)) {
       await admin
         .createTopics({
           waitForLeaders: true,
-          topics: [{ topic: NOTIFICATION_TOPIC, numPartitions: 6, replicationFactor: -1, configEntries: [{ name: 'retention.ms', value: String(NOTIFICATION_RETENTION_MS) }] }],
+          topics: [{ topic, numPartitions: config.AIDE_KAFKA_PARTITIONS, replicationFactor: -1, configEntries: [{ name: 'retention.ms', value: String(NOTIFICATION_RETENTION_MS) }] }],
         })
         .catch((err: Error) => {
           if (!/already exists/i.test(err.message)) throw err;
         });
     }
     await admin.disconnect();
-    consumer = kafka.consumer({ groupId: config.AIDE_NOTIFY_GROUP, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+    // Short session and rebalance timeouts: a killed worker's partitions move to the others within seconds.
+    consumer = kafka.consumer({ groupId: config.AIDE_NOTIFY_GROUP, sessionTimeout: 6_000, rebalanceTimeout: 10_000, heartbeatInterval: 1_000 });
     consumer.on(consumer.events.CRASH, (e) => {
       readiness.set('kafka', { ready: false, detail: `consumer crashed: ${e.payload.error.message}` });
     });
     await consumer.connect();
-    await consumer.subscribe({ topic: NOTIFICATION_TOPIC, fromBeginning: true });
+    await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -112,7 +114,7 @@ export async function start(ctx: CloudContext): Promise<void> {
         }
       },
     });
-    readiness.set('kafka', { ready: true, detail: `consuming notification_queue as ${config.AIDE_NOTIFY_GROUP}` });
+    readiness.set('kafka', { ready: true, detail: `consuming ${topic} as ${config.AIDE_NOTIFY_GROUP}` });
     log.info({ channels: described }, 'notify consuming');
   }
 

@@ -14,7 +14,7 @@ export function createSmsChannel(opts: { baseUrl: string; accountSid: string; au
     async send(r, m) {
       const res = await fetch(url, {
         method: 'POST',
-        headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded', 'i-twilio-idempotency-token': m.idempotencyKey },
+        headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ To: r.phone!, From: opts.from, Body: `${m.title}. ${m.body}`.slice(0, 320) }),
         signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
       });
