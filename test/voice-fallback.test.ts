@@ -49,3 +49,20 @@ test('an engine that fails at run time hands over to the next one (espeak-ng voi
     await device.close();
   }
 });
+
+test('a VAD model whose checksum does not match is refused before loading; the energy detector serves and /readyz says why', async () => {
+  const { mkdtempSync, appendFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { fetchModel } = await import('../device/models/store.js');
+  const root = mkdtempSync(join(tmpdir(), 'aide-models-'));
+  await fetchModel(root, 'silero-vad-v5');
+  appendFileSync(join(root, 'installed', 'silero-vad-v5', 'silero_vad.onnx'), 'corrupt');
+  const device = await startVoiceDevice({ AIDE_MODELS_DIR: root });
+  try {
+    const body = (await (await fetch(`${device.url}/readyz`)).json()) as { subsystems: Record<string, { detail: string }> };
+    assert.match(body.subsystems.vad!.detail, /^energy \(silero: vad model silero-vad-v5 refused: silero_vad.onnx: checksum mismatch/);
+  } finally {
+    await device.close();
+  }
+});

@@ -70,7 +70,7 @@ export async function decodeAudio(buf: Buffer, contentType: string | undefined, 
 export function ffmpegTo16k(input: Buffer, maxSeconds: number): Promise<Int16Array> {
   return new Promise((resolve, reject) => {
     const ff = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', '-t', String(maxSeconds + 1),
-      '-ac', '1', '-ar', String(SAMPLE_RATE), '-f', 's16le', 'pipe:1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      '-ac', '1', '-ar', String(SAMPLE_RATE), '-f', 's16le', 'pipe:1'], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
     const out: Buffer[] = [];
     let err = '';
     ff.stdout.on('data', (d: Buffer) => out.push(d));
