@@ -182,6 +182,10 @@ export function createAgent(
       zone: person.timezone,
       anchors,
       prefs: { glucose: person.units.glucose },
+      medicines: store.medications
+        .listSync(personId)
+        .filter((m) => m.active)
+        .map((m) => m.name),
     });
     const tctx: ToolContext = {
       personId,

@@ -63,6 +63,8 @@ export interface Understanding {
 
 export interface UnderstandEnv extends TimeEnv {
   prefs?: { glucose?: string };
+  /** Names of the person's medicines, so "I took my Eliquis" is known to be a dose. */
+  medicines?: string[];
 }
 
 const w = (t: Token | undefined) => (t?.k === 'w' ? t.w : undefined);
@@ -654,10 +656,17 @@ function medicineIntent(
       s,
     ) && !isQuestion;
   const aboutReading = ts.some((_, i) => readTypeCue(ts, i) !== undefined);
+  const known = (env.medicines ?? []).map((m) => m.toLowerCase());
+  const mentioned = findMedicineName(ts, ['took', 'taken', 'had', 'swallowed'])?.name.toLowerCase();
+  const drugLike = (x?: string) =>
+    !!x &&
+    (known.some((k) => k === x || k.startsWith(x) || x.startsWith(k)) ||
+      /(in|ol|ide|ine|pril|artan|statin|mab|one|ate|am|en|ax|ix|is|an)$/.test(x.split(' ')[0]!));
   const taken =
-    /\b(took|taken|had|swallowed|done with) (my|the|it|them|all|both|this|that|today's|tonight's|[a-z]+(in|ol|ide|ine|pril|artan|statin|mab|one|an|ate|am|en))\b/.test(
+    /^(yes |ok |okay |right |done )?(,? )?(i |i've |i have |i just |i've just |i have just |just |i already |already |i've already )?(took|taken|had|swallowed|done with) /.test(
       s,
     ) &&
+    (medWord || /\b(took|taken|had) (it|them|both|all of them)\b/.test(s) || drugLike(mentioned)) &&
     !/^(did|have|has) i\b/.test(s) &&
     !/\bprescribed\b/.test(s) &&
     !aboutReading;
@@ -694,6 +703,8 @@ function medicineIntent(
     /\bremind me (to take|about|to have)\b|\b(need|want) (reminding|a reminder|reminders?) (to take|for|about)\b|\b(add|new|put)\b.*\b(medicine|medication|tablet|pill|prescription|capsule|inhaler)\b|\b(prescribed|started on|started taking|starting on|starting|begin taking|now taking)\b|\badd\b.*\b(at|every|twice|once|daily|mg|\d)\b|^i (now )?take \w+.*\b(at|every|twice|once|daily|in the|mg)\b|\breminder (for|to take)\b|\b(set|create|make) (up )?(a )?reminders?\b/.test(
       s,
     );
+  // "remind me to take the bins out": a chore, not a medicine.
+  if (addCue && /\btake (the |my |our )?\w+( \w+)? (out|back|in|for a walk|to)\b/.test(s)) return undefined;
   if (addCue && !isQuestion) {
     const found = findMedicineName(ts, [
       'called',

@@ -243,6 +243,9 @@ export function extractReadings(ts: Token[]): {
       i += after.len;
       continue;
     }
+    // "82 years old", "two cups of tea", "at 3 o'clock": counts of other things are not readings.
+    if (notMeasureNoun.test(w(ts[i + 1]) ?? '') || (w(ts[i + 1]) === 'of' && w(ts[i + 2]) === 'them'))
+      continue;
     if (cue && !cueUsed) {
       if (cue === 'blood_pressure') {
         loose.push(t.v);
@@ -254,5 +257,15 @@ export function extractReadings(ts: Token[]): {
     }
     loose.push(t.v);
   }
-  return { readings, loose, typesMentioned };
+  // Room or weather temperatures ("it's 20 degrees in here") are not body temperatures.
+  const body = readings.filter(
+    (r) =>
+      r.type !== 'temperature' ||
+      typeof r.value !== 'number' ||
+      (r.unit === '°F' ? r.value >= 86 && r.value <= 113 : r.value >= 30 && r.value <= 45),
+  );
+  return { readings: body, loose, typesMentioned };
 }
+
+const notMeasureNoun =
+  /^(years?|yrs|old|cups?|glasses|times|minutes|mins|seconds|days|weeks|months|o'clock|oclock|pence|p|quid|pounds?\b(?= of)|euros?|dollars?|people|children|grandchildren|kids|miles|floors|stairs|pages|slices|biscuits|sugars)$/;
