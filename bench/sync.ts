@@ -217,6 +217,18 @@ async function main() {
       );
       await fleet.close();
     }
+    const metrics = await (await fetch(`${worker.url}/metrics`)).text();
+    const stage = (name: string) => {
+      const sum = Number(
+        metrics.match(new RegExp(`aide_ingest_stage_seconds_sum\\{stage="${name}"\\} ([\\d.e+-]+)`))?.[1] ??
+          0,
+      );
+      const count = Number(
+        metrics.match(new RegExp(`aide_ingest_stage_seconds_count\\{stage="${name}"\\} (\\d+)`))?.[1] ?? 0,
+      );
+      return `${name} ${count ? ((sum / count) * 1000).toFixed(1) : '–'} ms/batch (${count} batches)`;
+    };
+    console.log(`ingest steps: ${['postgres', 'kafka', 'mark_published'].map(stage).join(', ')}`);
     const pool = new pg.Pool({ connectionString: db.url, max: 1 });
     const { rows: r } = await pool.query(
       'SELECT count(*) AS n, count(*) FILTER (WHERE published_at IS NULL) AS unpublished FROM ingested_messages',

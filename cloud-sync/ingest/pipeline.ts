@@ -48,6 +48,9 @@ export function createIngestPipeline(deps: PipelineDeps) {
     'Time to store, publish and acknowledge one batch',
   );
   const pendingGauge = metrics.gauge('aide_ingest_pending', 'Records received and not yet acknowledged');
+  const stageTime = metrics.histogram('aide_ingest_stage_seconds', 'Time per batch in each ingest step', [
+    'stage',
+  ]);
 
   function accept(msg: UpstreamMessage): void {
     if (!msg.ok) {
@@ -79,17 +82,24 @@ export function createIngestPipeline(deps: PipelineDeps) {
     wake?.();
   }
 
-  async function processBatch(batch: Envelope[]): Promise<void> {
+  type Outcome = Awaited<ReturnType<IngestStore['store']>>;
+
+  async function storeStage(batch: Envelope[]): Promise<Outcome> {
     const records = batch.filter((e) => isRecordKind(e.kind));
     const controls = batch.filter((e) => !isRecordKind(e.kind));
-    let outcome: Awaited<ReturnType<IngestStore['store']>>;
+    const endStore = stageTime.startTimer({ stage: 'postgres' });
     try {
-      outcome = await store.store(records, controls);
+      const outcome = await store.store(records, controls);
+      endStore();
       deps.onHealth('database', true, 'postgresql');
+      return outcome;
     } catch (err) {
       deps.onHealth('database', false, `write failed: ${(err as Error).message}`);
       throw err;
     }
+  }
+
+  async function publishStage(outcome: Outcome): Promise<void> {
     if (outcome.toPublish.length) {
       const receivedAt = new Date(clock.now()).toISOString();
       const byTopic = new Map<string, ReturnType<typeof toKafkaMessage>[]>();
@@ -100,18 +110,22 @@ export function createIngestPipeline(deps: PipelineDeps) {
         byTopic.set(topic, list);
       }
       try {
+        const endKafka = stageTime.startTimer({ stage: 'kafka' });
         const producer = await deps.kafka.producer();
         await producer.sendBatch({
           acks: -1,
           topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
         });
+        endKafka();
         deps.onHealth('kafka', true, 'connected');
       } catch (err) {
         deps.onHealth('kafka', false, `publish failed: ${(err as Error).message}`);
         await deps.kafka.reset().catch(() => {});
         throw err;
       }
+      const endMark = stageTime.startTimer({ stage: 'mark_published' });
       await store.markPublished(outcome.toPublish.map((e) => e.id));
+      endMark();
     }
     const acks = new Map<string, AckItem[]>();
     const add = (e: Envelope, status: AckItem['status']) => {
@@ -126,34 +140,59 @@ export function createIngestPipeline(deps: PipelineDeps) {
     received.inc({ outcome: 'duplicate' }, outcome.duplicates.length);
   }
 
+  /** Runs one step until it succeeds (or the worker stops), backing off between attempts. */
+  async function untilDone<T>(size: number, step: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 1; !stopped; attempt++) {
+      try {
+        return await step();
+      } catch (err) {
+        const delay = backoffDelay(attempt, 100, 5000);
+        log.warn(
+          { attempt, delayMs: delay, size, err: (err as Error).message },
+          'ingest batch failed, retrying',
+        );
+        await sleep(delay, clock, stopSignal.signal).catch(() => {});
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Two batches overlap: while batch N is published to Kafka, batch N+1 is written to PostgreSQL.
+   * Kafka publications (and acknowledgements) stay in batch order, so per-device order holds.
+   */
   async function run(): Promise<void> {
+    const taken = new Set<string>();
+    let publishing: Promise<void> = Promise.resolve();
+    let inFlight = 0;
     while (!stopped) {
-      if (pending.size === 0) {
+      const free = [...pending.values()].filter((e) => !taken.has(e.id));
+      if (free.length === 0 || inFlight >= 2) {
         await new Promise<void>((resolve) => (wake = resolve));
         wake = undefined;
         continue;
       }
-      if (pending.size < deps.batchMax && deps.lingerMs > 0)
-        await sleep(deps.lingerMs, clock).catch(() => {});
-      const batch = [...pending.values()].slice(0, deps.batchMax);
+      if (free.length < deps.batchMax && deps.lingerMs > 0) await sleep(deps.lingerMs, clock).catch(() => {});
+      const batch = [...pending.values()].filter((e) => !taken.has(e.id)).slice(0, deps.batchMax);
+      for (const e of batch) taken.add(e.id);
+      inFlight += 1;
       const end = batchTime.startTimer();
-      for (let attempt = 1; !stopped; attempt++) {
-        try {
-          await processBatch(batch);
-          break;
-        } catch (err) {
-          const delay = backoffDelay(attempt, 100, 5000);
-          log.warn(
-            { attempt, delayMs: delay, size: batch.length, err: (err as Error).message },
-            'ingest batch failed, retrying',
-          );
-          await sleep(delay, clock, stopSignal.signal).catch(() => {});
+      const outcome = await untilDone(batch.length, () => storeStage(batch));
+      const previous = publishing;
+      publishing = (async () => {
+        await previous;
+        if (outcome) await untilDone(batch.length, () => publishStage(outcome));
+        end();
+        for (const e of batch) {
+          pending.delete(e.id);
+          taken.delete(e.id);
         }
-      }
-      end();
-      for (const e of batch) pending.delete(e.id);
-      pendingGauge.set(pending.size);
+        inFlight -= 1;
+        pendingGauge.set(pending.size);
+        wake?.();
+      })();
     }
+    await publishing;
   }
 
   let running: Promise<void> | undefined;

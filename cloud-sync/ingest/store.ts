@@ -86,12 +86,15 @@ export function createIngestStore(pool: pg.Pool) {
         obj: typeof m.value === 'object' ? m.value : null,
         deleted: m.deleted === true,
       }));
-      // A reading whose time changed moves partition: drop the older copy first.
-      await client.query(
-        `DELETE FROM measurements m USING jsonb_to_recordset($1::jsonb) AS x(id uuid, "takenAt" timestamptz, version int)
+      // A reading whose time changed moves partition: drop the older copy first (only a later
+      // version can have one, so first versions skip this probe of every partition).
+      const changed = rows.filter((m) => (m.version ?? 1) > 1);
+      if (changed.length)
+        await client.query(
+          `DELETE FROM measurements m USING jsonb_to_recordset($1::jsonb) AS x(id uuid, "takenAt" timestamptz, version int)
           WHERE m.id = x.id AND m.taken_at <> x."takenAt" AND m.version < x.version`,
-        [json(rows)],
-      );
+          [json(changed)],
+        );
       await client.query(
         `INSERT INTO measurements (id, device_id, person_id, type, value, value_json, unit, input_unit, taken_at, source, note, deleted, version, updated_at, message_id)
          SELECT x.id, x."deviceId", x."personId", x.type, x.num, x.obj, x.unit, x."inputUnit", x."takenAt", x.source, x.note, x.deleted, x.version, x."updatedAt", x."messageId"
