@@ -470,3 +470,16 @@ describe('ids chosen by the caller (sync, import)', () => {
     store.medications.remove(med.id);
   });
 });
+
+describe('export range', () => {
+  test('from/to limit the exported observations', async () => {
+    const all = (await (await fetch(`${dev.url}/api/export`)).json()) as {
+      entry: { resource: { resourceType: string; effectiveDateTime?: string } }[];
+    };
+    const from = '2026-03-08T00:00:00Z';
+    const part = (await (await fetch(`${dev.url}/api/export?from=${from}`)).json()) as typeof all;
+    const obs = (b: typeof all) => b.entry.filter((e) => e.resource.resourceType === 'Observation');
+    assert.ok(obs(part).length > 0 && obs(part).length < obs(all).length);
+    assert.ok(obs(part).every((e) => (e.resource.effectiveDateTime as string) >= from.replace('Z', '.000Z')));
+  });
+});

@@ -106,8 +106,15 @@ function medicationStatement(m: Medication, patientRef: string) {
   };
 }
 
-/** A FHIR R4 collection Bundle: the Patient, every Observation and every MedicationStatement. */
-export function exportBundle(store: HealthStore, personId?: string) {
+/**
+ * A FHIR R4 collection Bundle: the Patient, every Observation and every MedicationStatement. `range` limits
+ * the Observations to readings taken in [from, to) (a full history can be large).
+ */
+export function exportBundle(
+  store: HealthStore,
+  personId?: string,
+  range: { from?: number; to?: number } = {},
+) {
   const person = store.people.getSync(personId);
   const patientRef = `urn:uuid:${person.id}`;
   const entries: { fullUrl: string; resource: Record<string, unknown> }[] = [
@@ -125,7 +132,7 @@ export function exportBundle(store: HealthStore, personId?: string) {
   ];
   let cursor: string | undefined;
   do {
-    const page = store.measurements.list({ personId: person.id, limit: 500, cursor });
+    const page = store.measurements.list({ personId: person.id, limit: 500, cursor, ...range });
     for (const m of page.items)
       entries.push({ fullUrl: `urn:uuid:${m.id}`, resource: observation(m, patientRef) });
     cursor = page.nextCursor;

@@ -36,6 +36,11 @@ const listQuery = z
   .strict();
 const summaryQuery = rangeQuery.extend({ type: z.enum(measurementTypes) });
 const idParams = z.object({ id: z.string().min(1).max(100) });
+// Schemas are built once: building one per request costs more than the cached read it guards.
+const personOnlyQuery = z.object(personQuery).strict();
+const recentQuery = z
+  .object({ ...personQuery, limit: z.coerce.number().int().min(1).max(200).optional() })
+  .strict();
 const doseAction = z
   .object({ via: z.string().max(40).optional(), at: z.number().int().nonnegative().optional() })
   .strict()
@@ -96,7 +101,7 @@ export function registerStoreRoutes(app: FastifyInstance, store: HealthStore): v
 
   // --- medications
   app.get('/api/medications', async (req) => {
-    const q = parse(z.object(personQuery).strict(), req.query, 'query');
+    const q = parse(personOnlyQuery, req.query, 'query');
     return { items: await medications.list(q.personId) };
   });
   app.post('/api/medications', async (req, reply) =>
@@ -152,21 +157,19 @@ export function registerStoreRoutes(app: FastifyInstance, store: HealthStore): v
 
   // --- conversations
   app.get('/api/conversations/recent', async (req) => {
-    const q = parse(
-      z.object({ ...personQuery, limit: z.coerce.number().int().min(1).max(200).optional() }).strict(),
-      req.query,
-      'query',
-    );
+    const q = parse(recentQuery, req.query, 'query');
     return { items: await conversations.recent(q.personId, q.limit) };
   });
 
   // --- FHIR
   app.get('/api/export', async (req, reply) => {
-    const q = parse(z.object(personQuery).strict(), req.query, 'query');
-    return reply.type('application/fhir+json').send(exportBundle(store, q.personId));
+    const q = parse(rangeQuery, req.query, 'query');
+    const tz = tzOf(q.personId);
+    const range = { from: toMs(q.from, tz), to: toMs(q.to, tz) };
+    return reply.type('application/fhir+json').send(exportBundle(store, q.personId, range));
   });
   app.post('/api/import', async (req) => {
-    const q = parse(z.object(personQuery).strict(), req.query, 'query');
+    const q = parse(personOnlyQuery, req.query, 'query');
     return importBundle(store, req.body, q.personId);
   });
 }
