@@ -211,6 +211,20 @@ describe('cloud engine', () => {
     assert.ok(Date.now() - started < 8000);
   });
 
+  test('after repeated failures the breaker opens: the next hard question fails fast, without a call', async () => {
+    script = () => ({ status: 503 });
+    await turn('why is the sky blue');
+    requests.length = 0;
+    const started = Date.now();
+    const r = await turn('why do cats purr');
+    assert.equal(requests.length, 0, 'no call while the breaker is open');
+    assert.equal(r.degraded, true);
+    assert.match(r.reply.text, /can't reach the internet/);
+    assert.ok(Date.now() - started < 1000);
+    const metrics = await (await fetch(`${dev.url}/metrics`)).text();
+    assert.match(metrics, /aide_breaker_state\{name="llm"\} 2/);
+  });
+
   test('local requests never go to the cloud, even when it is configured', async () => {
     script = () => ({ chunks: textChunks('should not be used') });
     const r = await turn('my weight is 70 kilos');
