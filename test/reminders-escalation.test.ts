@@ -106,3 +106,20 @@ describe('a reminder nobody answers: re-asks, a last reminder, then one caregive
     assert.match((summary.payload as { message: string }).message, /^Mum has missed 3 more doses since \w{3} 15:00: Aspirin \(3\)\.$/);
   });
 });
+
+describe("GET /api/alerts also lists the agent's alerts", () => {
+  test('an emergency said to the agent shows as priority 2, pending until the cloud acknowledges it', async () => {
+    const t = await startTestDevice({ timezone: zone, start: local('2026-06-01T10:00', zone) });
+    try {
+      const r = await t.dev.ctx.agent!.runTurn({ text: "I've fallen and can't get up" });
+      assert.equal(r.emergency, true);
+      const list = (await t.call('GET', '/api/alerts')).body.items;
+      assert.equal(list.length, 1);
+      assert.deepEqual({ type: list[0].type, kind: list[0].kind, priority: list[0].priority, delivery: list[0].delivery }, { type: 'emergency', kind: 'agent', priority: 2, delivery: 'pending' });
+      t.dev.ctx.outbox.ack([list[0].id]);
+      assert.equal((await t.call('GET', '/api/alerts')).body.items[0].acknowledged, true);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -5,6 +5,7 @@ import { createReminderDialogue, type ReminderDialogue, withReminderDialogue } f
 import { registerReminderRoutes } from './routes.js';
 import { createReminderScheduler, observeDoseChanges, type ReminderScheduler } from './scheduler.js';
 import { reminderSettings } from './settings.js';
+import { recordOutboxAlerts } from './views.js';
 
 export type { ReminderEvent, ReminderScheduler } from './scheduler.js';
 export { parseAnswer, withReminderDialogue } from './dialogue.js';
@@ -36,6 +37,7 @@ export function startReminders(ctx: DeviceContext): Reminders {
     speak: (text, personId) => ctx.voice?.speak(text, { personId }),
   });
   observeDoseChanges(store, () => scheduler.poke());
+  recordOutboxAlerts(db, outbox, clock, () => scheduler.raisingAlert());
   const dialogue = createReminderDialogue({ scheduler, store, clock, log });
   scheduler.start();
   ctx.readiness.set('reminders', { ready: true, detail: ctx.voice ? 'spoken and on the console' : 'console and log (no voice)' });

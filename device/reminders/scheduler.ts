@@ -98,6 +98,8 @@ export interface ReminderScheduler {
   /** The last events since this process started, oldest first. */
   recentEvents(): ReminderEvent[];
   /** Timer wake-ups, passes run (wake-ups and pokes), CPU spent in passes (ms, listeners included). */
+  /** True while the scheduler itself queues an alert (so the outbox observer leaves it to reminder_alerts). */
+  raisingAlert(): boolean;
   stats(): { wakeups: number; ticks: number; cpuMs: number; nextWakeAt?: number };
   settings: ReminderSettings;
 }
@@ -172,6 +174,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
   let wakeups = 0;
   let ticks = 0;
   let cpuMicros = 0;
+  let raising = false;
 
   const recent: ReminderEvent[] = [];
   const emit = (e: ReminderEvent) => {
@@ -426,19 +429,21 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     const named = items.map((i) => ({ name: names.get(i.medicationId) ?? 'medicine', dueAt: i.dueAt }));
     const medicationIds = [...new Set(items.map((i) => i.medicationId))];
     const doseIds = items.map((i) => i.doseId);
-    outbox.enqueue(
-      'alert',
-      {
-        id,
-        personId,
-        type: 'missed_dose',
-        priority: 1,
-        message: alertMessage(person.name, named, zone, kind === 'summary'),
-        at: iso(now),
-        data: { kind, doseIds, medicationIds, dueAt: items.map((i) => iso(i.dueAt)) },
-      },
-      { priority: 1, messageId: id },
-    );
+    const payload = {
+      id,
+      personId,
+      type: 'missed_dose',
+      priority: 1,
+      message: alertMessage(person.name, named, zone, kind === 'summary'),
+      at: iso(now),
+      data: { kind, doseIds, medicationIds, dueAt: items.map((i) => iso(i.dueAt)) },
+    };
+    raising = true;
+    try {
+      outbox.enqueue('alert', payload, { priority: 1, messageId: id });
+    } finally {
+      raising = false;
+    }
     q.insertAlert.run(id, personId, kind, JSON.stringify(medicationIds), JSON.stringify(doseIds), 1, now);
     if (kind === 'dose') db.prepare('UPDATE reminder_state SET alert_id = ? WHERE dose_id IN (SELECT value FROM json_each(?))').run(id, JSON.stringify(doseIds));
     alertsRaised.inc({ kind });
@@ -573,6 +578,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       return () => listeners.delete(fn);
     },
     recentEvents: () => [...recent],
+    raisingAlert: () => raising,
     stats: () => ({ wakeups, ticks, cpuMs: cpuMicros / 1000, ...(nextWakeAt !== undefined ? { nextWakeAt } : {}) }),
   };
 }

@@ -60,8 +60,9 @@ export function upcomingReminders(
 export interface AlertView {
   id: string;
   personId: string;
-  type: 'missed_dose';
-  kind: 'dose' | 'summary';
+  type: string;
+  /** dose / summary: raised by reminders; agent: raised by the agent (emergency, out-of-range reading, message). */
+  kind: 'dose' | 'summary' | 'agent';
   priority: number;
   raisedAt: string;
   medicines: { id: string; name: string }[];
@@ -93,19 +94,45 @@ export function listAlerts(deps: { db: Db; store: HealthStore }, q: { personId?:
     if (!m) names.set(personId, (m = new Map(store.medications.listSync(personId, { includeDeleted: true }).map((x) => [x.id, x.name]))));
     return m.get(medId) ?? '';
   };
-  return rows.map((r) => {
-    const delivery = inOutbox.get(r.id) ? 'pending' : rejected?.get(r.id) ? 'rejected' : 'acknowledged';
+  const delivery = (id: string) => (inOutbox.get(id) ? 'pending' : rejected?.get(id) ? 'rejected' : 'acknowledged') as AlertView['delivery'];
+  const others = (q.personId
+    ? db.prepare('SELECT * FROM device_alerts WHERE person_id = ? ORDER BY raised_at DESC, id LIMIT ?').all(store.people.resolveId(q.personId), q.limit)
+    : db.prepare('SELECT * FROM device_alerts ORDER BY raised_at DESC, id LIMIT ?').all(q.limit)) as { id: string; person_id: string; type: string; priority: number; raised_at: number }[];
+  const fromAgent: AlertView[] = others.map((r) => {
+    const d = delivery(r.id);
+    return { id: r.id, personId: r.person_id, type: r.type, kind: 'agent', priority: r.priority, raisedAt: iso(r.raised_at), medicines: [], doseIds: [], delivery: d, acknowledged: d === 'acknowledged' };
+  });
+  const fromReminders: AlertView[] = rows.map((r) => {
+    const d = delivery(r.id);
     return {
       id: r.id,
       personId: r.person_id,
-      type: 'missed_dose' as const,
+      type: 'missed_dose',
       kind: r.kind,
       priority: r.priority,
       raisedAt: iso(r.raised_at),
       medicines: (JSON.parse(r.medication_ids) as string[]).map((id) => ({ id, name: nameOf(r.person_id, id) })),
       doseIds: JSON.parse(r.dose_ids),
-      delivery,
-      acknowledged: delivery === 'acknowledged',
+      delivery: d,
+      acknowledged: d === 'acknowledged',
     };
   });
+  return [...fromAgent, ...fromReminders].sort((a, b) => b.raisedAt.localeCompare(a.raisedAt) || a.id.localeCompare(b.id)).slice(0, q.limit);
+}
+
+/**
+ * Records every other alert queued in the outbox (the agent's emergencies, out-of-range readings and
+ * messages), inside the caller's transaction, so GET /api/alerts can show it and its delivery.
+ */
+export function recordOutboxAlerts(db: Db, outbox: { enqueue: (kind: string, payload: unknown, opts?: { priority?: 0 | 1 | 2; messageId?: string }) => string }, clock: Clock, skip: () => boolean): void {
+  const insert = db.prepare('INSERT OR IGNORE INTO device_alerts (id, person_id, type, priority, raised_at) VALUES (?, ?, ?, ?, ?)');
+  const enqueue = outbox.enqueue.bind(outbox);
+  outbox.enqueue = (kind, payload, opts) => {
+    const id = enqueue(kind, payload, opts);
+    if (kind === 'alert' && !skip()) {
+      const p = (payload ?? {}) as { personId?: string; type?: string; priority?: number };
+      insert.run(id, String(p.personId ?? ''), String(p.type ?? 'device'), Number(p.priority ?? opts?.priority ?? 0), clock.now());
+    }
+    return id;
+  };
 }
