@@ -273,32 +273,6 @@ else
 fi
 cleanup_stage
 STAGE=""
-if [ "$(readlink "$PREFIX/current" 2>/dev/null)" != "releases/$VERSION" ]; then
-  ln -sfn "releases/$VERSION" "$PREFIX/.current.tmp"
-  mv -Tf "$PREFIX/.current.tmp" "$PREFIX/current"
-  note "$PREFIX/current -> releases/$VERSION"
-  RELEASE_CHANGED=1
-fi
-cat >"$BIN_LINK.tmp" <<EOF
-#!/bin/sh
-# Installed by install-device.sh: runs the current Aide release with the device settings.
-# Commands that touch the store run as the $AIDE_USER user so its files never become root's.
-set -a
-[ -r $ETC_DIR/aide.env ] && . $ETC_DIR/aide.env
-set +a
-export AIDE_DATA_DIR="\${AIDE_DATA_DIR:-$STATE_DIR}"
-if [ "\$(id -u)" = 0 ] && id -u $AIDE_USER >/dev/null 2>&1; then
-  case "\${1:-}" in
-  update | doctor | "" | -h | --help) ;;
-  *) cd "\$AIDE_DATA_DIR" 2>/dev/null || cd /
-     exec runuser -u $AIDE_USER -- $PREFIX/current/bin/aide.js "\$@" ;;
-  esac
-fi
-exec $PREFIX/current/bin/aide.js "\$@"
-EOF
-chmod 0755 "$BIN_LINK.tmp"
-mv -f "$BIN_LINK.tmp" "$BIN_LINK"
-
 # ---------------------------------------------------------------- 6. data folder
 step "preparing $STATE_DIR (data and keys, owner only)"
 for d in "$STATE_DIR" "$STATE_DIR/keys" "$STATE_DIR/backups" "$STATE_DIR/models"; do
@@ -363,20 +337,47 @@ if [ -n "${CUR[LLM_BASE_URL]}" ] && [ -z "${CUR[LLM_API_KEY]+x}" ]; then setting
 } >"$ETC_DIR/aide.env.tmp"
 chown root:"$AIDE_USER" "$ETC_DIR/aide.env.tmp"
 chmod 0640 "$ETC_DIR/aide.env.tmp"
+# The agent validates its settings at start (exit 78 on a bad value); check them now with the new
+# release's own schema, before they or the release go live.
+if ! (set -a && . "$ETC_DIR/aide.env.tmp" && cd "$REL" && AIDE_DATA_DIR="$STATE_DIR" node --import tsx --input-type=module \
+  -e "const m = await import('./device/config.ts'); try { m.loadDeviceConfig(); } catch (e) { console.error(e.message); process.exit(78); }"); then
+  rm -f "$ETC_DIR/aide.env.tmp"
+  die "these settings are invalid (listed above); nothing was changed" "re-run with a corrected flag, or edit $ETC_DIR/aide.env"
+fi
 if cmp -s "$ETC_DIR/aide.env.tmp" "$ETC_DIR/aide.env"; then
   rm -f "$ETC_DIR/aide.env.tmp"
-  note "settings unchanged"
+  note "settings unchanged and valid"
   SETTINGS_CHANGED=0
 else
   mv -f "$ETC_DIR/aide.env.tmp" "$ETC_DIR/aide.env"
-  note "settings written (mode 0640 root:$AIDE_USER)"
+  note "settings valid, written (mode 0640 root:$AIDE_USER)"
   SETTINGS_CHANGED=1
 fi
-# The agent validates its settings at start (exit 78 on a bad value); check them now instead.
-(set -a && . "$ETC_DIR/aide.env" && cd "$PREFIX/current" && AIDE_DATA_DIR="$STATE_DIR" node --import tsx --input-type=module \
-  -e "const m = await import('./device/config.ts'); try { m.loadDeviceConfig(); } catch (e) { console.error(e.message); process.exit(78); }") ||
-  die "the settings in $ETC_DIR/aide.env are invalid (listed above)"
-note "settings valid"
+if [ "$(readlink "$PREFIX/current" 2>/dev/null)" != "releases/$VERSION" ]; then
+  ln -sfn "releases/$VERSION" "$PREFIX/.current.tmp"
+  mv -Tf "$PREFIX/.current.tmp" "$PREFIX/current"
+  note "$PREFIX/current -> releases/$VERSION"
+  RELEASE_CHANGED=1
+fi
+cat >"$BIN_LINK.tmp" <<EOF
+#!/bin/sh
+# Installed by install-device.sh: runs the current Aide release with the device settings.
+# Commands that touch the store run as the $AIDE_USER user so its files never become root's.
+set -a
+[ -r $ETC_DIR/aide.env ] && . $ETC_DIR/aide.env
+set +a
+export AIDE_DATA_DIR="\${AIDE_DATA_DIR:-$STATE_DIR}"
+if [ "\$(id -u)" = 0 ] && id -u $AIDE_USER >/dev/null 2>&1; then
+  case "\${1:-}" in
+  update | doctor | "" | -h | --help) ;;
+  *) cd "\$AIDE_DATA_DIR" 2>/dev/null || cd /
+     exec runuser -u $AIDE_USER -- $PREFIX/current/bin/aide.js "\$@" ;;
+  esac
+fi
+exec $PREFIX/current/bin/aide.js "\$@"
+EOF
+chmod 0755 "$BIN_LINK.tmp"
+mv -f "$BIN_LINK.tmp" "$BIN_LINK"
 
 # ---------------------------------------------------------------- 8. store
 step "migrating the device store" "see the error above; the previous data is untouched (migrations are transactional)"

@@ -2,8 +2,10 @@
 // ~/.cache/aide) twice, and checks what an installer would find on the device afterwards.
 // Slow (~30 s warm, a few minutes the first time): skipped with AIDE_TEST_QUICK=1.
 import assert from 'node:assert/strict';
-import { lstatSync, readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { freePort } from './harness/index.js';
 import { type Chroot, chrootUnavailable, ensureNodeTarball, openChroot } from './install-chroot.js';
 
 const quick = process.env.AIDE_TEST_QUICK === '1';
@@ -131,4 +133,58 @@ test('units are installed, enabled for boot, and systemd-analyze verify accepts 
   );
   assert.equal(verify.status, 0, verify.out);
   assert.equal(verify.out.trim(), '', `no warnings expected:\n${verify.out}`);
+});
+
+test('the installed agent starts as the aide user with the installed settings, and aide status sees it', { skip, timeout: 120_000 }, async (t) => {
+  const port = await freePort();
+  const agent = spawn('chroot', [chroot.root, '/usr/local/bin/aide', 'device', '--port', String(port)], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', LANG: 'C.UTF-8' },
+  });
+  let log = '';
+  agent.stdout.on('data', (b) => (log += b));
+  agent.stderr.on('data', (b) => (log += b));
+  t.after(() => {
+    try {
+      process.kill(-(agent.pid as number), 'SIGTERM');
+    } catch {}
+  });
+  const deadline = Date.now() + 60_000;
+  let ready = 0;
+  while (Date.now() < deadline && ready !== 200) {
+    ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
+    if (ready !== 200) await new Promise((r) => setTimeout(r, 300));
+  }
+  assert.equal(ready, 200, log);
+  const aideUid = Number(inRoot('id', '-u', 'aide').out.trim());
+  const uids = readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .flatMap((p) => {
+      try {
+        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+        if (!(cmd[0].endsWith('node') && cmd.includes('device') && cmd.includes(String(port)))) return [];
+        return [Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1])];
+      } catch {
+        return [];
+      }
+    });
+  assert.deepEqual(uids, [aideUid], 'the agent (one node process) runs as the aide user');
+  const status = inRoot('/usr/local/bin/aide', 'status', '--port', String(port));
+  assert.equal(status.status, 0, status.out);
+  assert.match(status.out, /^agent: +ready at http:\/\/127\.0\.0\.1:\d+ \(device /m);
+  assert.match(status.out, /^release: +0\.1\.0$/m);
+  assert.match(status.out, /^sync: +configured; backlog \d+ message/m);
+});
+
+test('a bad setting stops the installer with the variable named, and nothing changes', { skip, timeout: 300_000 }, () => {
+  const before = readFileSync(chroot.path('etc/aide/aide.env'), 'utf8');
+  const r = chroot.run(installer().slice(0, 6).concat('--yes', '--timezone', 'Mars/Olympus_Mons'));
+  assert.equal(r.status, 1, r.out);
+  assert.match(r.out, /FAILED at step "writing \/etc\/aide\/aide\.env"/);
+  assert.match(r.out, /AIDE_TIMEZONE: .*Mars\/Olympus_Mons/);
+  assert.match(r.out, /nothing was changed/);
+  assert.equal(readFileSync(chroot.path('etc/aide/aide.env'), 'utf8'), before);
+  assert.ok(!statSync(chroot.path('etc/aide')).isFile());
+  assert.equal(inRoot('ls', '/etc/aide').out.trim(), 'aide.env', 'no temporary file left behind');
 });
