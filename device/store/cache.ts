@@ -24,7 +24,7 @@ export interface CacheOptions {
   log: Logger;
   /** Entries kept by the in-process cache. */
   maxEntries?: number;
-  /** Deadline for one Redis command before it counts as an error. */
+  /** Deadline for one Redis command before it counts as an error (default 200 ms). */
   redisTimeoutMs?: number;
   /** Values leave the process sealed (the hub's Redis is outside the database's encryption). */
   sealer?: PayloadSealer;
@@ -97,7 +97,7 @@ export function createMemoryCache(
 
 function createRedisCache(url: string, opts: CacheOptions, requests: Counter): Cache {
   const prefix = opts.prefix ?? 'aide:';
-  const timeoutMs = opts.redisTimeoutMs ?? 100;
+  const timeoutMs = opts.redisTimeoutMs ?? 200;
   const redis = new Redis(url, {
     lazyConnect: false,
     // Commands wait for a (re)connection at most commandTimeout; the breaker then stops sending them.
