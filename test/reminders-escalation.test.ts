@@ -123,3 +123,32 @@ describe("GET /api/alerts also lists the agent's alerts", () => {
     }
   });
 });
+
+describe('a medicine stopped while its reminder is open', () => {
+  test('is not asked about again, and the console event stream shows what was said', async () => {
+    const t = await startTestDevice({ timezone: zone, start: local('2026-06-01T07:00', zone) });
+    try {
+      const med = await t.call('POST', '/api/medications', { name: 'Amoxicillin', times: ['08:00'] });
+      t.clock.set(local('2026-06-01T08:00', zone));
+      assert.equal(t.announcements().length, 1);
+      // The console's live view (replaying what was said before it connected).
+      const ac = new AbortController();
+      const res = await fetch(`${t.dev.url}/api/reminders/events?replay=1`, { signal: ac.signal });
+      assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+      const reader = res.body!.getReader();
+      let text = '';
+      while (!text.includes('event: announce')) text += new TextDecoder().decode((await reader.read()).value);
+      ac.abort();
+      assert.match(text, /"text":"It's 8 o'clock\. Time for your Amoxicillin\. Have you taken it\?"/);
+      t.clock.advance(2 * 60_000);
+      // The course is stopped: no re-ask, no last reminder, no caregiver alert.
+      assert.equal((await t.call('PATCH', `/api/medications/${med.body.id}`, { active: false })).status, 200);
+      t.clock.set(local('2026-06-01T10:00', zone));
+      assert.equal(t.announcements().length, 1);
+      assert.equal(t.alerts().length, 0);
+      assert.ok(t.events.some((e) => e.type === 'closed' && e.outcome === 'cancelled'));
+    } finally {
+      await t.close();
+    }
+  });
+});

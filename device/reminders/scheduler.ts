@@ -241,25 +241,34 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
 
   function pass(now: number, events: ReminderEvent[]): Map<string, Utterance> {
     const out = new Map<string, Utterance>();
-    const medCache = new Map<string, { name: string; dose?: string; instructions?: string }>();
+    const medCache = new Map<string, { name: string; dose?: string; instructions?: string; active: boolean }>();
     const tzCache = new Map<string, string>();
     const tz = (personId: string) => {
       let z = tzCache.get(personId);
       if (!z) tzCache.set(personId, (z = store.people.getSync(personId).timezone));
       return z;
     };
-    const spoken = (doseId: string, medicationId: string, dueAt: number): SpokenDose => {
+    const medOf = (medicationId: string) => {
       let m = medCache.get(medicationId);
       if (!m) {
         try {
           const med = store.medications.get(medicationId);
-          m = { name: med.name, ...(med.dose ? { dose: med.dose } : {}), ...(med.instructions ? { instructions: med.instructions } : {}) };
+          m = { name: med.name, ...(med.dose ? { dose: med.dose } : {}), ...(med.instructions ? { instructions: med.instructions } : {}), active: med.active };
         } catch {
-          m = { name: 'medicine' };
+          m = { name: 'medicine', active: false }; // deleted
         }
         medCache.set(medicationId, m);
       }
+      return m;
+    };
+    const spoken = (doseId: string, medicationId: string, dueAt: number): SpokenDose => {
+      const { active: _a, ...m } = medOf(medicationId);
       return { doseId, ...m, dueAt };
+    };
+    /** A medicine stopped or deleted after its dose came due: say nothing more about it. */
+    const cancel = (r: ReturnType<typeof blankRow> | StateRow) => {
+      q.insert.run({ ...r, stage: 'closed', outcome: 'cancelled', next_at: null, updated_at: now });
+      events.push({ type: 'closed', doseId: r.dose_id, outcome: 'cancelled', at: iso(now) });
     };
     const utter = (personId: string) => {
       let u = out.get(personId);
@@ -289,6 +298,10 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     }
     for (const d of q.unseen.all(now, now - LOOKBACK_MS) as DoseRow[]) {
       const base = blankRow(d, now);
+      if (!medOf(d.medication_id).active) {
+        cancel(base);
+        continue;
+      }
       if (now - d.due_at > cfg.graceMs) {
         store.doses.mark(d.id, 'missed', { via: 'reminder', at: now });
         q.insert.run({ ...base, stage: 'closed', outcome: 'missed_unannounced', next_at: null });
@@ -311,6 +324,10 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     for (const r of q.dueRows.all(now) as StateRow[]) {
       const d = q.dose.get(r.dose_id) as DoseRow | undefined;
       if (!d || d.status !== 'due') continue; // closed above
+      if (!medOf(d.medication_id).active) {
+        cancel(r);
+        continue;
+      }
       // Overslept (device off, clock stepped) past the grace window: nothing more is said for this dose.
       if (r.next_at !== null && now - r.next_at > cfg.reaskMs && now - r.due_at > cfg.graceMs) {
         if (!r.alert_id) toAlert.push({ personId: r.person_id, doseId: r.dose_id, medicationId: d.medication_id, dueAt: r.due_at });
@@ -563,7 +580,10 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     openDoses(personId) {
       const rows = q.openForPerson.all(personId) as (StateRow & { medication_id: string })[];
       const names = new Map(store.medications.listSync(personId, { includeDeleted: true }).map((m) => [m.id, m.name]));
-      return rows.map((r) => ({ doseId: r.dose_id, medicationId: r.medication_id, name: names.get(r.medication_id) ?? '', dueAt: r.due_at, stage: r.stage }));
+      const active = new Set(store.medications.listSync(personId).filter((m) => m.active).map((m) => m.id));
+      return rows
+        .filter((r) => active.has(r.medication_id))
+        .map((r) => ({ doseId: r.dose_id, medicationId: r.medication_id, name: names.get(r.medication_id) ?? '', dueAt: r.due_at, stage: r.stage }));
     },
     prompt: readPrompt,
     setPrompt(personId, patch) {

@@ -20,6 +20,7 @@ CREATE TABLE reminder_state (
   -- When the scheduler must next act on this dose; NULL once closed.
   next_at INTEGER,
   -- taken | skipped | missed (closed after escalation) | missed_unannounced (older than the grace window)
+  -- | cancelled (the medicine was stopped or deleted)
   outcome TEXT,
   updated_at INTEGER NOT NULL
 );
