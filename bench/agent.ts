@@ -2,7 +2,7 @@
 // medicine) beside GET /healthz in the same run, one request at a time against a device pinned to one
 // core; then development-set accuracy. Run: npm run bench -- agent   (BENCH_TURNS=300 for more samples)
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { devSetAccuracy, loadDevSet } from '../device/agent/devset.js';
@@ -14,6 +14,12 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return Math.round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! * 100) / 100;
 };
+
+/** CPU milliseconds (user + system) the device process has used: the load-independent cost of a turn. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in 100 Hz clock ticks
+}
 
 async function timed(fn: () => Promise<Response>): Promise<number> {
   const t0 = performance.now();
@@ -44,11 +50,16 @@ async function main() {
   };
   // Warm up every path once (JIT, prepared statements, caches).
   for (const make of Object.values(scenarios)) for (let i = 0; i < 20; i++) await timed(make(10_000 + i));
-  const rows: Record<string, { n: number; p50_ms: number; p95_ms: number; max_ms: number }> = {};
+  const rows: Record<
+    string,
+    { n: number; p50_ms: number; p95_ms: number; max_ms: number; server_cpu_ms: number }
+  > = {};
   for (const [name, make] of Object.entries(scenarios)) {
     const ms: number[] = [];
+    const cpu0 = cpuMs(aide.child.pid!);
     for (let i = 0; i < N; i++) ms.push(await timed(make(i)));
     rows[name] = {
+      server_cpu_ms: Math.round(((cpuMs(aide.child.pid!) - cpu0) / N) * 100) / 100,
       n: N,
       p50_ms: pct(ms, 50),
       p95_ms: pct(ms, 95),
@@ -68,6 +79,8 @@ async function main() {
       .filter(([k]) => k.startsWith('turn'))
       .map(([, r]) => r.p95_ms),
   );
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  console.log(`machine load average: ${load} (2 shared cores: wall-clock figures include waiting for a CPU)`);
   console.log(
     `worst turn p95: ${turnP95} ms (target ≤ 30 ms); /healthz p95 in the same run: ${rows['GET /healthz (baseline)']!.p95_ms} ms`,
   );
