@@ -11,7 +11,8 @@ const usage = `Usage: aide <command> [options]
   keys rotate                new data key, re-encrypt stored values (safe while the agent runs)
   status [--json]            sync backlog, last reminder, engine health, release, last backup
   doctor [--json]            check audio, models, disk, clock, broker, agent; says what to fix
-  backup [--keep N]          copy the device store (SQLite online backup), keep the newest N
+  backup [--keep N] | list | restore <file>   copy the device store (SQLite online backup), keep the newest N;
+                             restore one (agent stopped; the replaced store is kept)
   update --from <dir|tar.gz> install a release side by side, migrate, restart, roll back if not ready
          [--root /opt/aide] [--restart-command CMD] [--ready-timeout S] | --check
 

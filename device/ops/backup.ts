@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { notFound } from '../../common/errors.js';
+import { invalidArgument, notFound } from '../../common/errors.js';
 
 /** Backup files are named by their UTC time so a plain sort is oldest-to-newest. */
 const backupName = /^aide-\d{8}T\d{9}Z\.db$/;
@@ -67,4 +67,43 @@ export function listBackups(dir: string): string[] {
   return readdirSync(dir)
     .filter((f) => backupName.test(f))
     .sort();
+}
+
+/**
+ * Puts a backup back as the live store. The agent must be stopped (the caller checks). The store
+ * being replaced is first copied, WAL included, to aide.db.before-restore-<time> so a restore can
+ * itself be undone.
+ */
+export async function restoreDeviceDb(opts: { dbFile: string; backupFile: string; now?: Date }): Promise<{ saved?: string }> {
+  if (!existsSync(opts.backupFile)) throw notFound(`backup ${opts.backupFile} does not exist (aide backup list)`);
+  const check = new Database(opts.backupFile, { readonly: true, fileMustExist: true });
+  try {
+    const ok = check.pragma('integrity_check', { simple: true });
+    if (ok !== 'ok') throw invalidArgument(`backup ${opts.backupFile} failed integrity_check: ${String(ok)}; choose another`);
+    if (!check.prepare("SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations'").get()) {
+      throw invalidArgument(`${opts.backupFile} is not an Aide store backup (no schema_migrations table)`);
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code === 'SQLITE_NOTADB') throw invalidArgument(`${opts.backupFile} is not an SQLite database`);
+    throw err;
+  } finally {
+    check.close();
+  }
+  let saved: string | undefined;
+  if (existsSync(opts.dbFile)) {
+    saved = `${opts.dbFile}.before-restore-${stamp(opts.now ?? new Date())}`;
+    const live = new Database(opts.dbFile, { fileMustExist: true });
+    try {
+      await live.backup(saved);
+    } finally {
+      live.close();
+    }
+    chmodSync(saved, 0o600);
+  }
+  const partial = `${opts.dbFile}.partial`;
+  copyFileSync(opts.backupFile, partial);
+  chmodSync(partial, 0o600);
+  for (const f of [opts.dbFile, `${opts.dbFile}-wal`, `${opts.dbFile}-shm`]) rmSync(f, { force: true });
+  renameSync(partial, opts.dbFile);
+  return { saved };
 }

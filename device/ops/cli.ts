@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { invalidArgument, unavailable } from '../../common/errors.js';
+import { conflict, invalidArgument, unavailable } from '../../common/errors.js';
 import { type DeviceConfig, loadDeviceConfig } from '../config.js';
-import { backupDeviceDb } from './backup.js';
+import { backupDeviceDb, listBackups, restoreDeviceDb } from './backup.js';
 import { applyUpdate, compareVersions, currentRelease, sha256File, type UpdateDeps } from './update.js';
 
 /** `aide backup|update|doctor|status` entry points; `flags` holds config variables and command options by name. */
@@ -24,8 +24,26 @@ export function consoleUrl(c: DeviceConfig): string {
 const dbFile = (c: DeviceConfig) => join(resolve(c.AIDE_DATA_DIR), 'aide.db');
 const backupDir = (c: DeviceConfig) => c.AIDE_BACKUP_DIR ?? join(resolve(c.AIDE_DATA_DIR), 'backups');
 
-export async function backupCommand(_pos: string[], flags: Flags): Promise<void> {
+export async function backupCommand(pos: string[], flags: Flags): Promise<void> {
   const c = config(flags);
+  const [sub, file] = pos;
+  if (sub === 'list') {
+    const dir = backupDir(c);
+    for (const f of listBackups(dir)) console.log(`${join(dir, f)}\t${Math.round(statSync(join(dir, f)).size / 1024)} KiB`);
+    return;
+  }
+  if (sub === 'restore') {
+    if (!file) throw invalidArgument('aide backup restore: give the backup file (aide backup list)');
+    const alive = await fetch(`${consoleUrl(c)}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+      () => true,
+      () => false,
+    );
+    if (alive) throw conflict(`the agent is running at ${consoleUrl(c)}: stop it first (sudo systemctl stop aide-device), then restore`);
+    const r = await restoreDeviceDb({ dbFile: dbFile(c), backupFile: resolve(file) });
+    console.log(`restored ${file}${r.saved ? `; the replaced store is kept as ${r.saved}` : ''}. Start the agent: sudo systemctl start aide-device`);
+    return;
+  }
+  if (sub !== undefined) throw invalidArgument(`aide backup: expected nothing, list or restore <file>, got ${sub}`);
   const keep = flags.keep ? Number(flags.keep) : c.AIDE_BACKUP_KEEP;
   if (!Number.isInteger(keep) || keep < 1) throw invalidArgument(`--keep must be a whole number of at least 1, got ${flags.keep}`);
   const r = await backupDeviceDb({ dbFile: dbFile(c), destDir: backupDir(c), keep });

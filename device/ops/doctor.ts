@@ -24,7 +24,7 @@ export interface CommandResult {
 export interface DoctorDeps {
   config: DeviceConfig;
   /** Runs a program with a deadline; never rejects. */
-  run(cmd: string, args: string[], timeoutMs?: number): Promise<CommandResult>;
+  run(cmd: string, args: string[], timeoutMs?: number, env?: NodeJS.ProcessEnv): Promise<CommandResult>;
   /** MQTT connection check; resolves to undefined when connected, or an error message. */
   mqttConnect(config: DeviceConfig): Promise<string | undefined>;
   consoleUrl: string;
@@ -32,10 +32,10 @@ export interface DoctorDeps {
 
 const aideBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'aide.js');
 
-export function runCommand(cmd: string, args: string[], timeoutMs = 10_000): Promise<CommandResult> {
+export function runCommand(cmd: string, args: string[], timeoutMs = 10_000, env?: NodeJS.ProcessEnv): Promise<CommandResult> {
   return new Promise((res) => {
     let out = '';
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, env: env ? { ...process.env, ...env } : process.env });
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));
     child.on('error', (err: NodeJS.ErrnoException) => res({ code: null, out: err.message, missing: err.code === 'ENOENT' }));
@@ -92,13 +92,23 @@ async function soundCards(deps: DoctorDeps, name: string, tool: string, what: st
 }
 
 async function models(deps: DoctorDeps): Promise<Check> {
-  const r = await deps.run(process.execPath, [aideBin, 'models', 'verify'], 120_000);
+  const env = { AIDE_MODELS_DIR: resolve(deps.config.AIDE_MODELS_DIR) };
+  const r = await deps.run(process.execPath, [aideBin, 'models', 'verify'], 120_000, env);
   if (/^Usage: aide/m.test(r.out)) {
     return { name: 'models', status: 'warn', detail: 'this release has no `aide models` command; Debian fallback engines only' };
   }
-  const last = r.out.trim().split('\n').slice(-3).join(' / ');
-  if (r.code === 0) return { name: 'models', status: 'ok', detail: last || 'verified' };
-  return { name: 'models', status: 'fail', detail: last || `aide models verify exited ${r.code}`, fix: 'sudo aide models fetch (needs internet), then aide models verify' };
+  const lines = r.out.trim().split('\n').filter(Boolean);
+  if (r.code === 0 && lines.length === 0) {
+    return { name: 'models', status: 'warn', detail: 'no speech models installed: the Debian fallback engines answer', fix: 'sudo aide models fetch (needs internet)' };
+  }
+  const failed = lines.filter((l) => /FAILED/.test(l));
+  if (r.code === 0) return { name: 'models', status: 'ok', detail: lines.map((l) => l.split(':')[0]).join(', ') + ' verified' };
+  return {
+    name: 'models',
+    status: 'fail',
+    detail: (failed.length ? failed : lines.slice(-3)).join(' / ') || `aide models verify exited ${r.code}`,
+    fix: 'sudo aide models fetch <id> to reinstall it (a model whose checksum does not match is not used)',
+  };
 }
 
 function nearestExisting(path: string): string {

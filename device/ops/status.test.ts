@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { loadDeviceConfig } from '../config.js';
 import { startDevice } from '../main.js';
 import { backupDeviceDb } from './backup.js';
@@ -31,6 +32,18 @@ test('status shows the sync backlog and engine health from the running agent, an
   const text = formatStatus(up);
   assert.match(text, /^agent: +ready at http/m);
   assert.match(text, new RegExp(`backlog ${before + 3} message\\(s\\) waiting for the cloud`));
+
+  // A reminder spoken an hour ago (as the reminders scheduler records it), read from the store.
+  const spokenAt = Date.now() - 3_600_000;
+  const raw = new Database(join(data, 'aide.db'));
+  raw.pragma('foreign_keys = OFF');
+  raw
+    .prepare("INSERT INTO reminder_state (dose_id, person_id, due_at, stage, last_announced_at, announcements, outcome, updated_at) VALUES ('d1', 'p1', ?, 'closed', ?, 1, 'taken', ?)")
+    .run(spokenAt, spokenAt, spokenAt);
+  raw.close();
+  const withReminder = await collectStatus(config, device.url);
+  assert.deepEqual(withReminder.lastReminder, { at: new Date(spokenAt).toISOString(), status: 'taken' });
+  assert.match(formatStatus(withReminder), /^last reminder: \d{4}-\d\d-\d\dT.* \(taken\)$/m);
 
   await device.close();
   const down = await collectStatus(config, device.url);

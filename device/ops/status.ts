@@ -12,8 +12,8 @@ export interface DeviceStatus {
   release?: string;
   sync?: string;
   outboxSize?: number;
-  /** Due time and status of the latest reminder that came due (no medicine names). */
-  lastReminder?: { dueAt: string; status: string };
+  /** When the latest reminder was spoken and where it stands (taken, snoozed, alerted…); no medicine names. */
+  lastReminder?: { at: string; status: string };
   engines: { name: string; ready: boolean; detail?: string }[];
   lastBackup?: { file: string; at: string };
 }
@@ -22,7 +22,7 @@ interface ApiStatus {
   deviceId?: string;
   sync?: string;
   outboxSize?: number;
-  lastReminder?: { dueAt: string; status: string };
+  lastReminder?: { at: string; status: string };
   readiness?: { ready: boolean; subsystems: Record<string, { ready: boolean; detail?: string }> };
 }
 
@@ -51,11 +51,13 @@ export async function collectStatus(c: DeviceConfig, consoleUrl: string): Promis
     try {
       const has = (t: string) => !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t);
       if (status.outboxSize === undefined && has('outbox')) status.outboxSize = (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
-      if (!status.lastReminder && has('doses')) {
-        const row = db.prepare('SELECT due_at, status FROM doses WHERE due_at <= ? ORDER BY due_at DESC LIMIT 1').get(Date.now()) as
-          | { due_at: number; status: string }
-          | undefined;
-        if (row) status.lastReminder = { dueAt: new Date(row.due_at).toISOString(), status: row.status };
+      if (!status.lastReminder && has('reminder_state')) {
+        const row = db
+          .prepare(
+            'SELECT last_announced_at AS at, stage, outcome FROM reminder_state WHERE last_announced_at IS NOT NULL ORDER BY last_announced_at DESC LIMIT 1',
+          )
+          .get() as { at: number; stage: string; outcome: string | null } | undefined;
+        if (row) status.lastReminder = { at: new Date(row.at).toISOString(), status: row.outcome ?? row.stage };
       }
     } finally {
       db.close();
@@ -75,7 +77,7 @@ export function formatStatus(s: DeviceStatus): string {
     `agent:         ${s.agent} at ${s.console}${s.deviceId ? ` (device ${s.deviceId})` : ''}`,
     `release:       ${s.release ?? 'not installed under AIDE_INSTALL_ROOT'}`,
     `sync:          ${s.sync ?? 'unknown'}; backlog ${s.outboxSize ?? '?'} message(s) waiting for the cloud`,
-    `last reminder: ${s.lastReminder ? `${s.lastReminder.dueAt} (${s.lastReminder.status})` : 'none yet'}`,
+    `last reminder: ${s.lastReminder ? `${s.lastReminder.at} (${s.lastReminder.status})` : 'none yet'}`,
     `engines:       ${engines}`,
     `last backup:   ${s.lastBackup ? `${s.lastBackup.at} ${s.lastBackup.file}` : 'none yet'}`,
   ].join('\n');
