@@ -483,3 +483,25 @@ describe('export range', () => {
     assert.ok(obs(part).every((e) => (e.resource.effectiveDateTime as string) >= from.replace('Z', '.000Z')));
   });
 });
+
+describe('planned-dose horizon', () => {
+  test('dose rows exist through the end of tomorrow without anyone asking, and roll forward with time', () => {
+    const { store, db } = dev.ctx;
+    const med = store.medications.create({ name: 'Amlodipine', times: ['12:00'] });
+    const rows = (from: number, to: number) =>
+      (
+        db
+          .prepare('SELECT count(*) AS n FROM doses WHERE medication_id = ? AND due_at >= ? AND due_at < ?')
+          .get(med.id, from, to) as { n: number }
+      ).n;
+    const day = 86_400_000;
+    const t0 = clock.now();
+    // 20:00 local now: today's noon has passed, tomorrow's is planned, nothing further yet.
+    assert.equal(rows(t0, t0 + 3 * day), 1, 'tomorrow planned at creation');
+    clock.advance(3 * day); // the hourly horizon timer runs
+    const t1 = clock.now();
+    assert.equal(rows(t1, t1 + 3 * day), 1, 'tomorrow planned again three days later');
+    assert.equal(rows(t0, t1), 3, 'the days in between were planned as they came');
+    store.medications.remove(med.id);
+  });
+});
