@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import websocket from '@fastify/websocket';
 import { z } from 'zod';
 import { parse, type FastifyInstance, type FastifyRequest } from '../../common/http.js';
@@ -23,6 +24,8 @@ export async function registerVoiceRoutes(app: FastifyInstance, ctx: DeviceConte
   const c = ctx.config;
   const limits = { maxBytes: c.AIDE_VOICE_MAX_BYTES, maxSeconds: c.AIDE_VOICE_MAX_SECONDS };
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  const talkPage = readFileSync(new URL('../console/public/talk.html', import.meta.url), 'utf8');
+  app.get('/talk', async (_req, reply) => reply.type('text/html; charset=utf-8').send(talkPage));
   await app.register(async (scope) => {
     const audioTypes = acceptedAudioTypes.filter((t) => t !== 'application/octet-stream');
     scope.addContentTypeParser([...audioTypes, 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: c.AIDE_VOICE_MAX_BYTES }, (_req, body, done) => done(null, body));
