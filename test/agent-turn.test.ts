@@ -141,6 +141,25 @@ describe('medicines', () => {
     assert.match(c.body.reply.text, /took Metformin/);
   });
 
+  test('a reminder asks "did you take it?" and a bare "yes" confirms that dose', async () => {
+    clock.set(Date.parse('2026-03-11T07:58:00Z'));
+    dev.ctx.store.extendHorizon();
+    const due = dev.ctx.store.doses
+      .list({ from: Date.parse('2026-03-11T07:00:00Z'), to: Date.parse('2026-03-11T09:00:00Z') })
+      .find((d) => d.medicationName === 'Metformin')!;
+    assert.equal(due.status, 'due');
+    dev.ctx.agent!.expect({
+      personId: due.personId,
+      kind: 'confirm_dose',
+      doseId: due.id,
+      medicineName: 'Metformin',
+    });
+    const r = await turn('yes I have');
+    assert.deepEqual(r.body.actions[0].args, { status: 'taken', doseId: due.id });
+    assert.equal(dev.ctx.store.doses.get(due.id).status, 'taken');
+    assert.match(r.body.reply.text, /took Metformin/);
+  });
+
   test('deleting a medicine is read back and needs a yes', async () => {
     const r = await turn('delete aspirin');
     assert.equal(r.body.actions.length, 0);

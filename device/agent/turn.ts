@@ -182,10 +182,7 @@ export function createAgent(
       zone: person.timezone,
       anchors,
       prefs: { glucose: person.units.glucose },
-      medicines: store.medications
-        .listSync(personId)
-        .filter((m) => m.active)
-        .map((m) => m.name),
+      medicines: (await store.medications.list(personId)).filter((m) => m.active).map((m) => m.name),
     });
     const tctx: ToolContext = {
       personId,
