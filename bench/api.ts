@@ -12,6 +12,7 @@ import pg from 'pg';
 import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
 import { listMeasurements } from '../cloud-sync/api/data/records.js';
 import { loadCloudConfig } from '../cloud-sync/config.js';
+import { migrateCloudDb } from '../cloud-sync/db/migrate.js';
 import { startCloudService } from '../cloud-sync/main.js';
 import { systemClock } from '../common/clock.js';
 import { createHttpServer } from '../common/http.js';
@@ -101,6 +102,7 @@ async function fanOutBench(pgUrl: string) {
   const topic = `${prefix}notification_queue`;
   const env = { DATABASE_URL: pgUrl, KAFKA_BROKERS: kafkaServer.bootstrap, SMTP_URL: smtp.url, AIDE_NOTIFY_GROUP: topicGroup, AIDE_KAFKA_TOPIC_PREFIX: prefix, AIDE_LOG_LEVEL: 'silent' };
   try {
+    await migrateCloudDb(db);
     // Two caregivers of one person: the owner (in-app only) and a helper (in-app + email).
     const person = randomUUID();
     await addDeviceWithPerson(db, 'dev-fan', person, 'Fan');

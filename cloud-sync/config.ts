@@ -45,6 +45,10 @@ export const cloudConfigShape = {
   AIDE_AUTH_RATE_LIMIT_PER_MIN: positiveInt(30).describe('Caregiver API: requests per minute per IP address on /v1/auth routes'),
   AIDE_TRUST_PROXY: bool(false).describe('Caregiver API: take the client IP from X-Forwarded-For (only behind a trusted proxy)'),
   AIDE_DEVICE_PASSWORD_FILE: z.string().optional().describe('Caregiver API: the broker’s Mosquitto password file; devices sign in to the API (pairing codes, LLM proxy) with their MQTT credentials'),
+  AIDE_OIDC_PROVIDERS: z
+    .string()
+    .default('{}')
+    .describe('Caregiver API: OpenID Connect sign-in providers as JSON {"name": {"issuer", "clientId", "clientSecret", "scopes"?}}; callback is AIDE_API_ISSUER/v1/auth/oidc/{name}/callback'),
   LLM_PROVIDER_URL: url(['http', 'https']).optional().describe('LLM proxy: OpenAI-compatible provider base URL, e.g. https://api.openai.com/v1 (unset: proxy answers 503)'),
   LLM_PROVIDER_API_KEY: z.string().optional().describe('LLM proxy: the provider API key (only the cloud holds it)'),
   AIDE_LLM_MODEL: z.string().optional().describe('LLM proxy: model to use whatever the device asks for (unset: pass the device’s choice)'),

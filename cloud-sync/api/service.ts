@@ -16,6 +16,7 @@ import { registerNotificationRoutes } from './notifications/routes.js';
 import { createDeviceCredentials } from './devices/credentials.js';
 import { registerDeviceRoutes } from './devices/routes.js';
 import { registerWebApp } from './web.js';
+import { registerOidcRoutes } from './oidc/routes.js';
 import { createMemoryCache, createRedisCache, registerLlmProxy, type ResponseCache } from './llm/proxy.js';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './ratelimit.js';
 
@@ -69,6 +70,7 @@ export async function start(ctx: CloudContext): Promise<void> {
   };
 
   registerAuthRoutes(ctx.app, deps);
+  registerOidcRoutes(ctx.app, deps);
   registerPeopleRoutes(ctx.app, deps);
   registerDataRoutes(ctx.app, deps);
   registerNotificationRoutes(ctx.app, deps);

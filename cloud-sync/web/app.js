@@ -113,9 +113,14 @@ function signInPage(registering) {
       showError(err, error);
     }
   });
+  const external = h('div', {});
+  request('GET', '/v1/auth/oidc/providers').then(({ providers }) => {
+    external.replaceChildren(...providers.map((p) => h('p', {}, h('a', { href: `/v1/auth/oidc/${p}/start`, class: 'button' }, `Sign in with ${p}`))));
+  }).catch(() => {});
   return [
     h('h1', {}, registering ? 'Create your carer account' : 'Sign in'),
     form,
+    external,
     h('p', {}, registering ? h('a', { href: '#/' }, 'I already have an account') : h('a', { href: '#/register' }, 'Create an account')),
   ];
 }
@@ -400,6 +405,18 @@ async function render() {
   document.getElementById('nav').hidden = !signedIn;
   let content;
   try {
+    if (hash === '/oidc') {
+      // Back from an identity provider: swap the one-time code for a session.
+      const code = new URLSearchParams(location.hash.split('?')[1] || '').get('code');
+      try {
+        const out = await request('POST', '/v1/auth/oidc/exchange', { code });
+        store.session = { accessToken: out.accessToken, refreshToken: out.refreshToken, user: out.user };
+      } catch (err) {
+        say(err.message);
+      }
+      history.replaceState(null, '', '/#/');
+      return render();
+    }
     if (!signedIn) content = signInPage(hash === '/register');
     else if (hash === '/settings') content = await settingsPage();
     else {
