@@ -2,7 +2,7 @@
 // Kafka: a week offline, alerts first, identity checks, bad input, version rules, commands down.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -30,6 +30,7 @@ import {
   pgCounts,
   type SimDevice,
   simDevice,
+  startIngestInProcess,
   startKafkaCollector,
   uniquePrefix,
   waitFor,
@@ -37,6 +38,7 @@ import {
 
 const users = {
   'aide-ingest': 'ingest-secret',
+  'dev-tls': 'pw-tls',
   'dev-a': 'pw-a',
   'dev-b': 'pw-b',
   'dev-c': 'pw-c',
@@ -373,6 +375,44 @@ describe('sync over MQTT', { timeout: 240_000 }, () => {
     );
     await waitFor('only the unknown kind is left', () => dev.outbox.size() === 1);
     assert.equal(dev.outbox.peek(1)[0]!.kind, 'mood');
+  });
+
+  test('over TLS with the CA from configuration and per-device credentials', async () => {
+    const tlsBroker = await startMosquitto({
+      tls: true,
+      users,
+      acl: brokerAcl([{ username: 'aide-ingest', role: 'ingest' }]),
+    });
+    const tlsIngest = await startIngestInProcess({
+      ...env,
+      MQTT_URL: tlsBroker.url,
+      AIDE_MQTT_CA_FILE: tlsBroker.caFile,
+    });
+    const dev = simDevice('dev-tls', tlsBroker.url, { password: users['dev-tls'], caFile: tlsBroker.caFile });
+    devices.push(dev);
+    try {
+      assert.match(tlsBroker.url, /^mqtts:/);
+      dev.addReadings(20);
+      dev.connect();
+      await waitFor('synced over TLS', () => dev.outbox.size() === 0, 30_000);
+      assert.equal((await pgCounts(pool, 'dev-tls')).measurements, 20);
+      // A wrong password is refused.
+      await assert.rejects(
+        mqtt.connectAsync(tlsBroker.url, {
+          protocolVersion: 5,
+          username: 'dev-tls',
+          password: 'wrong',
+          ca: readFileSync(tlsBroker.caFile!),
+          reconnectPeriod: 0,
+        }),
+        /Bad User Name or Password|Not authorized/i,
+      );
+    } finally {
+      await dev.close();
+      devices.splice(devices.indexOf(dev), 1);
+      await tlsIngest.close();
+      await tlsBroker.dispose();
+    }
   });
 
   test('caregiver commands travel down, apply once and by version, and are acknowledged', async () => {

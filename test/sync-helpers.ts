@@ -93,7 +93,7 @@ export interface SimDevice {
 export function simDevice(
   deviceId: string,
   mqttUrl: string,
-  creds: { username?: string; password?: string } = {},
+  creds: { username?: string; password?: string; caFile?: string } = {},
 ): SimDevice {
   const dir = mkdtempSync(join(tmpdir(), 'aide-sync-dev-'));
   const db = openDeviceDb(join(dir, 'aide.db'));

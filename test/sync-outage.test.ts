@@ -104,6 +104,15 @@ describe('outages during sync', { skip: quick && 'AIDE_TEST_QUICK', timeout: 300
   test('the broker is killed and restarted mid-stream', async () => {
     const { dev, ids } = await stream('out-broker', 4000);
     await broker.kill();
+    await waitFor(
+      'readiness names the broker',
+      async () => {
+        const r = await readyz();
+        return r.status === 503 && r.body.includes('broker');
+      },
+      10_000,
+      50,
+    );
     await sleep(2000);
     await broker.restart();
     await expectExactlyOnce('out-broker', ids, dev);

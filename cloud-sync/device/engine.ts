@@ -100,8 +100,19 @@ export function createSyncEngine(o: SyncEngineOptions) {
   let attempt = 0;
   let pumping = false;
 
-  const setState = (ready: boolean, detail: string) =>
-    o.readiness?.set('sync', { ready, optional: true, detail });
+  let connState = 'connecting';
+  let lastSize = 0;
+  /** One readiness entry: connection state, and the backlog alarm on top of it. */
+  const report = () =>
+    o.readiness?.set('sync', {
+      ready: connState === 'connected' && !alarmed,
+      optional: true,
+      detail: alarmed ? `outbox backlog ${lastSize} ≥ ${alarmAt} (${connState})` : connState,
+    });
+  const setState = (state: string) => {
+    connState = state;
+    report();
+  };
 
   function envelope(m: OutboxMessage): Envelope {
     return {
@@ -138,6 +149,7 @@ export function createSyncEngine(o: SyncEngineOptions) {
 
   function checkBacklog(): void {
     const size = outbox.size();
+    lastSize = size;
     backlog.set(size);
     if (size >= alarmAt && !alarmed) {
       alarmed = true;
@@ -146,11 +158,11 @@ export function createSyncEngine(o: SyncEngineOptions) {
         { size, alarmAt },
         'sync outbox above its alarm size; changes are kept until the cloud acknowledges them',
       );
-      setState(false, `outbox backlog ${size} ≥ ${alarmAt}`);
+      report();
     } else if (size < alarmAt * 0.9 && alarmed) {
       alarmed = false;
       alarm.set(0);
-      setState(client?.connected ?? false, client?.connected ? 'connected' : 'offline');
+      report();
     }
   }
 
@@ -340,7 +352,7 @@ export function createSyncEngine(o: SyncEngineOptions) {
       // Whatever was in flight before the drop is sent again now (the cloud de-duplicates).
       batch = undefined;
       urgent.clear();
-      setState(!alarmed, alarmed ? 'outbox backlog above alarm' : 'connected');
+      setState('connected');
       pump();
     });
     c.on('message', (topic, body) => {
@@ -353,14 +365,14 @@ export function createSyncEngine(o: SyncEngineOptions) {
       // Jittered exponential backoff between reconnect attempts, at most a minute.
       attempt += 1;
       c.options.reconnectPeriod = backoffDelay(attempt, 1000, 60_000);
-      setState(false, 'offline: broker unreachable');
+      setState('offline: broker unreachable');
     });
     c.on('error', (err) => log.warn({ err: err.message }, 'sync connection error'));
   }
 
   return {
     start(): void {
-      setState(false, 'connecting');
+      setState('connecting');
       connect();
       tick();
       if (o.heartbeatMs !== 0) {
