@@ -13,6 +13,10 @@ test('in-process cache: TTL expiry and least-recently-used eviction', async () =
   assert.equal(await cache.get('c'), 3);
   now = 1000;
   assert.equal(await cache.get('a'), undefined);
+  // What a caller gets is its own copy.
+  await cache.set('list', [3, 1, 2], 1000);
+  ((await cache.get<number[]>('list')) as number[]).sort();
+  assert.deepEqual(await cache.get('list'), [3, 1, 2]);
   await cache.set('d', 4, 10);
   await cache.del('d');
   assert.equal(await cache.get('d'), undefined);

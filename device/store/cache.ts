@@ -65,7 +65,9 @@ export function createMemoryCache(
 ): Cache {
   const max = opts.maxEntries ?? 5000;
   const now = opts.now ?? Date.now;
-  const map = new Map<string, { value: unknown; expires: number }>();
+  // Values are kept as JSON, like Redis keeps them: a caller that sorts or edits what it got cannot change
+  // what the next caller gets, and both backends behave the same.
+  const map = new Map<string, { json: string; expires: number }>();
   const count = (result: string) => requests?.inc({ backend: 'memory', result });
   return {
     kind: 'memory',
@@ -79,11 +81,11 @@ export function createMemoryCache(
       map.delete(key);
       map.set(key, e);
       count('hit');
-      return e.value as T;
+      return JSON.parse(e.json) as T;
     },
     async set(key, value, ttlMs) {
       map.delete(key);
-      map.set(key, { value, expires: now() + ttlMs });
+      map.set(key, { json: JSON.stringify(value), expires: now() + ttlMs });
       while (map.size > max) map.delete(map.keys().next().value as string);
     },
     async del(...keys) {
