@@ -88,6 +88,9 @@ export const deviceConfigShape = {
   AIDE_VOICE_MAX_BYTES: positiveInt(5 * 1024 * 1024).describe('Largest accepted recording in bytes'),
   AIDE_VAD_SILENCE_MS: positiveInt(1200).describe('Silence that ends an utterance (longer than usual: slower speech)'),
   AIDE_VAD_THRESHOLD: z.coerce.number().min(0).max(1).default(0.5).describe('Speech probability threshold of the Silero VAD'),
+  AIDE_AUDIO_IN_DEVICE: z.string().optional().describe('ALSA capture device for arecord -D (default: the default device)'),
+  AIDE_AUDIO_OUT_DEVICE: z.string().optional().describe('ALSA playback device for the speaker (default: the default device)'),
+  AIDE_AUDIO_RECORDER: z.enum(['arecord', 'sox']).default('arecord').describe('Capture program used by node-record-lpcm16'),
   AIDE_WAKE_MODEL: z.string().optional().describe('openWakeWord model file or manifest id (unset: push-to-talk / console only)'),
 
   // --- operations (aide backup / update / doctor / status)

@@ -66,3 +66,24 @@ test('a VAD model whose checksum does not match is refused before loading; the e
     await device.close();
   }
 });
+
+test('microphone capture switched on without a sound card: /readyz reports it, the agent keeps serving', async () => {
+  const device = await startVoiceDevice({ AIDE_AUDIO_CAPTURE: 'true' });
+  try {
+    let audio: { ready: boolean; optional?: boolean; detail: string } | undefined;
+    for (let i = 0; i < 50; i++) {
+      const body = (await (await fetch(`${device.url}/readyz`)).json()) as { subsystems: Record<string, { ready: boolean; detail: string }> };
+      audio = body.subsystems.audio;
+      if (audio && !audio.ready) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(audio?.ready, false);
+    assert.equal(audio?.optional, true);
+    assert.match(audio?.detail ?? '', /(microphone|speaker) unavailable: .+ \(retrying every 30 s\)/);
+    assert.equal((await fetch(`${device.url}/readyz`)).status, 200, 'the console and WebSocket still serve');
+    const spoken = await fetch(`${device.url}/api/voice/speak`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'Still here.' }) });
+    assert.equal(spoken.status, 200);
+  } finally {
+    await device.close();
+  }
+});

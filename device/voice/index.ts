@@ -3,6 +3,7 @@ import type { FastifyInstance } from '../../common/http.js';
 import type { Agent } from '../agent/turn.js';
 import type { DeviceContext } from '../context.js';
 import { resolveModel } from '../models/store.js';
+import { startLocalAudio } from './local.js';
 import { registerVoiceRoutes } from './routes.js';
 import { createVoice, type Voice } from './service.js';
 import { createEnergyVad, loadSileroVad, type Vad } from './vad.js';
@@ -39,5 +40,7 @@ export async function startVoice(ctx: DeviceContext): Promise<VoiceSubsystem> {
     optional: true,
     detail: ctx.config.AIDE_WAKE_MODEL ? `configured: ${ctx.config.AIDE_WAKE_MODEL} (not run by this build)` : 'push-to-talk / console (no wake model configured)',
   });
+  const stopLocal = startLocalAudio(ctx, voice, newVad);
+  ctx.lifecycle.onShutdown('audio', stopLocal);
   return { voice, newVad, register: (app) => registerVoiceRoutes(app, ctx, voice, newVad) };
 }
