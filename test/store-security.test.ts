@@ -193,3 +193,22 @@ describe('outbox atomicity', () => {
     for (const k of ['id', 'personId', 'conversationId', 'role', 'text', 'at']) assert.ok(k in turn, k);
   });
 });
+
+describe('master key', () => {
+  test('a database with encrypted data refuses to start without its master key file, and does not mint a new one', () => {
+    const copy = mkdtempSync(join(tmpdir(), 'aide-nokey-'));
+    dev.ctx.db.pragma('wal_checkpoint(TRUNCATE)');
+    copyFileSync(deviceDbPath(config()), join(copy, 'aide.db'));
+    const db = openDeviceDb(join(copy, 'aide.db'));
+    const log = createLogger({ level: 'silent' });
+    const cfg = { ...config(), AIDE_DATA_DIR: copy };
+    assert.throws(
+      () =>
+        openStoreRuntime({ db, clock, log, metrics: createMetrics({ defaultMetrics: false }), config: cfg }),
+      /master key file .*master\.key does not exist, but this database holds data encrypted under one/,
+    );
+    assert.equal(existsSync(join(copy, 'keys', 'master.key')), false);
+    db.close();
+    rmSync(copy, { recursive: true, force: true });
+  });
+});

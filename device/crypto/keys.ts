@@ -12,7 +12,11 @@ import { open, seal, sealedKeyId } from './aead.js';
  */
 export function loadMasterKey(file: string, opts: { create?: boolean } = {}): Buffer {
   if (!existsSync(file)) {
-    if (opts.create === false) throw keyError(`master key file ${file} does not exist`);
+    if (opts.create === false) {
+      throw keyError(
+        `master key file ${file} does not exist, but this database holds data encrypted under one (restore the file or set AIDE_KEY_FILE)`,
+      );
+    }
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   }

@@ -29,7 +29,9 @@ export function openCrypto(deps: {
   clock: Clock;
   config: Pick<StoreConfig, 'AIDE_DATA_DIR' | 'AIDE_KEY_FILE'>;
 }): FieldCrypto {
-  const masterKey = loadMasterKey(masterKeyPath(deps.config));
+  // A database that already holds data keys needs its own master key: never mint a new one for it.
+  const hasKeys = !!deps.db.prepare('SELECT 1 FROM data_keys LIMIT 1').get();
+  const masterKey = loadMasterKey(masterKeyPath(deps.config), { create: !hasKeys });
   return createFieldCrypto(createKeyRing({ db: deps.db, clock: deps.clock, masterKey }));
 }
 
