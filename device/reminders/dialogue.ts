@@ -222,14 +222,21 @@ export function createReminderDialogue(deps: { scheduler: ReminderScheduler; sto
 export function withReminderDialogue(
   inner: Agent | (() => Agent | undefined) | undefined,
   dialogue: ReminderDialogue,
-  deps: { store: HealthStore; clock: Clock },
+  deps: { store: HealthStore; clock: Clock; log?: Logger },
 ): Agent {
   const agentOf = () => (typeof inner === 'function' ? inner() : inner);
   return {
     async runTurn(input: TurnInput): Promise<TurnResult> {
       const text = typeof input.text === 'string' ? input.text.trim() : '';
       const personId = text ? safeResolve(deps.store, input.personId) : undefined;
-      const answered = text && personId ? dialogue.answer(text, personId, { source: input.source }) : undefined;
+      let answered: ReturnType<ReminderDialogue['answer']>;
+      try {
+        answered = text && personId ? dialogue.answer(text, personId, { source: input.source }) : undefined;
+      } catch (err) {
+        // Never throw for something a person said: apologise, and leave the dose open for the next re-ask.
+        deps.log?.error({ err }, 'reminder answer failed');
+        answered = { reply: "Sorry, I couldn't note that just now. I'll ask you again in a few minutes.", actions: [], conversationId: input.conversationId ?? randomUUID() };
+      }
       if (!answered || !personId) {
         const agent = agentOf();
         if (personId) dialogue.supersede(personId);

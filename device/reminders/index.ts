@@ -40,11 +40,12 @@ export function startReminders(ctx: DeviceContext): Reminders {
   recordOutboxAlerts(db, outbox, clock, () => scheduler.raisingAlert());
   const dialogue = createReminderDialogue({ scheduler, store, clock, log });
   scheduler.start();
-  ctx.readiness.set('reminders', { ready: true, detail: ctx.voice ? 'spoken and on the console' : 'console and log (no voice)' });
+  const tts = ctx.voice?.engines().tts;
+  ctx.readiness.set('reminders', { ready: true, detail: tts ? `spoken (${tts}), console and log` : 'console and log (no speech engine)' });
   return {
     scheduler,
     dialogue,
-    wrap: (agent) => withReminderDialogue(agent, dialogue, { store, clock }),
+    wrap: (agent) => withReminderDialogue(agent, dialogue, { store, clock, log }),
     register: (app) => registerReminderRoutes(app, { db, store, clock, scheduler }),
     stop: () => scheduler.stop(),
   };
