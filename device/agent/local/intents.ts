@@ -87,8 +87,11 @@ export function plain(ts: Token[]): string {
 
 export function understand(text: string, state: LocalState, env: UnderstandEnv): Understanding {
   const ts = tokenize(text);
-  const s = plain(ts);
-  const asked = text.includes('?');
+  // "Can you add...", "could you please tell...": requests, not questions.
+  const request = /^(please )?(can|could|would|will) you (please )?/;
+  const raw = plain(ts);
+  const s = raw.replace(request, '').replace(/^please /, '');
+  const asked = text.includes('?') && !request.test(raw);
   const base = { ...state };
   delete base.pending;
 
@@ -366,7 +369,7 @@ function classify(
     return { kind: 'chat', intent: 'thanks', plans: [], say: "You're welcome.", state: base };
   if (/^(bye|goodbye|good night|goodnight|see you)\b/.test(s))
     return { kind: 'chat', intent: 'bye', plans: [], say: 'Goodbye. Take care.', state: base };
-  if (/^(help|what can you do|what do you do|how do you work|what can i (say|ask))\b/.test(s))
+  if (/^(help( please)?$|what can you do|what do you do|how do you work|what can i (say|ask))/.test(s))
     return { kind: 'chat', intent: 'help', plans: [], say: capabilities, state: base };
 
   const message = messageIntent(s);
@@ -378,7 +381,7 @@ function classify(
   // Weather and appointments.
   if (
     /\b(weather|forecast|rain|raining|umbrella|sunny|snow|snowing|windy|coat|jumper)\b/.test(s) ||
-    /\b(cold|hot|warm|chilly|freezing)\b.*\b(outside|out there|today|tomorrow)\b/.test(s) ||
+    /\b(cold|hot|warm|chilly|freezing|wet|windy)\b.*\b(outside|out there|today|tomorrow|tonight)\b/.test(s) ||
     /\btemperature (outside|out there)\b/.test(s)
   ) {
     const when = /\btomorrow\b/.test(s)
@@ -391,6 +394,7 @@ function classify(
   if (
     /\b(appointments?|calendar|diary|agenda|schedule)\b/.test(s) ||
     /\bwhat('s| is| do i have) on\b/.test(s) ||
+    /\bwhat('s| is) happening (today|tomorrow)\b/.test(s) ||
     /\bam i (seeing|meeting)\b/.test(s) ||
     (/\b(doctor|dentist|hospital|clinic)\b.*\b(today|tomorrow|when|next)\b/.test(s) && isQuestion)
   ) {
@@ -511,12 +515,12 @@ function medicineIntent(
   // Remove a medicine (read back first).
   if (
     ((/\b(delete|remove|get rid of|take off)\b/.test(s) || /^take \w+( \w+)? off\b/.test(s)) &&
-      (medWord || name() || /\boff my list\b/.test(s))) ||
+      (medWord || findMedicineName(ts, [...medCues, 'of']) || /\boff my list\b/.test(s))) ||
     /\b(stopped taking|no longer take|don't take .* any ?more|doctor stopped|not taking .* any ?more)\b/.test(
       s,
     )
   ) {
-    const m = findMedicineName(ts, [...medCues, 'taking', 'stopped'])?.name;
+    const m = findMedicineName(ts, [...medCues, 'taking', 'stopped', 'of'])?.name;
     if (!m)
       return {
         kind: 'ask',
@@ -644,7 +648,7 @@ function medicineIntent(
     return act('next_dose', [{ tool: 'next_dose', args: m ? { medicine: m } : {} }]);
   }
   if (
-    (isQuestion || /^(list|read)\b/.test(s)) &&
+    (isQuestion || /^(list|read|tell me|show me|help me with|remind me what)\b/.test(s)) &&
     (/\b(medicines|medications|tablets|pills|meds|prescriptions)\b/.test(s) ||
       /\bwhat (medicine|medication|do i take)\b/.test(s))
   ) {
@@ -666,7 +670,9 @@ function medicineIntent(
     /^(yes |ok |okay |right |done )?(,? )?(i |i've |i have |i just |i've just |i have just |just |i already |already |i've already )?(took|taken|had|swallowed|done with) /.test(
       s,
     ) &&
-    (medWord || /\b(took|taken|had) (it|them|both|all of them)\b/.test(s) || drugLike(mentioned)) &&
+    (medWord ||
+      /\b(took|taken|had) (it|them|both|all of them|the \w+ ones?)\b/.test(s) ||
+      drugLike(mentioned)) &&
     !/^(did|have|has) i\b/.test(s) &&
     !/\bprescribed\b/.test(s) &&
     !aboutReading;
@@ -693,14 +699,15 @@ function medicineIntent(
         ? 'evening'
         : undefined;
     const args: Record<string, unknown> = { status: skipped ? 'skipped' : 'taken' };
-    if (m) args.medicine = m;
+    // "the yellow one" describes a tablet; it does not name it.
+    if (m && !/\bthe \w+ ones?\b/.test(s)) args.medicine = m;
     if (partWord) args.when = partWord;
     if (/\byesterday\b/.test(s)) args.date = today.minus({ days: 1 }).toISODate();
     return act('confirm_dose', [{ tool: 'confirm_dose', args }]);
   }
   // Add a medicine with reminder times.
   const addCue =
-    /\bremind me (to take|about|to have)\b|\b(need|want) (reminding|a reminder|reminders?) (to take|for|about)\b|\b(add|new|put)\b.*\b(medicine|medication|tablet|pill|prescription|capsule|inhaler)\b|\b(prescribed|started on|started taking|starting on|starting|begin taking|now taking)\b|\badd\b.*\b(at|every|twice|once|daily|mg|\d)\b|^i (now )?take \w+.*\b(at|every|twice|once|daily|in the|mg)\b|\breminder (for|to take)\b|\b(set|create|make) (up )?(a )?reminders?\b/.test(
+    /\bremind me (to take|about|to have)\b|\bremind me\b.{0,40}\bto take\b|\b(need|want) (reminding|a reminder|reminders?) (to take|for|about)\b|\b(add|new|put)\b.*\b(medicine|medication|tablet|pill|prescription|capsule|inhaler)\b|\b(prescribed|started on|started taking|starting on|starting|begin taking|now taking)\b|\badd\b.*\b(at|every|twice|once|daily|mg|\d)\b|^i (now )?take \w+.*\b(at|every|twice|once|daily|in the|mg)\b|\breminder (for|to take)\b|\b(set|create|make) (up )?(a )?reminders?\b/.test(
       s,
     );
   // "remind me to take the bins out": a chore, not a medicine.

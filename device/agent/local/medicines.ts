@@ -114,6 +114,11 @@ const stop = new Set([
   'prescribed',
   ',',
   'instead',
+  'anymore',
+  'more',
+  'longer',
+  'both',
+  'every',
   'not',
   'up',
   'off',
@@ -233,6 +238,7 @@ export function findMedicineName(ts: Token[], cues: string[]): { name: string; a
           'daily',
           'your',
           'all',
+          'both',
           ',',
         ].includes(w(ts[k]) ?? '') ||
           (ts[k]?.k === 'n' &&
