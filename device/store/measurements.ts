@@ -375,8 +375,9 @@ export function createMeasurementsRepo(deps: StoreDeps, people: PeopleRepo): Mea
       }
       if (q.cursor) {
         const c = decodeCursor(q.cursor);
-        where.push('(taken_at < ? OR (taken_at = ? AND id < ?))');
-        args.push(c.t, c.t, c.id);
+        // A row-value comparison is an index range, so a deep page costs what the first one does.
+        where.push('(taken_at, id) < (?, ?)');
+        args.push(c.t, c.id);
       }
       const sql = `SELECT * FROM measurements WHERE ${where.join(' AND ')} ORDER BY taken_at DESC, id DESC LIMIT ?`;
       let stmt = listStatements.get(sql);
