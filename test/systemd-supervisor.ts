@@ -1,7 +1,8 @@
 // A small systemd-like supervisor for tests, where systemd is not PID 1: it owns a NOTIFY_SOCKET
 // (unix datagram, received by python3 because Node has no AF_UNIX SOCK_DGRAM), starts the service
-// with NOTIFY_SOCKET and WATCHDOG_USEC like a Type=notify unit with WatchdogSec, kills it when the
-// watchdog pings stop (SIGABRT, then SIGKILL, as systemd does), and restarts it (Restart=always,
+// with NOTIFY_SOCKET and WATCHDOG_USEC like a Type=notify unit with WatchdogSec, kills it when it is
+// not ready within TimeoutStartSec or, once ready, when the watchdog pings stop for WatchdogSec
+// (SIGABRT, then SIGKILL, as systemd does), and restarts it (Restart=always,
 // except on RestartPreventExitStatus). Messages are accepted from the main PID or naming it with
 // MAINPID= (systemd-notify --pid), as NotifyAccess=all would.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -48,6 +49,8 @@ export interface SupervisorOptions {
   args: string[];
   env: NodeJS.ProcessEnv;
   watchdogSec: number;
+  /** systemd TimeoutStartSec=: READY=1 must come within this (default 90 s). The watchdog runs only after READY=1. */
+  startTimeoutSec?: number;
   restartSec?: number;
   /** Exit codes that do not restart the service (systemd RestartPreventExitStatus=). */
   preventRestartOn?: number[];
@@ -78,7 +81,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   const events: string[] = [];
   const waiters = new Set<() => void>();
   let child: ChildProcess | undefined;
-  let lastPing = 0;
+  let lastPing: number | undefined; // undefined until READY=1: systemd arms the watchdog when start-up completes
+  let startedAt = 0;
   let restartTimer: NodeJS.Timeout | undefined;
   let stopping = false;
 
@@ -114,7 +118,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     let stderr = '';
     c.stderr?.on('data', (b) => (stderr = (stderr + b).slice(-2000)));
     child = c;
-    lastPing = Date.now(); // systemd arms the watchdog when the service starts
+    lastPing = undefined;
+    startedAt = Date.now();
     starts.push({ pid: c.pid as number, at: Date.now(), resolved });
     events.push(`start ${c.pid} ${resolved}`);
     c.on('exit', (code, signal) => {
@@ -139,8 +144,12 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   const watchdog = setInterval(() => {
     const c = child;
     if (!c || c.exitCode !== null || c.killedByWatchdog) return;
-    if (Date.now() - lastPing > opts.watchdogSec * 1000) {
-      events.push(`watchdog timeout ${c.pid}`);
+    const late =
+      lastPing === undefined
+        ? Date.now() - startedAt > (opts.startTimeoutSec ?? 90) * 1000 && `start timeout ${c.pid}`
+        : Date.now() - lastPing > opts.watchdogSec * 1000 && `watchdog timeout ${c.pid}`;
+    if (late) {
+      events.push(late);
       c.killedByWatchdog = true;
       killGroup(c, 'SIGABRT'); // a stopped process cannot act on it: escalate like TimeoutAbortSec
       setTimeout(() => c.exitCode === null && c.signalCode === null && killGroup(c, 'SIGKILL'), 1000).unref();
