@@ -85,6 +85,31 @@ describe('clock jumps', () => {
   });
 });
 
+describe('a device that booted with a stale clock (no RTC: the time of its last shutdown)', () => {
+  let t: TestDevice;
+  after(() => t?.close());
+
+  test("NTP steps it three days forward: that morning's dose is planned at once and announced on time; the days it was off are missed", async () => {
+    const base = createManualClock(local('2026-06-28T07:00', zone));
+    let offset = 0;
+    const wall: Clock = { now: () => base.now() + offset, setTimeout: (fn, ms) => base.setTimeout(fn, ms), clearTimeout: (h) => base.clearTimeout(h) };
+    t = await startTestDevice({ timezone: zone, start: base.now(), clock: wall });
+    await t.call('POST', '/api/medications', { name: 'Warfarin', times: ['08:00'], startDate: '2026-06-01' });
+    await settle();
+    base.advance(10 * MIN);
+    offset = local('2026-07-01T07:50', zone) - base.now(); // the step
+    base.advance(5 * MIN); // the next wake notices it
+    base.advance(5 * MIN);
+    const said = t.announcements();
+    assert.equal(said.length, 1);
+    assert.deepEqual(said[0]!.items.map((i) => i.kind), ['first']);
+    assert.equal(said[0]!.at, new Date(local('2026-07-01T08:00', zone)).toISOString());
+    const before = t.dev.ctx.store.doses.list({ from: local('2026-06-28T00:00', zone), to: local('2026-06-30T00:00', zone) });
+    assert.deepEqual(before.map((d) => d.status), ['missed', 'missed']);
+    assert.equal(t.alerts().length, 1, 'one alert for the doses not confirmed while it was off');
+  });
+});
+
 describe('fifty medicines with overlapping times', () => {
   let t: TestDevice;
   after(() => t?.close());

@@ -26,6 +26,8 @@ const LATE_AFTER_MS = 60_000;
 /** Due doses older than this that were never seen are left alone (they predate the reminders). */
 const LOOKBACK_MS = 7 * 86_400_000;
 const RETRY_AFTER_ERROR_MS = 60_000;
+/** A wake-up this far from its planned wall-clock time means the clock was stepped. */
+const STEP_MS = 60_000;
 /** Events kept in memory for late subscribers (a console page opened after a reminder). */
 const RECENT_EVENTS = 200;
 
@@ -507,6 +509,17 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       timer = undefined;
       wakeups++;
       wakeCounter.inc();
+      // Timers run on monotonic time; a wall clock that moved by more than a minute meanwhile was stepped
+      // (NTP after booting with a stale clock). Plan doses for the new "today" before looking at them.
+      const drift = clock.now() - at;
+      if (Math.abs(drift) > STEP_MS) {
+        log.warn({ driftMs: drift }, 'wall clock stepped; re-reading the schedule');
+        try {
+          store.extendHorizon();
+        } catch (err) {
+          log.error({ err }, 'planning doses after a clock step failed');
+        }
+      }
       tick();
     }, at - now);
   }
