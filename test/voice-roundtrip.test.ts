@@ -50,8 +50,11 @@ test('spoken health commands: WER and action accuracy per synthesis engine', { s
   console.log(`voice round trip: ${all.n} commands; WER all ${pct(all.wer)}, flite ${pct(flite.wer)}, espeak-ng ${pct(espeak.wer)}; action accuracy all ${pct(all.acc)}, flite ${pct(flite.acc)}, espeak-ng ${pct(espeak.acc)}`);
   for (const r of rows.filter((x) => x.errors)) console.log(`  ${r.engine}: "${r.text}" → "${r.heard}"`);
   assert.ok(all.n >= 60);
-  assert.ok(flite.wer <= 0.1, `domain model WER on flite speech ${pct(flite.wer)} > 10%`);
-  assert.ok(flite.acc >= 0.85, `action accuracy on flite speech ${pct(flite.acc)} < 85%`);
-  assert.ok(espeak.wer <= 0.6, `domain model WER on espeak-ng speech ${pct(espeak.wer)} > 60%`);
-  assert.ok(all.acc >= 0.5, `overall action accuracy ${pct(all.acc)} < 50%`);
+  // Measured here: WER flite 0.6%, espeak-ng 23.9%, all 12.0%; action accuracy flite 96.7%, espeak-ng 70.0%, all 83.3%.
+  assert.ok(flite.wer <= 0.05, `domain model WER on flite speech ${pct(flite.wer)} > 5%`);
+  assert.ok(all.wer <= 0.18, `domain model WER overall ${pct(all.wer)} > 18%`);
+  assert.ok(espeak.wer <= 0.35, `domain model WER on espeak-ng speech ${pct(espeak.wer)} > 35%`);
+  assert.ok(flite.acc >= 0.9, `action accuracy on flite speech ${pct(flite.acc)} < 90%`);
+  assert.ok(espeak.acc >= 0.55, `action accuracy on espeak-ng speech ${pct(espeak.acc)} < 55%`);
+  assert.ok(all.acc >= 0.75, `overall action accuracy ${pct(all.acc)} < 75%`);
 });

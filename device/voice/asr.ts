@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unavailable } from '../../common/errors.js';
 import { pcmToWav, SAMPLE_RATE } from '../audio/wav.js';
+import { createSphinxStream } from './sphinx-stream.js';
 
 /** What a recognizer heard. `confidence` is 0..1 (engines without one report 0.9 when they hear words). */
 export interface Transcript {
@@ -90,13 +91,21 @@ export function createPocketSphinxAsr(opts: SphinxOptions): AsrEngine {
   for (const f of [opts.domain.lm, opts.domain.dict]) {
     if (!existsSync(f)) throw unavailable(`pocketsphinx domain model missing: ${f} (run scripts/build-grammar.ts)`);
   }
+  const domainDecoder = createSphinxStream(opts.domain, defaultSphinxArgs);
+  const generalDecoder = opts.general ? createSphinxStream(opts.general, []) : undefined;
+  domainDecoder.warm();
+  generalDecoder?.warm();
   return {
     name: 'pocketsphinx',
     async transcribe(pcm, signal) {
-      const domain = { ...(await runPocketSphinx(pcm, opts.domain, signal)), pass: 'domain' as const };
-      if (domain.confidence >= opts.acceptConfidence || !opts.general) return domain;
-      const general = { ...(await runPocketSphinx(pcm, opts.general, signal)), pass: 'general' as const };
+      const domain = { ...(await domainDecoder.transcribe(pcm, signal)), pass: 'domain' as const };
+      if (domain.confidence >= opts.acceptConfidence || !generalDecoder) return domain;
+      const general = { ...(await generalDecoder.transcribe(pcm, signal)), pass: 'general' as const };
       return general.confidence > domain.confidence + 0.1 && general.text ? general : domain;
+    },
+    close() {
+      domainDecoder.close();
+      generalDecoder?.close();
     },
   };
 }

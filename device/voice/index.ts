@@ -24,6 +24,7 @@ export interface VoiceSubsystem {
  */
 export async function startVoice(ctx: DeviceContext): Promise<VoiceSubsystem> {
   const voice = createVoice(ctx, { agent: () => (ctx as DeviceContext & { agent?: Agent }).agent });
+  ctx.lifecycle.onShutdown('voice', () => voice.close());
   let newVad: () => Vad;
   try {
     const { dir, entry } = resolveModel(resolve(ctx.config.AIDE_MODELS_DIR), 'vad');

@@ -56,6 +56,8 @@ export interface Voice {
   /** Stops non-emergency playback on all sinks. */
   interrupt(): void;
   engines(): { asr?: string; tts?: string };
+  /** Stops the engines' long-running processes. */
+  close(): void;
 }
 
 const sayAgain = "Sorry, I didn't catch that. Could you say it again?";
@@ -188,6 +190,10 @@ export function createVoice(ctx: DeviceContext, deps: { agent?: () => Agent | un
     },
 
     engines: () => ({ asr: asrState.active, tts: ttsState.active }),
+
+    close() {
+      for (const s of asrSlots) s.engine?.close?.();
+    },
   };
   return voice;
 }
