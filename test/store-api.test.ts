@@ -505,3 +505,20 @@ describe('planned-dose horizon', () => {
     store.medications.remove(med.id);
   });
 });
+
+describe('query validation', () => {
+  test('bad dates and reversed ranges are 400 naming the parameter', async () => {
+    const bad = await call('GET', '/api/doses?from=2026-13-45');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.details[0].field, 'query.from');
+    const reversed = await call('GET', '/api/measurements/summary?type=weight&from=2026-03-10&to=2026-03-01');
+    assert.equal(reversed.status, 400);
+    assert.equal(reversed.body.error.details[0].field, 'to');
+    const tooLong = await call('GET', '/api/doses?from=2026-01-01&to=2028-01-01');
+    assert.equal(tooLong.status, 400);
+    assert.match(tooLong.body.error.message, /range must be at most 400 days/);
+    const badType = await call('GET', '/api/measurements?type=mood');
+    assert.equal(badType.status, 400);
+    assert.equal(badType.body.error.details[0].field, 'query.type');
+  });
+});

@@ -63,8 +63,10 @@ export function createAnalytics(
 
   return {
     summary({ type, from, to, personId }) {
-      if (!(to > from))
-        throw fieldError('to', 'after_from', `to must be after from, got from=${iso(from)} to=${iso(to)}`);
+      if (!(to > from) || !Number.isFinite(from) || !Number.isFinite(to)) {
+        const show = (t: number) => (Number.isFinite(t) ? iso(t) : String(t));
+        throw fieldError('to', 'after_from', `to must be after from, got from=${show(from)} to=${show(to)}`);
+      }
       const person = people.getSync(personId);
       const unit = preferredUnit(type, person.units);
       const conv = (v: number) => roundFor(type, unit, fromCanonical(type, unit, v));

@@ -126,8 +126,9 @@ export function createDosesRepo(
   }
 
   function checkRange(from: number, to: number) {
+    const show = (t: number) => (Number.isFinite(t) ? iso(t) : String(t));
     if (!Number.isFinite(from) || !Number.isFinite(to) || to <= from) {
-      throw fieldError('to', 'after_from', `to must be after from, got from=${iso(from)} to=${iso(to)}`);
+      throw fieldError('to', 'after_from', `to must be after from, got from=${show(from)} to=${show(to)}`);
     }
     if (to - from > MAX_RANGE_MS) {
       throw fieldError(

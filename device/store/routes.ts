@@ -11,9 +11,15 @@ const DAY = 86_400_000;
 /** Query instants: ISO 8601 date-time, a local date (YYYY-MM-DD, midnight in the person's zone) or epoch ms. */
 const instant = z
   .string()
-  .refine((s) => /^\d{4}-\d{2}-\d{2}$/.test(s) || /^\d{1,15}$/.test(s) || !Number.isNaN(Date.parse(s)), {
-    message: 'must be an ISO 8601 date-time, a date YYYY-MM-DD or epoch milliseconds',
-  });
+  .refine(
+    (s) =>
+      /^\d{4}-\d{2}-\d{2}$/.test(s)
+        ? DateTime.fromISO(s).isValid
+        : /^\d{1,15}$/.test(s) || !Number.isNaN(Date.parse(s)),
+    {
+      message: 'must be an ISO 8601 date-time, a date YYYY-MM-DD or epoch milliseconds',
+    },
+  );
 
 const toMs = (s: string | undefined, tz: string): number | undefined => {
   if (s === undefined) return undefined;
