@@ -41,7 +41,7 @@ test(`kill -9 the notify worker ${KILLS} times with ${ALERTS} alerts queued: eve
   // Migrate and create the topic once, through a first worker.
   let worker: AideProcess = await spawnAide(['cloud', 'notify', '--port', String(await freePort())], env);
   const person = randomUUID();
-  for (let i = 0; i < 50 && (await db.query("SELECT to_regclass('people') AS t")).rows[0].t === null; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 300 && (await fetch(`${worker.url}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
   await addDeviceWithPerson(db, 'dev-crash', person, 'Carol');
   const [owner, helper] = [randomUUID(), randomUUID()];
   await db.query(`INSERT INTO users (id, email) VALUES ($1, $2), ($3, $4)`, [owner, `owner.${owner}@example.org`, helper, `helper.${helper}@example.org`]);

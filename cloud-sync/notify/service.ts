@@ -100,7 +100,12 @@ export async function start(ctx: CloudContext): Promise<void> {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
-      autoCommit: false,
+      // Partitions are independent (keyed by device): work on several at once.
+      partitionsConsumedConcurrently: 3,
+      // Only offsets resolved below (alerts fully handled) are committed: every second or 100 alerts.
+      autoCommit: true,
+      autoCommitInterval: 1000,
+      autoCommitThreshold: 100,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
         const messages = batch.messages;

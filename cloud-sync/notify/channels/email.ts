@@ -4,7 +4,7 @@ import { PermanentChannelError } from './channel.js';
 
 /** Email over SMTP (nodemailer, pooled connections). */
 export function createEmailChannel(opts: { smtpUrl: string; from: string }): Channel & { close(): void } {
-  const transport = nodemailer.createTransport(opts.smtpUrl, { pool: true, maxConnections: 4 } as never);
+  const transport = nodemailer.createTransport(opts.smtpUrl, { pool: true, maxConnections: 8 } as never);
   const domain = /@([^>\s]+)/.exec(opts.from)?.[1] ?? 'aide.local';
   return {
     name: 'email',
