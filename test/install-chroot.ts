@@ -39,8 +39,13 @@ export function ensureBaseRoot(): string {
     stdio: ['ignore', 'ignore', 'pipe'],
     timeout: 15 * 60_000,
   });
-  if (existsSync(dir)) rmSync(partial, { recursive: true, force: true });
-  else renameSync(partial, dir);
+  try {
+    renameSync(partial, dir);
+  } catch (err) {
+    // Another test file finished its debootstrap first: use that one.
+    rmSync(partial, { recursive: true, force: true });
+    if (!existsSync(join(dir, 'etc', 'debian_version'))) throw err;
+  }
   return dir;
 }
 
@@ -70,7 +75,7 @@ export function ensureNodeTarball(): string {
 
 export interface Chroot {
   root: string;
-  /** Runs a command inside the root; never throws. */
+  /** Runs a command inside the root (serialized with other test files' chroots); never throws. */
   run(cmd: string[], opts?: { timeoutMs?: number }): { status: number | null; out: string };
   /** Path on the host of a path inside the root. */
   path(p: string): string;
@@ -117,7 +122,8 @@ export function openChroot(): Chroot {
     root,
     path: (p) => join(root, p),
     run(cmd, opts = {}) {
-      const r = spawnSync('chroot', [root, ...cmd], {
+      // One chroot command at a time across test files: they share the apt caches (and their locks).
+      const r = spawnSync('flock', ['-w', '900', join(cache, 'chroot.lock'), 'chroot', root, ...cmd], {
         encoding: 'utf8',
         timeout: opts.timeoutMs ?? 10 * 60_000,
         stdio: ['ignore', 'pipe', 'pipe'],
