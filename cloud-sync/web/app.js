@@ -395,7 +395,30 @@ async function settingsPage() {
       say('Saved.');
     } catch (error) { showError(err, error); }
   });
-  return [h('h1', {}, 'Notification settings'), form];
+  const pushErr = errorBox();
+  const pushButton = h('button', { type: 'button', class: 'secondary', onclick: async () => {
+    try {
+      await enablePush();
+      say('Notifications are on for this phone.');
+    } catch (error) { showError(pushErr, error); }
+  } }, 'Turn on notifications on this phone');
+  return [h('h1', {}, 'Notification settings'), form, h('h2', {}, 'This phone'), pushButton, pushErr];
+}
+
+function base64UrlToBytes(s) {
+  const b = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4));
+  return Uint8Array.from(b, (c) => c.charCodeAt(0));
+}
+
+/** Subscribes this browser to Web Push (the service worker shows the notifications) and tells the API. */
+async function enablePush() {
+  const { vapidPublicKey } = await request('GET', '/v1/push/config');
+  if (!vapidPublicKey) throw new Error('Phone notifications are not set up on this Aide server yet.');
+  if (!('serviceWorker' in navigator) || !('PushManager' in window)) throw new Error('This browser cannot show notifications. Try email or text messages instead.');
+  if ((await Notification.requestPermission()) !== 'granted') throw new Error('Notifications were not allowed. You can allow them in the browser settings.');
+  const reg = await navigator.serviceWorker.register('/sw.js');
+  const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64UrlToBytes(vapidPublicKey) });
+  await api('POST', '/v1/me/push-subscriptions', sub.toJSON());
 }
 
 async function render() {
