@@ -19,8 +19,7 @@ BIN_LINK=/usr/local/bin/aide
 AIDE_USER=aide
 NODE_MIN_MAJOR=20
 NODE_MIN_MINOR=19
-APT_PACKAGES=(alsa-utils espeak-ng flite pocketsphinx pocketsphinx-en-us sox sqlite3 ca-certificates curl xz-utils
-  systemd systemd-timesyncd)
+APT_PACKAGES=(alsa-utils espeak-ng flite pocketsphinx pocketsphinx-en-us sox sqlite3 ca-certificates curl xz-utils systemd)
 UNITS_TO_ENABLE=(aide-device.service aide-backup.timer aide-update-check.timer)
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -137,6 +136,13 @@ if [ -d /run/systemd/system ] && [ "$IN_CHROOT" = 0 ]; then SYSTEMD_RUNNING=1; f
 
 # ---------------------------------------------------------------- 2. packages
 step "installing Debian packages (audio, speech fallbacks)" "check the internet connection and /etc/apt/sources.list, then re-run"
+# Reminders need a correct clock: add systemd-timesyncd unless another NTP client is there (apt would
+# remove chrony or ntp to install it).
+has_ntp=0
+for p in chrony ntp ntpsec openntpd systemd-timesyncd; do
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then has_ntp=1; fi
+done
+[ "$has_ntp" = 1 ] || APT_PACKAGES+=(systemd-timesyncd)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -2,7 +2,16 @@
 // ~/.cache/aide/debootstrap, mounted copy-on-write (overlayfs) per test, with /proc, /dev, the
 // apt caches (so packages download once) and the Aide checkout (read-only) bind-mounted in.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +33,9 @@ export function chrootUnavailable(): string | undefined {
 
 /** The Debian mirror apt on this machine already uses (deb.debian.org when none is found). */
 function debianMirror(): string {
-  const out = spawnSync('sh', ['-c', "cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null"], { encoding: 'utf8' }).stdout;
+  const out = spawnSync('sh', ['-c', 'cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null'], {
+    encoding: 'utf8',
+  }).stdout;
   const m = /(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(https?:\/\/\S+\/debian)\s/m.exec(out);
   return m?.[1] ?? 'http://deb.debian.org/debian';
 }
@@ -35,10 +46,14 @@ export function ensureBaseRoot(): string {
   if (existsSync(join(dir, 'etc', 'debian_version'))) return dir;
   mkdirSync(dirname(dir), { recursive: true });
   const partial = `${dir}.partial-${process.pid}`;
-  execFileSync('debootstrap', ['--variant=minbase', `--arch=${debArch}`, 'bookworm', partial, debianMirror()], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    timeout: 15 * 60_000,
-  });
+  execFileSync(
+    'debootstrap',
+    ['--variant=minbase', `--arch=${debArch}`, 'bookworm', partial, debianMirror()],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 15 * 60_000,
+    },
+  );
   try {
     renameSync(partial, dir);
   } catch (err) {
@@ -94,7 +109,16 @@ export function openChroot(): Chroot {
     mounts.push(target);
   };
   try {
-    mount(['-t', 'overlay', 'overlay', '-o', `lowerdir=${base},upperdir=${join(work, 'upper')},workdir=${join(work, 'work')}`], root);
+    mount(
+      [
+        '-t',
+        'overlay',
+        'overlay',
+        '-o',
+        `lowerdir=${base},upperdir=${join(work, 'upper')},workdir=${join(work, 'work')}`,
+      ],
+      root,
+    );
     mount(['-t', 'proc', 'proc'], join(root, 'proc'));
     mount(['--bind', '/dev'], join(root, 'dev'));
     mkdirSync(join(cache, 'apt-archives', 'partial'), { recursive: true });
@@ -104,13 +128,21 @@ export function openChroot(): Chroot {
     // A snapshot of the working tree (others may be editing it) with the repo's node_modules bound in.
     const src = join(work, 'src');
     mkdirSync(join(src, 'node_modules'), { recursive: true });
-    execFileSync('sh', ['-c', `tar -C "$0" --exclude=./node_modules --exclude=./.git --exclude=./data -cf - . | tar -C "$1" -xf -`, repoRoot, src]);
+    execFileSync('sh', [
+      '-c',
+      `tar -C "$0" --exclude=./node_modules --exclude=./.git --exclude=./data -cf - . | tar -C "$1" -xf -`,
+      repoRoot,
+      src,
+    ]);
     mount(['--bind', '-o', 'ro', src], join(root, 'src', 'aide'));
     mount(['--bind', '-o', 'ro', join(repoRoot, 'node_modules')], join(root, 'src', 'aide', 'node_modules'));
     mount(['--bind', '-o', 'ro', join(cache, 'node')], join(root, 'mnt', 'node'));
     copyFileSync('/etc/resolv.conf', join(root, 'etc', 'resolv.conf'));
     // Debian's minbase keeps downloaded packages only when told to; keep them for the next run.
-    writeFileSync(join(root, 'etc', 'apt', 'apt.conf.d', '99keep-debs'), 'Binary::apt::APT::Keep-Downloaded-Packages "true";\n');
+    writeFileSync(
+      join(root, 'etc', 'apt', 'apt.conf.d', '99keep-debs'),
+      'Binary::apt::APT::Keep-Downloaded-Packages "true";\n',
+    );
     // A throwaway root needs no fsync per unpacked file (what makes dpkg slow on overlayfs).
     writeFileSync(join(root, 'etc', 'dpkg', 'dpkg.cfg.d', 'aide-test-unsafe-io'), 'force-unsafe-io\n');
   } catch (err) {
@@ -127,9 +159,17 @@ export function openChroot(): Chroot {
         encoding: 'utf8',
         timeout: opts.timeoutMs ?? 10 * 60_000,
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: '/root', TERM: 'dumb' },
+        env: {
+          PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+          LANG: 'C.UTF-8',
+          HOME: '/root',
+          TERM: 'dumb',
+        },
       });
-      return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}` };
+      return {
+        status: r.status,
+        out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}`,
+      };
     },
     cleanup() {
       unmountAll(mounts);

@@ -14,14 +14,32 @@ const skip = quick ? 'slow (AIDE_TEST_QUICK=1)' : chrootUnavailable();
 let chroot: Chroot | undefined;
 after(() => chroot?.cleanup());
 
-test('an image prepared by flash-sd.sh installs Aide on first boot and removes the hook', { skip, timeout: 15 * 60_000 }, () => {
+test('an image prepared by flash-sd.sh installs Aide on first boot and removes the hook', {
+  skip,
+  timeout: 15 * 60_000,
+}, () => {
   const nodeTarball = ensureNodeTarball();
   chroot = openChroot();
   const c = chroot;
   const flash = spawnSync(
     'bash',
-    [join(repoRoot, 'scripts', 'flash-sd.sh'), '--root', c.root, '--release', c.path('src/aide'), '--node-tarball', nodeTarball,
-      '--', '--timezone', 'Europe/Berlin', '--mqtt-url', 'mqtts://mqtt.example.org:8883', '--provisioning-token', 'tok en-1', '--skip-selftest'],
+    [
+      join(repoRoot, 'scripts', 'flash-sd.sh'),
+      '--root',
+      c.root,
+      '--release',
+      c.path('src/aide'),
+      '--node-tarball',
+      nodeTarball,
+      '--',
+      '--timezone',
+      'Europe/Berlin',
+      '--mqtt-url',
+      'mqtts://mqtt.example.org:8883',
+      '--provisioning-token',
+      'tok en-1',
+      '--skip-selftest',
+    ],
     { encoding: 'utf8', timeout: 5 * 60_000 },
   );
   assert.equal(flash.status, 0, `${flash.stdout}${flash.stderr}`);
@@ -31,8 +49,18 @@ test('an image prepared by flash-sd.sh installs Aide on first boot and removes t
   assert.equal(statSync(payload).mode & 0o777, 0o700);
   assert.equal(statSync(join(payload, 'installer.args')).mode & 0o777, 0o600);
   assert.deepEqual(readFileSync(join(payload, 'installer.args'), 'utf8').trim().split('\n'), [
-    '--source', '/opt/aide-firstboot/aide.tar', '--yes', '--node-tarball', `/opt/aide-firstboot/${nodeTarball.split('/').at(-1)}`,
-    '--timezone', 'Europe/Berlin', '--mqtt-url', 'mqtts://mqtt.example.org:8883', '--provisioning-token', 'tok en-1', '--skip-selftest',
+    '--source',
+    '/opt/aide-firstboot/aide.tar',
+    '--yes',
+    '--node-tarball',
+    `/opt/aide-firstboot/${nodeTarball.split('/').at(-1)}`,
+    '--timezone',
+    'Europe/Berlin',
+    '--mqtt-url',
+    'mqtts://mqtt.example.org:8883',
+    '--provisioning-token',
+    'tok en-1',
+    '--skip-selftest',
   ]);
   const wants = c.path('etc/systemd/system/multi-user.target.wants/aide-firstboot.service');
   assert.ok(lstatSync(wants).isSymbolicLink(), 'the hook is enabled for boot');

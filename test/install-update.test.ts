@@ -5,7 +5,16 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,10 +23,12 @@ import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { freePort } from './harness/index.js';
 import { repoRoot } from './install-chroot.js';
-import { realpathNow, startSupervisor, type Supervisor } from './systemd-supervisor.js';
+import { realpathNow, type Supervisor, startSupervisor } from './systemd-supervisor.js';
 
 const quick = process.env.AIDE_TEST_QUICK === '1';
-const missing = ['python3', 'systemd-notify', 'tar'].find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+const missing = ['python3', 'systemd-notify', 'tar'].find(
+  (t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0,
+);
 const skip = quick ? 'slow (AIDE_TEST_QUICK=1)' : missing ? `needs ${missing}` : false;
 
 let work: string;
@@ -46,7 +57,12 @@ const onHup = () => {
 function makeRelease(version: string, change?: (dir: string) => void): string {
   const dir = join(work, `src-${version}`);
   mkdirSync(dir);
-  spawnSync('sh', ['-c', `tar -C "$0" --exclude=./node_modules --exclude=./.git --exclude=./data -cf - . | tar -C "$1" -xf -`, repoRoot, dir]);
+  spawnSync('sh', [
+    '-c',
+    `tar -C "$0" --exclude=./node_modules --exclude=./.git --exclude=./data -cf - . | tar -C "$1" -xf -`,
+    repoRoot,
+    dir,
+  ]);
   symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...pkg, version }, null, 2));
@@ -54,12 +70,28 @@ function makeRelease(version: string, change?: (dir: string) => void): string {
   return dir;
 }
 
-function update(from: string | undefined, env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
+function update(
+  from: string | undefined,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      [join(repoRoot, 'bin', 'aide.js'), 'update', ...(from ? ['--from', from] : ['--check']), '--root', root, '--data', data,
-        '--port', String(port), '--restart-command', `kill -HUP ${process.pid}`, '--ready-timeout', '20'],
+      [
+        join(repoRoot, 'bin', 'aide.js'),
+        'update',
+        ...(from ? ['--from', from] : ['--check']),
+        '--root',
+        root,
+        '--data',
+        data,
+        '--port',
+        String(port),
+        '--restart-command',
+        `kill -HUP ${process.pid}`,
+        '--ready-timeout',
+        '20',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AIDE_LOG_LEVEL: 'warn', ...env } },
     );
     let out = '';
@@ -73,7 +105,10 @@ const current = () => readlinkSync(join(root, 'current'));
 async function health(): Promise<{ status: number; uptime?: number }> {
   try {
     const r = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) });
-    return { status: (await fetch(`http://127.0.0.1:${port}/readyz`)).status, uptime: ((await r.json()) as { uptimeSeconds: number }).uptimeSeconds };
+    return {
+      status: (await fetch(`http://127.0.0.1:${port}/readyz`)).status,
+      uptime: ((await r.json()) as { uptimeSeconds: number }).uptimeSeconds,
+    };
   } catch {
     return { status: 0 };
   }
@@ -93,7 +128,10 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-test('first install: a release folder becomes current and the agent starts from it', { skip, timeout: 120_000 }, async () => {
+test('first install: a release folder becomes current and the agent starts from it', {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const r = await update(makeRelease('0.1.0'));
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /0\.1\.0 is ready/);
@@ -102,9 +140,15 @@ test('first install: a release folder becomes current and the agent starts from 
   assert.equal(sup?.starts.at(-1)?.resolved, join(root, 'releases', '0.1.0'));
 });
 
-test('a good update installs side by side, migrates, switches and restarts', { skip, timeout: 120_000 }, async () => {
+test('a good update installs side by side, migrates, switches and restarts', {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const src = makeRelease('0.2.0', (dir) =>
-    writeFileSync(join(dir, 'device/store/migrations/900_update_probe.sql'), 'CREATE TABLE update_probe (id INTEGER PRIMARY KEY);\n'),
+    writeFileSync(
+      join(dir, 'device/store/migrations/900_update_probe.sql'),
+      'CREATE TABLE update_probe (id INTEGER PRIMARY KEY);\n',
+    ),
   );
   const r = await update(src);
   assert.equal(r.code, 0, r.out);
@@ -113,7 +157,11 @@ test('a good update installs side by side, migrates, switches and restarts', { s
   assert.equal(current(), 'releases/0.2.0');
   assert.equal(readlinkSync(join(root, 'previous')), 'releases/0.1.0');
   assert.ok(existsSync(join(root, 'releases', '0.1.0')), 'the old release stays for rollback');
-  assert.equal(sup?.starts.at(-1)?.resolved, join(root, 'releases', '0.2.0'), 'the agent now runs the new release');
+  assert.equal(
+    sup?.starts.at(-1)?.resolved,
+    join(root, 'releases', '0.2.0'),
+    'the agent now runs the new release',
+  );
   const db = new Database(join(data, 'aide.db'), { readonly: true });
   const applied = db.prepare("SELECT name FROM schema_migrations WHERE name = '900_update_probe'").get();
   db.close();
@@ -121,11 +169,20 @@ test('a good update installs side by side, migrates, switches and restarts', { s
   assert.equal((await health()).status, 200);
 });
 
-test('an update that never becomes ready is rolled back to the running release', { skip, timeout: 180_000 }, async () => {
+test('an update that never becomes ready is rolled back to the running release', {
+  skip,
+  timeout: 180_000,
+}, async () => {
   const src = makeRelease('0.3.0', (dir) => {
     // A broken build: the agent dies at start-up (as a bad native module or syntax error would).
     const launcher = join(dir, 'bin', 'aide.js');
-    writeFileSync(launcher, readFileSync(launcher, 'utf8').replace("register();", "register();\nif (process.argv[2] === 'device') throw new Error('broken release');"));
+    writeFileSync(
+      launcher,
+      readFileSync(launcher, 'utf8').replace(
+        'register();',
+        "register();\nif (process.argv[2] === 'device') throw new Error('broken release');",
+      ),
+    );
   });
   const startsBefore = sup?.starts.length ?? 0;
   const r = await update(src);
@@ -134,7 +191,10 @@ test('an update that never becomes ready is rolled back to the running release',
   assert.match(r.out, /rolled back: 0\.2\.0 is ready/);
   assert.match(r.out, /update failed: .*now running 0\.2\.0/);
   assert.equal(current(), 'releases/0.2.0');
-  assert.ok(existsSync(join(root, 'releases', '0.3.0', '.failed')), 'the bad release is marked so update checks skip it');
+  assert.ok(
+    existsSync(join(root, 'releases', '0.3.0', '.failed')),
+    'the bad release is marked so update checks skip it',
+  );
   const tried = sup?.starts.slice(startsBefore).map((s) => s.resolved) ?? [];
   assert.ok(tried.includes(join(root, 'releases', '0.3.0')), 'the new release was really started');
   assert.equal(tried.at(-1), join(root, 'releases', '0.2.0'), 'and the old one runs again');
@@ -142,33 +202,45 @@ test('an update that never becomes ready is rolled back to the running release',
   assert.equal(h.status, 200);
 });
 
-test('a release tarball installs too, and the same version again is a no-op', { skip, timeout: 120_000 }, async () => {
+test('a release tarball installs too, and the same version again is a no-op', {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const src = makeRelease('0.3.1');
   const tarball = join(work, 'aide-0.3.1.tar.gz');
   spawnSync('tar', ['-czf', tarball, '-C', work, 'src-0.3.1']);
   const r = await update(tarball);
   assert.equal(r.code, 0, r.out);
   assert.equal(current(), 'releases/0.3.1');
-  assert.ok(existsSync(join(root, 'releases', '0.3.1', 'bin', 'aide.js')), 'the top folder of the tarball was lifted');
+  assert.ok(
+    existsSync(join(root, 'releases', '0.3.1', 'bin', 'aide.js')),
+    'the top folder of the tarball was lifted',
+  );
   const again = await update(src);
   assert.equal(again.code, 0, again.out);
   assert.match(again.out, /already running 0\.3\.1; nothing to do/);
 });
 
-test('the update check installs a newer release from the channel only with a matching sha256', { skip, timeout: 120_000 }, async (t) => {
+test('the update check installs a newer release from the channel only with a matching sha256', {
+  skip,
+  timeout: 120_000,
+}, async (t) => {
   makeRelease('0.4.0');
   const tarball = join(work, 'aide-0.4.0.tar.gz');
   spawnSync('tar', ['-czf', tarball, '-C', work, 'src-0.4.0']);
   const body = readFileSync(tarball);
   let offer = { version: '0.4.0', url: 'releases/aide-0.4.0.tar.gz', sha256: '0'.repeat(64) };
   const server = createServer((req, res) => {
-    if (req.url === '/channel.json') res.setHeader('content-type', 'application/json').end(JSON.stringify(offer));
+    if (req.url === '/channel.json')
+      res.setHeader('content-type', 'application/json').end(JSON.stringify(offer));
     else if (req.url === '/releases/aide-0.4.0.tar.gz') res.end(body);
     else res.writeHead(404).end();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => server.close());
-  const channel = { AIDE_UPDATE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/channel.json` };
+  const channel = {
+    AIDE_UPDATE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/channel.json`,
+  };
 
   const notAuto = await update(undefined, channel);
   assert.equal(notAuto.code, 0, notAuto.out);

@@ -124,7 +124,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     events.push(`start ${c.pid} ${resolved}`);
     c.on('exit', (code, signal) => {
       exits.push({ pid: c.pid as number, code, signal, at: Date.now() });
-      events.push(`exit ${c.pid} code=${code} signal=${signal}${code ? ` stderr=${stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`);
+      events.push(
+        `exit ${c.pid} code=${code} signal=${signal}${code ? ` stderr=${stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`,
+      );
       if (child === c) child = undefined;
       for (const w of waiters) w();
       if (stopping || (code !== null && (opts.preventRestartOn ?? []).includes(code))) return;
@@ -178,7 +180,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       return new Promise((resolve, reject) => {
         const check = () => {
           const main = child?.pid;
-          const hit = notifications.find((n) => (n.pid === main || Number(n.fields.MAINPID) === main) && pred(n));
+          const hit = notifications.find(
+            (n) => (n.pid === main || Number(n.fields.MAINPID) === main) && pred(n),
+          );
           if (hit) {
             cleanup();
             resolve(hit);
@@ -186,7 +190,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; events:\n${events.join('\n')}`));
+          reject(
+            new Error(`timed out after ${timeoutMs} ms waiting for ${what}; events:\n${events.join('\n')}`),
+          );
         }, timeoutMs);
         const cleanup = () => {
           clearTimeout(timer);

@@ -4,22 +4,41 @@
 // ExecStart= is executable). The chroot install test verifies them again in a real install.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from './install-chroot.js';
 
-const systemUnits = ['/usr/lib/systemd/system', '/lib/systemd/system'].find((d) => existsSync(join(d, 'multi-user.target')));
+const systemUnits = ['/usr/lib/systemd/system', '/lib/systemd/system'].find((d) =>
+  existsSync(join(d, 'multi-user.target')),
+);
 const skip =
-  spawnSync('sh', ['-c', 'command -v systemd-analyze']).status !== 0 ? 'needs systemd-analyze' : !systemUnits ? 'needs systemd unit files' : false;
+  spawnSync('sh', ['-c', 'command -v systemd-analyze']).status !== 0
+    ? 'needs systemd-analyze'
+    : !systemUnits
+      ? 'needs systemd unit files'
+      : false;
 const unitDir = join(repoRoot, 'systemd');
 
 function verify(units: string[]): { status: number | null; out: string } {
   const root = mkdtempSync(join(tmpdir(), 'aide-units-'));
   try {
     mkdirSync(join(root, 'usr/lib/systemd'), { recursive: true });
-    cpSync(systemUnits as string, join(root, 'usr/lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
+    cpSync(systemUnits as string, join(root, 'usr/lib/systemd/system'), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
     cpSync(unitDir, join(root, 'etc/systemd/system'), { recursive: true });
     mkdirSync(join(root, 'opt/aide/current/bin'), { recursive: true });
     writeFileSync(join(root, 'opt/aide/current/bin/aide.js'), '#!/bin/sh\n');
@@ -27,7 +46,9 @@ function verify(units: string[]): { status: number | null; out: string } {
     mkdirSync(join(root, 'usr/sbin'), { recursive: true });
     writeFileSync(join(root, 'usr/sbin/runuser'), '#!/bin/sh\n');
     chmodSync(join(root, 'usr/sbin/runuser'), 0o755);
-    const r = spawnSync('systemd-analyze', ['verify', '--man=no', `--root=${root}`, ...units], { encoding: 'utf8' });
+    const r = spawnSync('systemd-analyze', ['verify', '--man=no', `--root=${root}`, ...units], {
+      encoding: 'utf8',
+    });
     return { status: r.status, out: `${r.stdout}${r.stderr}` };
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -50,12 +71,20 @@ test('verify is not a rubber stamp: a broken timer is refused', { skip }, () => 
   try {
     // Same check against a copy of the unit folder with one broken setting.
     cpSync(unitDir, scratch, { recursive: true });
-    writeFileSync(join(scratch, 'aide-backup.timer'), good.replace(/^OnCalendar=.*$/m, 'OnCalendar=every night'));
+    writeFileSync(
+      join(scratch, 'aide-backup.timer'),
+      good.replace(/^OnCalendar=.*$/m, 'OnCalendar=every night'),
+    );
     const root = mkdtempSync(join(tmpdir(), 'aide-units-'));
     mkdirSync(join(root, 'usr/lib/systemd'), { recursive: true });
-    cpSync(systemUnits as string, join(root, 'usr/lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
+    cpSync(systemUnits as string, join(root, 'usr/lib/systemd/system'), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
     cpSync(scratch, join(root, 'etc/systemd/system'), { recursive: true });
-    const r = spawnSync('systemd-analyze', ['verify', '--man=no', `--root=${root}`, 'aide-backup.timer'], { encoding: 'utf8' });
+    const r = spawnSync('systemd-analyze', ['verify', '--man=no', `--root=${root}`, 'aide-backup.timer'], {
+      encoding: 'utf8',
+    });
     rmSync(root, { recursive: true, force: true });
     assert.notEqual(r.status, 0);
     assert.match(`${r.stdout}${r.stderr}`, /Failed to parse calendar specification/);
@@ -66,7 +95,8 @@ test('verify is not a rubber stamp: a broken timer is refused', { skip }, () => 
 
 test('the device unit has the contract the agent relies on', () => {
   const unit = readFileSync(join(unitDir, 'aide-device.service'), 'utf8');
-  const has = (line: string) => assert.match(unit, new RegExp(`^${line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'), line);
+  const has = (line: string) =>
+    assert.match(unit, new RegExp(`^${line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'), line);
   has('Type=notify');
   has('NotifyAccess=all'); // sd_notify comes from a systemd-notify child (common/lifecycle.ts)
   has('Restart=always');

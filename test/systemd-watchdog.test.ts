@@ -9,11 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePort } from './harness/index.js';
-import { startSupervisor } from './systemd-supervisor.js';
 import { repoRoot } from './install-chroot.js';
+import { startSupervisor } from './systemd-supervisor.js';
 
 const quick = process.env.AIDE_TEST_QUICK === '1';
-const missing = ['python3', 'systemd-notify'].find((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+const missing = ['python3', 'systemd-notify'].find(
+  (t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0,
+);
 const skip = quick ? 'slow (AIDE_TEST_QUICK=1)' : missing ? `needs ${missing}` : false;
 
 const agent = join(repoRoot, 'bin', 'aide.js');
@@ -26,7 +28,10 @@ async function readyz(port: number): Promise<number> {
   }
 }
 
-test('the agent reports ready, pings the watchdog, and a hung agent is killed and restarted', { skip, timeout: 120_000 }, async (t) => {
+test('the agent reports ready, pings the watchdog, and a hung agent is killed and restarted', {
+  skip,
+  timeout: 120_000,
+}, async (t) => {
   const data = mkdtempSync(join(tmpdir(), 'aide-watchdog-'));
   const port = await freePort();
   const sup = await startSupervisor({
@@ -46,22 +51,34 @@ test('the agent reports ready, pings the watchdog, and a hung agent is killed an
   assert.equal(ready.fields.MAINPID, String(first), 'systemd-notify --pid names the agent as the sender');
   assert.equal(await readyz(port), 200);
 
-  const ping = await sup.waitFor((n) => n.fields.WATCHDOG === '1' && n.at > ready.at, 10_000, 'first WATCHDOG=1');
+  const ping = await sup.waitFor(
+    (n) => n.fields.WATCHDOG === '1' && n.at > ready.at,
+    10_000,
+    'first WATCHDOG=1',
+  );
   await sup.waitFor((n) => n.fields.WATCHDOG === '1' && n.at > ping.at, 10_000, 'second WATCHDOG=1');
-  const pings = sup.notifications.filter((n) => n.fields.WATCHDOG === '1' && Number(n.fields.MAINPID) === first);
+  const pings = sup.notifications.filter(
+    (n) => n.fields.WATCHDOG === '1' && Number(n.fields.MAINPID) === first,
+  );
   assert.ok(pings.length >= 2);
 
   // Hang the agent: it stops pinging; within WatchdogSec the supervisor kills and restarts it.
   process.kill(first, 'SIGSTOP');
   const stoppedAt = Date.now();
-  await sup.waitFor((n) => n.fields.READY === '1' && n.at > stoppedAt, 60_000, 'READY=1 from the restarted agent');
+  await sup.waitFor(
+    (n) => n.fields.READY === '1' && n.at > stoppedAt,
+    60_000,
+    'READY=1 from the restarted agent',
+  );
   const second = sup.mainPid() as number;
   assert.notEqual(second, first, 'a new process');
   assert.ok(sup.events.includes(`watchdog timeout ${first}`), sup.events.join('\n'));
   const exit = sup.exits.find((e) => e.pid === first);
   assert.ok(exit && exit.signal !== null, `the hung agent was killed by a signal: ${JSON.stringify(exit)}`);
   assert.equal(
-    sup.notifications.filter((n) => n.fields.WATCHDOG === '1' && Number(n.fields.MAINPID) === first && n.at > stoppedAt + 200).length,
+    sup.notifications.filter(
+      (n) => n.fields.WATCHDOG === '1' && Number(n.fields.MAINPID) === first && n.at > stoppedAt + 200,
+    ).length,
     0,
     'no pings from the hung process',
   );
@@ -69,7 +86,10 @@ test('the agent reports ready, pings the watchdog, and a hung agent is killed an
   await sup.waitFor((n) => n.fields.WATCHDOG === '1', 10_000, 'WATCHDOG=1 from the restarted agent');
 });
 
-test('bad configuration exits 78 and is not restarted (RestartPreventExitStatus=78)', { skip, timeout: 60_000 }, async (t) => {
+test('bad configuration exits 78 and is not restarted (RestartPreventExitStatus=78)', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
   const data = mkdtempSync(join(tmpdir(), 'aide-watchdog-'));
   const sup = await startSupervisor({
     command: process.execPath,

@@ -1,4 +1,13 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { invalidArgument, notFound } from '../../common/errors.js';
@@ -22,8 +31,14 @@ function stamp(d: Date): string {
  * the copy's integrity, makes it a self-contained file (no WAL), publishes it atomically by rename, then
  * keeps only the newest `keep` copies.
  */
-export async function backupDeviceDb(opts: { dbFile: string; destDir: string; keep: number; now?: Date }): Promise<BackupResult> {
-  if (!existsSync(opts.dbFile)) throw notFound(`device store ${opts.dbFile} does not exist: start the agent once or check AIDE_DATA_DIR`);
+export async function backupDeviceDb(opts: {
+  dbFile: string;
+  destDir: string;
+  keep: number;
+  now?: Date;
+}): Promise<BackupResult> {
+  if (!existsSync(opts.dbFile))
+    throw notFound(`device store ${opts.dbFile} does not exist: start the agent once or check AIDE_DATA_DIR`);
   mkdirSync(opts.destDir, { recursive: true, mode: 0o700 });
   const file = join(opts.destDir, `aide-${stamp(opts.now ?? new Date())}.db`);
   const partial = `${file}.partial`;
@@ -74,17 +89,26 @@ export function listBackups(dir: string): string[] {
  * being replaced is first copied, WAL included, to aide.db.before-restore-<time> so a restore can
  * itself be undone.
  */
-export async function restoreDeviceDb(opts: { dbFile: string; backupFile: string; now?: Date }): Promise<{ saved?: string }> {
-  if (!existsSync(opts.backupFile)) throw notFound(`backup ${opts.backupFile} does not exist (aide backup list)`);
+export async function restoreDeviceDb(opts: {
+  dbFile: string;
+  backupFile: string;
+  now?: Date;
+}): Promise<{ saved?: string }> {
+  if (!existsSync(opts.backupFile))
+    throw notFound(`backup ${opts.backupFile} does not exist (aide backup list)`);
   const check = new Database(opts.backupFile, { readonly: true, fileMustExist: true });
   try {
     const ok = check.pragma('integrity_check', { simple: true });
-    if (ok !== 'ok') throw invalidArgument(`backup ${opts.backupFile} failed integrity_check: ${String(ok)}; choose another`);
+    if (ok !== 'ok')
+      throw invalidArgument(
+        `backup ${opts.backupFile} failed integrity_check: ${String(ok)}; choose another`,
+      );
     if (!check.prepare("SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations'").get()) {
       throw invalidArgument(`${opts.backupFile} is not an Aide store backup (no schema_migrations table)`);
     }
   } catch (err) {
-    if ((err as { code?: string }).code === 'SQLITE_NOTADB') throw invalidArgument(`${opts.backupFile} is not an SQLite database`);
+    if ((err as { code?: string }).code === 'SQLITE_NOTADB')
+      throw invalidArgument(`${opts.backupFile} is not an SQLite database`);
     throw err;
   } finally {
     check.close();

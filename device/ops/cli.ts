@@ -29,7 +29,8 @@ export async function backupCommand(pos: string[], flags: Flags): Promise<void> 
   const [sub, file] = pos;
   if (sub === 'list') {
     const dir = backupDir(c);
-    for (const f of listBackups(dir)) console.log(`${join(dir, f)}\t${Math.round(statSync(join(dir, f)).size / 1024)} KiB`);
+    for (const f of listBackups(dir))
+      console.log(`${join(dir, f)}\t${Math.round(statSync(join(dir, f)).size / 1024)} KiB`);
     return;
   }
   if (sub === 'restore') {
@@ -38,16 +39,25 @@ export async function backupCommand(pos: string[], flags: Flags): Promise<void> 
       () => true,
       () => false,
     );
-    if (alive) throw conflict(`the agent is running at ${consoleUrl(c)}: stop it first (sudo systemctl stop aide-device), then restore`);
+    if (alive)
+      throw conflict(
+        `the agent is running at ${consoleUrl(c)}: stop it first (sudo systemctl stop aide-device), then restore`,
+      );
     const r = await restoreDeviceDb({ dbFile: dbFile(c), backupFile: resolve(file) });
-    console.log(`restored ${file}${r.saved ? `; the replaced store is kept as ${r.saved}` : ''}. Start the agent: sudo systemctl start aide-device`);
+    console.log(
+      `restored ${file}${r.saved ? `; the replaced store is kept as ${r.saved}` : ''}. Start the agent: sudo systemctl start aide-device`,
+    );
     return;
   }
-  if (sub !== undefined) throw invalidArgument(`aide backup: expected nothing, list or restore <file>, got ${sub}`);
+  if (sub !== undefined)
+    throw invalidArgument(`aide backup: expected nothing, list or restore <file>, got ${sub}`);
   const keep = flags.keep ? Number(flags.keep) : c.AIDE_BACKUP_KEEP;
-  if (!Number.isInteger(keep) || keep < 1) throw invalidArgument(`--keep must be a whole number of at least 1, got ${flags.keep}`);
+  if (!Number.isInteger(keep) || keep < 1)
+    throw invalidArgument(`--keep must be a whole number of at least 1, got ${flags.keep}`);
   const r = await backupDeviceDb({ dbFile: dbFile(c), destDir: backupDir(c), keep });
-  console.log(`backup: ${r.file} (${Math.round(r.bytes / 1024)} KiB); keeping ${r.kept.length}, removed ${r.removed.length}`);
+  console.log(
+    `backup: ${r.file} (${Math.round(r.bytes / 1024)} KiB); keeping ${r.kept.length}, removed ${r.removed.length}`,
+  );
 }
 
 /** Runs a child as the owner of the data folder when we are root, so the store never gets root-owned files. */
@@ -57,11 +67,17 @@ function dataOwner(c: DeviceConfig): { uid?: number; gid?: number } {
   return st.uid === 0 ? {} : { uid: st.uid, gid: st.gid };
 }
 
-function runInherit(cmd: string, args: string[], opts: { uid?: number; gid?: number; shell?: boolean } = {}): Promise<void> {
+function runInherit(
+  cmd: string,
+  args: string[],
+  opts: { uid?: number; gid?: number; shell?: boolean } = {},
+): Promise<void> {
   return new Promise((res, rej) => {
     const child = spawn(cmd, args, { stdio: 'inherit', ...opts });
     child.on('error', rej);
-    child.on('close', (code) => (code === 0 ? res() : rej(new Error(`${cmd} ${args.join(' ')} exited ${code}`))));
+    child.on('close', (code) =>
+      code === 0 ? res() : rej(new Error(`${cmd} ${args.join(' ')} exited ${code}`)),
+    );
   });
 }
 
@@ -69,7 +85,10 @@ function updateDeps(c: DeviceConfig, flags: Flags): UpdateDeps {
   const owner = dataOwner(c);
   const restartCommand = flags['restart-command'] ?? 'systemctl restart aide-device.service';
   const timeout = Number(flags['ready-timeout'] ?? 90);
-  if (!(timeout > 0)) throw invalidArgument(`--ready-timeout must be a number of seconds above 0, got ${flags['ready-timeout']}`);
+  if (!(timeout > 0))
+    throw invalidArgument(
+      `--ready-timeout must be a number of seconds above 0, got ${flags['ready-timeout']}`,
+    );
   return {
     root: resolve(flags.root ?? c.AIDE_INSTALL_ROOT),
     consoleUrl: consoleUrl(c),
@@ -79,7 +98,11 @@ function updateDeps(c: DeviceConfig, flags: Flags): UpdateDeps {
     restart: () => runInherit('/bin/sh', ['-c', restartCommand]),
     async backup() {
       if (!existsSync(dbFile(c))) return undefined;
-      const r = await backupDeviceDb({ dbFile: dbFile(c), destDir: backupDir(c), keep: Math.max(c.AIDE_BACKUP_KEEP, 2) });
+      const r = await backupDeviceDb({
+        dbFile: dbFile(c),
+        destDir: backupDir(c),
+        keep: Math.max(c.AIDE_BACKUP_KEEP, 2),
+      });
       if (owner.uid !== undefined) chownSync(r.file, owner.uid, owner.gid as number);
       return r.file;
     },
@@ -89,7 +112,8 @@ function updateDeps(c: DeviceConfig, flags: Flags): UpdateDeps {
 export async function updateCommand(_pos: string[], flags: Flags): Promise<void> {
   const c = config(flags);
   if (flags.check === 'true') return checkForUpdate(c, flags);
-  if (!flags.from) throw invalidArgument('aide update: --from <release folder or .tar.gz> is required (or --check)');
+  if (!flags.from)
+    throw invalidArgument('aide update: --from <release folder or .tar.gz> is required (or --check)');
   const result = await applyUpdate(resolve(flags.from), updateDeps(c, flags));
   if (result.outcome === 'rolled_back') {
     console.error(`update failed: ${result.reason}; now running ${result.version}`);
@@ -102,7 +126,9 @@ async function checkForUpdate(c: DeviceConfig, flags: Flags): Promise<void> {
   const root = resolve(flags.root ?? c.AIDE_INSTALL_ROOT);
   const running = currentRelease(root);
   if (!c.AIDE_UPDATE_URL) {
-    console.log(`update: running ${running?.version ?? 'unknown'}; no update channel configured (AIDE_UPDATE_URL)`);
+    console.log(
+      `update: running ${running?.version ?? 'unknown'}; no update channel configured (AIDE_UPDATE_URL)`,
+    );
     return;
   }
   const res = await fetch(c.AIDE_UPDATE_URL, { signal: AbortSignal.timeout(15_000) }).catch((err) => {
@@ -118,21 +144,33 @@ async function checkForUpdate(c: DeviceConfig, flags: Flags): Promise<void> {
     return;
   }
   if (existsSync(join(root, 'releases', offer.version, '.failed'))) {
-    console.log(`update: ${offer.version} failed here before; not retrying it automatically (aide update --from to force)`);
+    console.log(
+      `update: ${offer.version} failed here before; not retrying it automatically (aide update --from to force)`,
+    );
     return;
   }
   if (!c.AIDE_UPDATE_AUTO) {
-    console.log(`update: ${offer.version} is available (running ${running?.version ?? 'unknown'}); install with AIDE_UPDATE_AUTO=1 or aide update --from`);
+    console.log(
+      `update: ${offer.version} is available (running ${running?.version ?? 'unknown'}); install with AIDE_UPDATE_AUTO=1 or aide update --from`,
+    );
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'aide-update-'));
   try {
     const tarball = join(dir, `aide-${offer.version}.tar.gz`);
-    const dl = await fetch(new URL(offer.url, c.AIDE_UPDATE_URL), { signal: AbortSignal.timeout(30 * 60_000) });
+    const dl = await fetch(new URL(offer.url, c.AIDE_UPDATE_URL), {
+      signal: AbortSignal.timeout(30 * 60_000),
+    });
     if (!dl.ok || !dl.body) throw unavailable(`download of ${offer.url} answered ${dl.status}`);
-    await pipeline(Readable.fromWeb(dl.body as import('node:stream/web').ReadableStream), createWriteStream(tarball));
+    await pipeline(
+      Readable.fromWeb(dl.body as import('node:stream/web').ReadableStream),
+      createWriteStream(tarball),
+    );
     const sum = await sha256File(tarball);
-    if (sum !== offer.sha256) throw invalidArgument(`download of ${offer.version}: sha256 is ${sum}, the channel says ${offer.sha256}; not installed`);
+    if (sum !== offer.sha256)
+      throw invalidArgument(
+        `download of ${offer.version}: sha256 is ${sum}, the channel says ${offer.sha256}; not installed`,
+      );
     const result = await applyUpdate(tarball, updateDeps(c, flags));
     if (result.outcome === 'rolled_back') process.exitCode = 1;
   } finally {

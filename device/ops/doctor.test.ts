@@ -7,7 +7,15 @@ import { freePort, startMosquitto } from '../../test/harness/index.js';
 import { repoRoot } from '../../test/install-chroot.js';
 import { loadDeviceConfig } from '../config.js';
 import { startDevice } from '../main.js';
-import { type Check, type CommandResult, checkBroker, formatChecks, mqttConnect, runCommand, runDoctor } from './doctor.js';
+import {
+  type Check,
+  type CommandResult,
+  checkBroker,
+  formatChecks,
+  mqttConnect,
+  runCommand,
+  runDoctor,
+} from './doctor.js';
 
 function byName(checks: Check[], name: string): Check {
   const c = checks.find((x) => x.name === name);
@@ -32,7 +40,9 @@ test('doctor checks the broker with the device credentials and says what to fix'
     rmSync(data, { recursive: true, force: true });
   });
   const deps = (env: Record<string, string>) => ({
-    config: loadDeviceConfig({ env: { AIDE_DATA_DIR: data, MQTT_URL: broker.url, AIDE_MQTT_USERNAME: 'device-0042', ...env } }),
+    config: loadDeviceConfig({
+      env: { AIDE_DATA_DIR: data, MQTT_URL: broker.url, AIDE_MQTT_USERNAME: 'device-0042', ...env },
+    }),
     run: runCommand,
     mqttConnect,
     consoleUrl: 'http://127.0.0.1:9',
@@ -47,7 +57,9 @@ test('doctor checks the broker with the device credentials and says what to fix'
   assert.match(bad.fix ?? '', /AIDE_MQTT_USERNAME \/ AIDE_MQTT_PASSWORD in \/etc\/aide\/aide\.env/);
 
   const closed = await freePort();
-  const down = await checkBroker(deps({ AIDE_MQTT_PASSWORD: 'right-password', MQTT_URL: `mqtt://127.0.0.1:${closed}` }));
+  const down = await checkBroker(
+    deps({ AIDE_MQTT_PASSWORD: 'right-password', MQTT_URL: `mqtt://127.0.0.1:${closed}` }),
+  );
   assert.equal(down.status, 'fail');
   assert.match(down.detail, /ECONNREFUSED/);
   assert.match(down.fix ?? '', /internet connection, the MQTT_URL host and port/);
@@ -57,13 +69,28 @@ test('doctor reads sound cards, disk, data folder mode, clock and the agent, and
   const data = mkdtempSync(join(tmpdir(), 'aide-doctor-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
   const config = loadDeviceConfig({
-    env: { AIDE_DATA_DIR: data, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_AUDIO_CAPTURE: 'true', AIDE_MODELS_DIR: join(data, 'models') },
+    env: {
+      AIDE_DATA_DIR: data,
+      AIDE_PORT: '0',
+      AIDE_LOG_LEVEL: 'silent',
+      AIDE_AUDIO_CAPTURE: 'true',
+      AIDE_MODELS_DIR: join(data, 'models'),
+    },
   });
   const device = await startDevice(config);
   t.after(() => device.close());
 
-  const withCards = async (cmd: string, args: string[], ms?: number, env?: NodeJS.ProcessEnv): Promise<CommandResult> =>
-    cmd === 'aplay' ? { code: 0, out: piCards('PLAYBACK') } : cmd === 'arecord' ? { code: 0, out: '' } : runCommand(cmd, args, ms, env);
+  const withCards = async (
+    cmd: string,
+    args: string[],
+    ms?: number,
+    env?: NodeJS.ProcessEnv,
+  ): Promise<CommandResult> =>
+    cmd === 'aplay'
+      ? { code: 0, out: piCards('PLAYBACK') }
+      : cmd === 'arecord'
+        ? { code: 0, out: '' }
+        : runCommand(cmd, args, ms, env);
   chmodSync(data, 0o755);
   const checks = await runDoctor({ config, run: withCards, mqttConnect, consoleUrl: device.url });
   assert.deepEqual(byName(checks, 'audio output'), {
@@ -81,11 +108,16 @@ test('doctor reads sound cards, disk, data folder mode, clock and the agent, and
   assert.equal(byName(checks, 'agent').status, 'ok');
   assert.equal(byName(checks, 'cloud broker').status, 'warn', 'sync off is a warning, not a failure');
   assert.notEqual(byName(checks, 'models').status, 'fail', byName(checks, 'models').detail);
-  assert.match(formatChecks(checks), /^FAIL  audio input .*\n +fix: /m);
+  assert.match(formatChecks(checks), /^FAIL {2}audio input .*\n +fix: /m);
   assert.match(formatChecks(checks), /\d+ problem\(s\) to fix/);
 
   const missingTool = byName(
-    await runDoctor({ config, run: (cmd, args, ms, env) => runCommand(cmd === 'aplay' ? 'aplay-not-installed' : cmd, args, ms, env), mqttConnect, consoleUrl: device.url }),
+    await runDoctor({
+      config,
+      run: (cmd, args, ms, env) => runCommand(cmd === 'aplay' ? 'aplay-not-installed' : cmd, args, ms, env),
+      mqttConnect,
+      consoleUrl: device.url,
+    }),
     'audio output',
   );
   assert.deepEqual([missingTool.status, missingTool.fix], ['fail', 'sudo apt-get install alsa-utils']);
@@ -96,15 +128,24 @@ test('doctor fails a model whose files no longer match their checksum', async (t
   t.after(() => rmSync(data, { recursive: true, force: true }));
   const models = join(data, 'models');
   // silero-vad ships inside an npm package, so it installs without internet.
-  const fetched = await runCommand(process.execPath, [join(repoRoot, 'bin', 'aide.js'), 'models', 'fetch', 'silero-vad-v5'], 120_000, { AIDE_MODELS_DIR: models });
-  if (fetched.code !== 0) return t.skip(`aide models fetch silero-vad-v5 did not work here: ${fetched.out.trim()}`);
+  const fetched = await runCommand(
+    process.execPath,
+    [join(repoRoot, 'bin', 'aide.js'), 'models', 'fetch', 'silero-vad-v5'],
+    120_000,
+    { AIDE_MODELS_DIR: models },
+  );
+  if (fetched.code !== 0)
+    return t.skip(`aide models fetch silero-vad-v5 did not work here: ${fetched.out.trim()}`);
   const config = loadDeviceConfig({ env: { AIDE_DATA_DIR: data, AIDE_MODELS_DIR: models } });
   const deps = { config, run: runCommand, mqttConnect, consoleUrl: 'http://127.0.0.1:9' };
   const ok = byName(await runDoctor(deps), 'models');
   assert.equal(ok.status, 'ok');
   assert.match(ok.detail, /\bsilero-vad-v5\b.* verified$/);
 
-  const file = readdirSync(join(models, 'installed', 'silero-vad-v5'), { recursive: true, withFileTypes: true }).find((e) => e.isFile() && e.name.endsWith('.onnx'));
+  const file = readdirSync(join(models, 'installed', 'silero-vad-v5'), {
+    recursive: true,
+    withFileTypes: true,
+  }).find((e) => e.isFile() && e.name.endsWith('.onnx'));
   assert.ok(file, 'an installed .onnx file');
   appendFileSync(join(file.parentPath ?? file.path, file.name), Buffer.from([0]));
   const bad = byName(await runDoctor(deps), 'models');

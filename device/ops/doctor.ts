@@ -32,13 +32,24 @@ export interface DoctorDeps {
 
 const aideBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'aide.js');
 
-export function runCommand(cmd: string, args: string[], timeoutMs = 10_000, env?: NodeJS.ProcessEnv): Promise<CommandResult> {
+export function runCommand(
+  cmd: string,
+  args: string[],
+  timeoutMs = 10_000,
+  env?: NodeJS.ProcessEnv,
+): Promise<CommandResult> {
   return new Promise((res) => {
     let out = '';
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, env: env ? { ...process.env, ...env } : process.env });
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+      env: env ? { ...process.env, ...env } : process.env,
+    });
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));
-    child.on('error', (err: NodeJS.ErrnoException) => res({ code: null, out: err.message, missing: err.code === 'ENOENT' }));
+    child.on('error', (err: NodeJS.ErrnoException) =>
+      res({ code: null, out: err.message, missing: err.code === 'ENOENT' }),
+    );
     child.on('close', (code) => res({ code, out }));
   });
 }
@@ -78,11 +89,24 @@ export async function runDoctor(deps: DoctorDeps): Promise<Check[]> {
   ];
 }
 
-async function soundCards(deps: DoctorDeps, name: string, tool: string, what: string, required: boolean): Promise<Check> {
+async function soundCards(
+  deps: DoctorDeps,
+  name: string,
+  tool: string,
+  what: string,
+  required: boolean,
+): Promise<Check> {
   const r = await deps.run(tool, ['-l']);
-  if (r.missing) return { name, status: 'fail', detail: `${tool} is not installed`, fix: 'sudo apt-get install alsa-utils' };
+  if (r.missing)
+    return {
+      name,
+      status: 'fail',
+      detail: `${tool} is not installed`,
+      fix: 'sudo apt-get install alsa-utils',
+    };
   const cards = r.out.split('\n').filter((l) => /^card \d+:/.test(l));
-  if (cards.length) return { name, status: 'ok', detail: cards.map((l) => l.replace(/, device \d+:.*/, '')).join('; ') };
+  if (cards.length)
+    return { name, status: 'ok', detail: cards.map((l) => l.replace(/, device \d+:.*/, '')).join('; ') };
   return {
     name,
     status: required ? 'fail' : 'warn',
@@ -95,14 +119,28 @@ async function models(deps: DoctorDeps): Promise<Check> {
   const env = { AIDE_MODELS_DIR: resolve(deps.config.AIDE_MODELS_DIR) };
   const r = await deps.run(process.execPath, [aideBin, 'models', 'verify'], 120_000, env);
   if (/^Usage: aide/m.test(r.out)) {
-    return { name: 'models', status: 'warn', detail: 'this release has no `aide models` command; Debian fallback engines only' };
+    return {
+      name: 'models',
+      status: 'warn',
+      detail: 'this release has no `aide models` command; Debian fallback engines only',
+    };
   }
   const lines = r.out.trim().split('\n').filter(Boolean);
   if (r.code === 0 && lines.length === 0) {
-    return { name: 'models', status: 'warn', detail: 'no speech models installed: the Debian fallback engines answer', fix: 'sudo aide models fetch (needs internet)' };
+    return {
+      name: 'models',
+      status: 'warn',
+      detail: 'no speech models installed: the Debian fallback engines answer',
+      fix: 'sudo aide models fetch (needs internet)',
+    };
   }
   const failed = lines.filter((l) => /FAILED/.test(l));
-  if (r.code === 0) return { name: 'models', status: 'ok', detail: lines.map((l) => l.split(':')[0]).join(', ') + ' verified' };
+  if (r.code === 0)
+    return {
+      name: 'models',
+      status: 'ok',
+      detail: lines.map((l) => l.split(':')[0]).join(', ') + ' verified',
+    };
   return {
     name: 'models',
     status: 'fail',
@@ -122,45 +160,95 @@ function disk(c: DeviceConfig): Check {
   const s = statfsSync(where);
   const freeMb = Math.floor((s.bavail * s.bsize) / 1024 / 1024);
   const detail = `${freeMb} MB free on ${where}`;
-  if (freeMb < 100) return { name: 'disk space', status: 'fail', detail, fix: 'free space now: the store stops accepting records when the disk is full (sudo journalctl --vacuum-size=50M, remove old backups)' };
-  if (freeMb < c.AIDE_DISK_MIN_FREE_MB) return { name: 'disk space', status: 'warn', detail, fix: 'use a larger SD card or remove old files' };
+  if (freeMb < 100)
+    return {
+      name: 'disk space',
+      status: 'fail',
+      detail,
+      fix: 'free space now: the store stops accepting records when the disk is full (sudo journalctl --vacuum-size=50M, remove old backups)',
+    };
+  if (freeMb < c.AIDE_DISK_MIN_FREE_MB)
+    return { name: 'disk space', status: 'warn', detail, fix: 'use a larger SD card or remove old files' };
   return { name: 'disk space', status: 'ok', detail };
 }
 
 function dataFolder(c: DeviceConfig): Check {
   const dir = resolve(c.AIDE_DATA_DIR);
-  if (!existsSync(dir)) return { name: 'data folder', status: 'warn', detail: `${dir} does not exist yet`, fix: 'run scripts/install-device.sh, or start the agent once' };
+  if (!existsSync(dir))
+    return {
+      name: 'data folder',
+      status: 'warn',
+      detail: `${dir} does not exist yet`,
+      fix: 'run scripts/install-device.sh, or start the agent once',
+    };
   const mode = statSync(dir).mode & 0o777;
   if (mode & 0o077) {
-    return { name: 'data folder', status: 'fail', detail: `${dir} is mode ${mode.toString(8)}: others can read health records`, fix: `sudo chmod 700 ${dir}` };
+    return {
+      name: 'data folder',
+      status: 'fail',
+      detail: `${dir} is mode ${mode.toString(8)}: others can read health records`,
+      fix: `sudo chmod 700 ${dir}`,
+    };
   }
   return { name: 'data folder', status: 'ok', detail: `${dir} (mode ${mode.toString(8)})` };
 }
 
 async function clock(deps: DoctorDeps): Promise<Check> {
   if (new Date().getUTCFullYear() < 2025) {
-    return { name: 'clock', status: 'fail', detail: `system time is ${new Date().toISOString()}`, fix: 'connect to the internet so NTP sets the clock (reminders depend on it)' };
+    return {
+      name: 'clock',
+      status: 'fail',
+      detail: `system time is ${new Date().toISOString()}`,
+      fix: 'connect to the internet so NTP sets the clock (reminders depend on it)',
+    };
   }
   const td = await deps.run('timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], 3000);
-  if (td.code === 0 && td.out.trim() === 'yes') return { name: 'clock', status: 'ok', detail: 'synchronised (timedatectl)' };
+  if (td.code === 0 && td.out.trim() === 'yes')
+    return { name: 'clock', status: 'ok', detail: 'synchronised (timedatectl)' };
   if (td.code === 0 && td.out.trim() === 'no') {
-    return { name: 'clock', status: 'warn', detail: 'not synchronised (timedatectl)', fix: 'sudo timedatectl set-ntp true; check the internet connection and `timedatectl timesync-status`' };
+    return {
+      name: 'clock',
+      status: 'warn',
+      detail: 'not synchronised (timedatectl)',
+      fix: 'sudo timedatectl set-ntp true; check the internet connection and `timedatectl timesync-status`',
+    };
   }
   const ch = await deps.run('chronyc', ['-n', 'tracking'], 3000);
   if (ch.code === 0) {
     const leap = /Leap status\s*:\s*(.+)/.exec(ch.out)?.[1]?.trim();
     if (leap === 'Normal') return { name: 'clock', status: 'ok', detail: 'synchronised (chrony)' };
-    return { name: 'clock', status: 'warn', detail: `chrony leap status: ${leap ?? 'unknown'}`, fix: 'check `chronyc sources` and the internet connection' };
+    return {
+      name: 'clock',
+      status: 'warn',
+      detail: `chrony leap status: ${leap ?? 'unknown'}`,
+      fix: 'check `chronyc sources` and the internet connection',
+    };
   }
-  return { name: 'clock', status: 'warn', detail: 'cannot tell whether the clock is synchronised (no systemd-timesyncd or chrony answering)', fix: 'sudo apt-get install systemd-timesyncd' };
+  return {
+    name: 'clock',
+    status: 'warn',
+    detail: 'cannot tell whether the clock is synchronised (no systemd-timesyncd or chrony answering)',
+    fix: 'sudo apt-get install systemd-timesyncd',
+  };
 }
 
 export async function checkBroker(deps: DoctorDeps): Promise<Check> {
   const c = deps.config;
-  if (!c.MQTT_URL) return { name: 'cloud broker', status: 'warn', detail: 'sync off (MQTT_URL not set): records stay on this device', fix: 'set MQTT_URL and the device credentials in /etc/aide/aide.env' };
+  if (!c.MQTT_URL)
+    return {
+      name: 'cloud broker',
+      status: 'warn',
+      detail: 'sync off (MQTT_URL not set): records stay on this device',
+      fix: 'set MQTT_URL and the device credentials in /etc/aide/aide.env',
+    };
   const host = new URL(c.MQTT_URL).host;
   const err = await deps.mqttConnect(c);
-  if (!err) return { name: 'cloud broker', status: 'ok', detail: `connected to ${host} as ${c.AIDE_MQTT_USERNAME ?? '(no user)'}` };
+  if (!err)
+    return {
+      name: 'cloud broker',
+      status: 'ok',
+      detail: `connected to ${host} as ${c.AIDE_MQTT_USERNAME ?? '(no user)'}`,
+    };
   const auth = /not authori[sz]ed|bad user ?name or password|connack.*(4|5|134|135)/i.test(err);
   return {
     name: 'cloud broker',
@@ -177,17 +265,35 @@ async function agent(deps: DoctorDeps): Promise<Check> {
     const res = await fetch(`${deps.consoleUrl}/readyz`, { signal: AbortSignal.timeout(3000) });
     const body = (await res.json()) as { notReady?: string[] };
     if (res.ok) return { name: 'agent', status: 'ok', detail: `ready at ${deps.consoleUrl}` };
-    return { name: 'agent', status: 'fail', detail: `not ready: ${(body.notReady ?? []).join(', ')}`, fix: 'journalctl -u aide-device -n 50' };
+    return {
+      name: 'agent',
+      status: 'fail',
+      detail: `not ready: ${(body.notReady ?? []).join(', ')}`,
+      fix: 'journalctl -u aide-device -n 50',
+    };
   } catch {
-    return { name: 'agent', status: 'fail', detail: `nothing answers at ${deps.consoleUrl}`, fix: 'sudo systemctl status aide-device; journalctl -u aide-device -n 50' };
+    return {
+      name: 'agent',
+      status: 'fail',
+      detail: `nothing answers at ${deps.consoleUrl}`,
+      fix: 'sudo systemctl status aide-device; journalctl -u aide-device -n 50',
+    };
   }
 }
 
 export function formatChecks(checks: Check[]): string {
   const mark = { ok: 'OK  ', warn: 'WARN', fail: 'FAIL' } as const;
-  const lines = checks.map((c) => `${mark[c.status]}  ${c.name.padEnd(13)} ${c.detail}${c.fix ? `\n      fix: ${c.fix}` : ''}`);
+  const lines = checks.map(
+    (c) => `${mark[c.status]}  ${c.name.padEnd(13)} ${c.detail}${c.fix ? `\n      fix: ${c.fix}` : ''}`,
+  );
   const fails = checks.filter((c) => c.status === 'fail').length;
   const warns = checks.filter((c) => c.status === 'warn').length;
-  lines.push(fails ? `${fails} problem(s) to fix, ${warns} warning(s)` : warns ? `no problems, ${warns} warning(s)` : 'all good');
+  lines.push(
+    fails
+      ? `${fails} problem(s) to fix, ${warns} warning(s)`
+      : warns
+        ? `no problems, ${warns} warning(s)`
+        : 'all good',
+  );
   return lines.join('\n');
 }

@@ -13,7 +13,14 @@ import { collectStatus, formatStatus } from './status.js';
 test('status shows the sync backlog and engine health from the running agent, and the backlog when it is down', async (t) => {
   const data = mkdtempSync(join(tmpdir(), 'aide-status-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
-  const config = loadDeviceConfig({ env: { AIDE_DATA_DIR: data, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_INSTALL_ROOT: join(data, 'none') } });
+  const config = loadDeviceConfig({
+    env: {
+      AIDE_DATA_DIR: data,
+      AIDE_PORT: '0',
+      AIDE_LOG_LEVEL: 'silent',
+      AIDE_INSTALL_ROOT: join(data, 'none'),
+    },
+  });
   const device = await startDevice(config);
   t.after(() => device.close());
   const { db, outbox } = device.ctx;
@@ -38,7 +45,9 @@ test('status shows the sync backlog and engine health from the running agent, an
   const raw = new Database(join(data, 'aide.db'));
   raw.pragma('foreign_keys = OFF');
   raw
-    .prepare("INSERT INTO reminder_state (dose_id, person_id, due_at, stage, last_announced_at, announcements, outcome, updated_at) VALUES ('d1', 'p1', ?, 'closed', ?, 1, 'taken', ?)")
+    .prepare(
+      "INSERT INTO reminder_state (dose_id, person_id, due_at, stage, last_announced_at, announcements, outcome, updated_at) VALUES ('d1', 'p1', ?, 'closed', ?, 1, 'taken', ?)",
+    )
     .run(spokenAt, spokenAt, spokenAt);
   raw.close();
   const withReminder = await collectStatus(config, device.url);
@@ -53,6 +62,12 @@ test('status shows the sync backlog and engine health from the running agent, an
 });
 
 test('the console URL for ops commands is loopback when the agent listens on all addresses', () => {
-  assert.equal(consoleUrl(loadDeviceConfig({ env: { AIDE_HOST: '0.0.0.0', AIDE_PORT: '8080' } })), 'http://127.0.0.1:8080');
-  assert.equal(consoleUrl(loadDeviceConfig({ env: { AIDE_HOST: '::1', AIDE_PORT: '9000' } })), 'http://[::1]:9000');
+  assert.equal(
+    consoleUrl(loadDeviceConfig({ env: { AIDE_HOST: '0.0.0.0', AIDE_PORT: '8080' } })),
+    'http://127.0.0.1:8080',
+  );
+  assert.equal(
+    consoleUrl(loadDeviceConfig({ env: { AIDE_HOST: '::1', AIDE_PORT: '9000' } })),
+    'http://[::1]:9000',
+  );
 });

@@ -34,14 +34,20 @@ export async function collectStatus(c: DeviceConfig, consoleUrl: string): Promis
   const status: DeviceStatus = { console: consoleUrl, agent: 'not running', engines: [] };
   status.release = currentRelease(c.AIDE_INSTALL_ROOT)?.version;
   try {
-    const api = (await (await fetch(`${consoleUrl}/api/status`, { signal: AbortSignal.timeout(3000) })).json()) as ApiStatus;
+    const api = (await (
+      await fetch(`${consoleUrl}/api/status`, { signal: AbortSignal.timeout(3000) })
+    ).json()) as ApiStatus;
     const ready = await fetch(`${consoleUrl}/readyz`, { signal: AbortSignal.timeout(3000) });
     status.agent = ready.ok ? 'ready' : 'not ready';
     status.deviceId = api.deviceId;
     status.sync = api.sync;
     status.outboxSize = api.outboxSize;
     status.lastReminder = api.lastReminder;
-    status.engines = Object.entries(api.readiness?.subsystems ?? {}).map(([name, s]) => ({ name, ready: s.ready, detail: s.detail }));
+    status.engines = Object.entries(api.readiness?.subsystems ?? {}).map(([name, s]) => ({
+      name,
+      ready: s.ready,
+      detail: s.detail,
+    }));
   } catch {
     // not running: fall through to the store
   }
@@ -49,15 +55,18 @@ export async function collectStatus(c: DeviceConfig, consoleUrl: string): Promis
   if (existsSync(dbFile) && (status.outboxSize === undefined || !status.lastReminder)) {
     const db = new Database(dbFile, { readonly: true, fileMustExist: true });
     try {
-      const has = (t: string) => !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t);
-      if (status.outboxSize === undefined && has('outbox')) status.outboxSize = (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+      const has = (t: string) =>
+        !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t);
+      if (status.outboxSize === undefined && has('outbox'))
+        status.outboxSize = (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
       if (!status.lastReminder && has('reminder_state')) {
         const row = db
           .prepare(
             'SELECT last_announced_at AS at, stage, outcome FROM reminder_state WHERE last_announced_at IS NOT NULL ORDER BY last_announced_at DESC LIMIT 1',
           )
           .get() as { at: number; stage: string; outcome: string | null } | undefined;
-        if (row) status.lastReminder = { at: new Date(row.at).toISOString(), status: row.outcome ?? row.stage };
+        if (row)
+          status.lastReminder = { at: new Date(row.at).toISOString(), status: row.outcome ?? row.stage };
       }
     } finally {
       db.close();
@@ -65,13 +74,19 @@ export async function collectStatus(c: DeviceConfig, consoleUrl: string): Promis
   }
   const backups = c.AIDE_BACKUP_DIR ?? join(resolve(c.AIDE_DATA_DIR), 'backups');
   const newest = listBackups(backups).at(-1);
-  if (newest) status.lastBackup = { file: join(backups, newest), at: statSync(join(backups, newest)).mtime.toISOString() };
+  if (newest)
+    status.lastBackup = {
+      file: join(backups, newest),
+      at: statSync(join(backups, newest)).mtime.toISOString(),
+    };
   return status;
 }
 
 export function formatStatus(s: DeviceStatus): string {
   const engines = s.engines.length
-    ? s.engines.map((e) => `${e.name} ${e.ready ? 'ok' : 'NOT READY'}${e.detail ? ` (${e.detail})` : ''}`).join('; ')
+    ? s.engines
+        .map((e) => `${e.name} ${e.ready ? 'ok' : 'NOT READY'}${e.detail ? ` (${e.detail})` : ''}`)
+        .join('; ')
     : 'unknown (agent not answering)';
   return [
     `agent:         ${s.agent} at ${s.console}${s.deviceId ? ` (device ${s.deviceId})` : ''}`,

@@ -88,7 +88,9 @@ export async function applyUpdate(from: string, deps: UpdateDeps): Promise<Updat
     await deps.migrate(target);
   } catch (err) {
     writeFileSync(join(target, '.failed'), `migrations failed: ${(err as Error).message}\n`);
-    throw unavailable(`migrations of ${version} failed, still running ${before?.version ?? 'nothing'}: ${(err as Error).message}`);
+    throw unavailable(
+      `migrations of ${version} failed, still running ${before?.version ?? 'nothing'}: ${(err as Error).message}`,
+    );
   }
   deps.say(`migrations of ${version} applied`);
 
@@ -111,7 +113,11 @@ export async function applyUpdate(from: string, deps: UpdateDeps): Promise<Updat
   const again = Date.now();
   await deps.restart();
   const back = await waitForNewProcessReady(deps.consoleUrl, again, deps.readyTimeoutMs);
-  deps.say(back.ok ? `rolled back: ${before.version} is ready` : `rolled back to ${before.version} but it is not ready either (${back.reason})`);
+  deps.say(
+    back.ok
+      ? `rolled back: ${before.version} is ready`
+      : `rolled back to ${before.version} but it is not ready either (${back.reason})`,
+  );
   return { outcome: 'rolled_back', version: before.version, previous: version, reason };
 }
 
@@ -119,7 +125,8 @@ export async function applyUpdate(from: string, deps: UpdateDeps): Promise<Updat
 async function stageRelease(from: string, releases: string): Promise<string> {
   if (!existsSync(from)) throw invalidArgument(`--from: ${from} does not exist`);
   const isDir = statSync(from).isDirectory();
-  if (!isDir && !/\.(tar\.gz|tgz)$/.test(from)) throw invalidArgument(`--from: must be a release folder or a .tar.gz, got ${from}`);
+  if (!isDir && !/\.(tar\.gz|tgz)$/.test(from))
+    throw invalidArgument(`--from: must be a release folder or a .tar.gz, got ${from}`);
   const staging = mkdtempSync(join(releases, '.staging-'));
   try {
     if (isDir) {
@@ -150,11 +157,15 @@ function readVersion(dir: string): string {
   const file = join(dir, 'package.json');
   if (!existsSync(file)) throw invalidArgument('--from: the release has no package.json at its top');
   const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-  if (pkg.name !== 'aide') throw invalidArgument(`--from: package.json name must be "aide", got ${JSON.stringify(pkg.name)}`);
+  if (pkg.name !== 'aide')
+    throw invalidArgument(`--from: package.json name must be "aide", got ${JSON.stringify(pkg.name)}`);
   if (!pkg.version || !versionPattern.test(pkg.version)) {
-    throw invalidArgument(`--from: package.json version must look like 1.2.3, got ${JSON.stringify(pkg.version)}`);
+    throw invalidArgument(
+      `--from: package.json version must look like 1.2.3, got ${JSON.stringify(pkg.version)}`,
+    );
   }
-  if (!existsSync(join(dir, 'bin', 'aide.js'))) throw invalidArgument('--from: the release has no bin/aide.js');
+  if (!existsSync(join(dir, 'bin', 'aide.js')))
+    throw invalidArgument('--from: the release has no bin/aide.js');
   return pkg.version;
 }
 
@@ -175,7 +186,9 @@ export function switchTo(root: string, target: string, previousDir: string | und
 
 function pruneReleases(root: string, keep: number): void {
   const releases = join(root, 'releases');
-  const pinned = new Set(['current', 'previous'].map((l) => existsSync(join(root, l)) && realpathSync(join(root, l))));
+  const pinned = new Set(
+    ['current', 'previous'].map((l) => existsSync(join(root, l)) && realpathSync(join(root, l))),
+  );
   const dirs = readdirSync(releases)
     .filter((d) => !d.startsWith('.'))
     .map((d) => ({ d, dir: join(releases, d), mtime: statSync(join(releases, d)).mtimeMs }))
@@ -206,7 +219,9 @@ export async function waitForNewProcessReady(
   let readySince: number | undefined;
   while (Date.now() < deadline) {
     try {
-      const health = (await (await fetch(`${consoleUrl}/healthz`, { signal: AbortSignal.timeout(2000) })).json()) as {
+      const health = (await (
+        await fetch(`${consoleUrl}/healthz`, { signal: AbortSignal.timeout(2000) })
+      ).json()) as {
         uptimeSeconds?: number;
       };
       const startedAt = Date.now() - (health.uptimeSeconds ?? Number.POSITIVE_INFINITY) * 1000;
@@ -251,20 +266,27 @@ export function compareVersions(a: string, b: string): number {
   };
   const x = parse(a);
   const y = parse(b);
-  for (let i = 0; i < 3; i++) if ((x.nums[i] ?? 0) !== (y.nums[i] ?? 0)) return (x.nums[i] ?? 0) - (y.nums[i] ?? 0);
+  for (let i = 0; i < 3; i++)
+    if ((x.nums[i] ?? 0) !== (y.nums[i] ?? 0)) return (x.nums[i] ?? 0) - (y.nums[i] ?? 0);
   if (x.pre === y.pre) return 0;
   if (!x.pre) return 1;
   if (!y.pre) return -1;
   return x.pre < y.pre ? -1 : 1;
 }
 
-export function run(cmd: string, args: string[], opts: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     let out = '';
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.trim().slice(-500)}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out.trim().slice(-500)}`)),
+    );
   });
 }
