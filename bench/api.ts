@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
 import { listMeasurements } from '../cloud-sync/api/data/records.js';
+import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
 import { loadCloudConfig } from '../cloud-sync/config.js';
 import { migrateCloudDb } from '../cloud-sync/db/migrate.js';
 import { startCloudService } from '../cloud-sync/main.js';
@@ -31,18 +31,30 @@ async function serve() {
   const env = JSON.parse(process.env.BENCH_ENV!);
   const api = await startCloudService('api', loadCloudConfig({ env }), { log: silentLogger });
   await api.ctx.databaseReady;
-  const bare = createHttpServer({ log: silentLogger, metrics: createMetrics({ defaultMetrics: false }), readiness: createReadiness() });
+  const bare = createHttpServer({
+    log: silentLogger,
+    metrics: createMetrics({ defaultMetrics: false }),
+    readiness: createReadiness(),
+  });
   bare.get('/bench/people/:id/measurements', async (req) => {
     const id = (req.params as { id: string }).id;
     return { measurements: await listMeasurements(api.ctx.pool, id, { limit: 20 }) };
   });
   await bare.listen({ host: '127.0.0.1', port: 0 });
-  process.send!({ api: api.url, bare: `http://127.0.0.1:${(bare.server.address() as { port: number }).port}` });
+  process.send!({
+    api: api.url,
+    bare: `http://127.0.0.1:${(bare.server.address() as { port: number }).port}`,
+  });
 }
 
 async function load(url: string, headers: Record<string, string> = {}, connections = 10) {
   const r = await autocannon({ url, connections, duration, headers });
-  return { reqPerSec: Math.round(r.requests.average), p50ms: r.latency.p50, p99ms: r.latency.p99, errors: r.errors + r.non2xx };
+  return {
+    reqPerSec: Math.round(r.requests.average),
+    p50ms: r.latency.p50,
+    p99ms: r.latency.p99,
+    errors: r.errors + r.non2xx,
+  };
 }
 
 async function apiBench(pgUrl: string, redisUrl: string) {
@@ -55,8 +67,13 @@ async function apiBench(pgUrl: string, redisUrl: string) {
     AIDE_AUTH_RATE_LIMIT_PER_MIN: '1000000',
     AIDE_LOG_LEVEL: 'silent',
   };
-  const child = fork(new URL(import.meta.url).pathname, ['--serve'], { env: { ...process.env, BENCH_ENV: JSON.stringify(env) }, execArgv: ['--import', 'tsx'] });
-  const urls = await new Promise<{ api: string; bare: string }>((resolve) => child.once('message', (m) => resolve(m as { api: string; bare: string })));
+  const child = fork(new URL(import.meta.url).pathname, ['--serve'], {
+    env: { ...process.env, BENCH_ENV: JSON.stringify(env) },
+    execArgv: ['--import', 'tsx'],
+  });
+  const urls = await new Promise<{ api: string; bare: string }>((resolve) =>
+    child.once('message', (m) => resolve(m as { api: string; bare: string })),
+  );
   try {
     const person = randomUUID();
     await addDeviceWithPerson(db, 'dev-bench', person, 'Bench');
@@ -71,21 +88,43 @@ async function apiBench(pgUrl: string, redisUrl: string) {
     await call(urls.api, 'POST', '/v1/devices/claim', { token: u.accessToken, body: { code } });
     const path = `/v1/people/${person}/measurements?limit=20`;
     const check = await call(urls.api, 'GET', path, { token: u.accessToken });
-    if (check.status !== 200 || check.body.measurements.length !== 20) throw new Error(`bench setup: ${check.status}`);
+    if (check.status !== 200 || check.body.measurements.length !== 20)
+      throw new Error(`bench setup: ${check.status}`);
     // Warm up both, then measure alternately.
-    await autocannon({ url: `${urls.bare}/bench/people/${person}/measurements`, connections: 10, duration: 2 });
-    await autocannon({ url: urls.api + path, connections: 10, duration: 2, headers: { authorization: `Bearer ${u.accessToken}` } });
+    await autocannon({
+      url: `${urls.bare}/bench/people/${person}/measurements`,
+      connections: 10,
+      duration: 2,
+    });
+    await autocannon({
+      url: urls.api + path,
+      connections: 10,
+      duration: 2,
+      headers: { authorization: `Bearer ${u.accessToken}` },
+    });
     const bare = await load(`${urls.bare}/bench/people/${person}/measurements`);
     const authed = await load(urls.api + path, { authorization: `Bearer ${u.accessToken}` });
-    console.log(`\n== GET measurements (20 rows of 2,000), 10 connections, ${duration}s each, one server process`);
-    console.table({ 'no auth, no rate limit (baseline)': bare, 'JWT + Redis rate limit + access check + audit': authed });
-    console.log(`auth + rate limit cost at p50: ${(authed.p50ms - bare.p50ms).toFixed(2)} ms (target ≤ 1 ms)`);
-    console.log(`authenticated throughput: ${Math.round((100 * authed.reqPerSec) / bare.reqPerSec)}% of baseline (target ≥ 70%)`);
+    console.log(
+      `\n== GET measurements (20 rows of 2,000), 10 connections, ${duration}s each, one server process`,
+    );
+    console.table({
+      'no auth, no rate limit (baseline)': bare,
+      'JWT + Redis rate limit + access check + audit': authed,
+    });
+    console.log(
+      `auth + rate limit cost at p50: ${(authed.p50ms - bare.p50ms).toFixed(2)} ms (target ≤ 1 ms)`,
+    );
+    console.log(
+      `authenticated throughput: ${Math.round((100 * authed.reqPerSec) / bare.reqPerSec)}% of baseline (target ≥ 70%)`,
+    );
     // One connection: no queueing, so the p50 difference is the work auth adds to one request.
     const bare1 = await load(`${urls.bare}/bench/people/${person}/measurements`, {}, 1);
     const authed1 = await load(urls.api + path, { authorization: `Bearer ${u.accessToken}` }, 1);
     console.log(`\n== the same, 1 connection (latency without queueing)`);
-    console.table({ 'no auth, no rate limit (baseline)': bare1, 'JWT + Redis rate limit + access check + audit': authed1 });
+    console.table({
+      'no auth, no rate limit (baseline)': bare1,
+      'JWT + Redis rate limit + access check + audit': authed1,
+    });
     console.log(`auth + rate limit cost at p50, unloaded: ${(authed1.p50ms - bare1.p50ms).toFixed(2)} ms`);
   } finally {
     child.kill('SIGTERM');
@@ -100,17 +139,36 @@ async function fanOutBench(pgUrl: string) {
   const topicGroup = `bench-notify-${Date.now()}`;
   const prefix = `bench${Date.now()}_`;
   const topic = `${prefix}notification_queue`;
-  const env = { DATABASE_URL: pgUrl, KAFKA_BROKERS: kafkaServer.bootstrap, SMTP_URL: smtp.url, AIDE_NOTIFY_GROUP: topicGroup, AIDE_KAFKA_TOPIC_PREFIX: prefix, AIDE_LOG_LEVEL: 'silent' };
+  const env = {
+    DATABASE_URL: pgUrl,
+    KAFKA_BROKERS: kafkaServer.bootstrap,
+    SMTP_URL: smtp.url,
+    AIDE_NOTIFY_GROUP: topicGroup,
+    AIDE_KAFKA_TOPIC_PREFIX: prefix,
+    AIDE_LOG_LEVEL: 'silent',
+  };
   try {
     await migrateCloudDb(db);
     // Two caregivers of one person: the owner (in-app only) and a helper (in-app + email).
     const person = randomUUID();
     await addDeviceWithPerson(db, 'dev-fan', person, 'Fan');
     const [owner, helper] = [randomUUID(), randomUUID()];
-    await db.query(`INSERT INTO users (id, email, role) VALUES ($1, $2, 'caregiver'), ($3, $4, 'caregiver')`, [owner, `o.${owner}@example.org`, helper, `h.${helper}@example.org`]);
-    await db.query(`INSERT INTO device_owners (device_id, owner_user_id, claimed_at) VALUES ('dev-fan', $1, now())`, [owner]);
-    await db.query(`INSERT INTO caregiver_links (person_id, user_id, can_receive_alerts, created_at, updated_at) VALUES ($1, $2, true, now(), now())`, [person, helper]);
-    await db.query(`INSERT INTO notification_preferences (user_id, email_enabled, push_enabled) VALUES ($1, false, false)`, [owner]);
+    await db.query(
+      `INSERT INTO users (id, email, role) VALUES ($1, $2, 'caregiver'), ($3, $4, 'caregiver')`,
+      [owner, `o.${owner}@example.org`, helper, `h.${helper}@example.org`],
+    );
+    await db.query(
+      `INSERT INTO device_owners (device_id, owner_user_id, claimed_at) VALUES ('dev-fan', $1, now())`,
+      [owner],
+    );
+    await db.query(
+      `INSERT INTO caregiver_links (person_id, user_id, can_receive_alerts, created_at, updated_at) VALUES ($1, $2, true, now(), now())`,
+      [person, helper],
+    );
+    await db.query(
+      `INSERT INTO notification_preferences (user_id, email_enabled, push_enabled) VALUES ($1, false, false)`,
+      [owner],
+    );
 
     const kafka = new Kafka({ clientId: 'bench', brokers: kafkaServer.brokers, logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
@@ -124,29 +182,59 @@ async function fanOutBench(pgUrl: string) {
       const messages = Array.from({ length: Math.min(1000, alertsToSend - i) }, () => {
         const id = randomUUID();
         const at = new Date().toISOString();
-        return { key: 'dev-fan', value: JSON.stringify({ messageId: randomUUID(), deviceId: 'dev-fan', seq: i, kind: 'alert', createdAt: at, receivedAt: at, payload: { id, personId: person, type: 'missed_dose', priority: 1, message: 'dose not confirmed', at } }) };
+        return {
+          key: 'dev-fan',
+          value: JSON.stringify({
+            messageId: randomUUID(),
+            deviceId: 'dev-fan',
+            seq: i,
+            kind: 'alert',
+            createdAt: at,
+            receivedAt: at,
+            payload: {
+              id,
+              personId: person,
+              type: 'missed_dose',
+              priority: 1,
+              message: 'dose not confirmed',
+              at,
+            },
+          }),
+        };
       });
       await producer.send({ topic, messages });
     }
     await producer.disconnect();
-    console.log(`\n== notification fan-out: ${alertsToSend} alerts queued in ${Math.round(performance.now() - t0)} ms`);
+    console.log(
+      `\n== notification fan-out: ${alertsToSend} alerts queued in ${Math.round(performance.now() - t0)} ms`,
+    );
 
-    const notify = await startCloudService('notify', loadCloudConfig({ env: { ...env, AIDE_PORT: String(await freePort()) } }), { log: silentLogger });
+    const notify = await startCloudService(
+      'notify',
+      loadCloudConfig({ env: { ...env, AIDE_PORT: String(await freePort()) } }),
+      { log: silentLogger },
+    );
     const started = performance.now();
     const expected = alertsToSend * 3; // 2 in-app + 1 email
     let last = 0;
     for (;;) {
-      const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM notification_deliveries WHERE status = 'sent' AND person_id = $1`, [person]);
+      const { rows } = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM notification_deliveries WHERE status = 'sent' AND person_id = $1`,
+        [person],
+      );
       if (rows[0]!.n >= expected) break;
       if (rows[0]!.n !== last) last = rows[0]!.n;
-      if (performance.now() - started > 30 * 60_000) throw new Error(`fan-out stalled at ${last}/${expected}`);
+      if (performance.now() - started > 30 * 60_000)
+        throw new Error(`fan-out stalled at ${last}/${expected}`);
       await new Promise((r) => setTimeout(r, 1000));
     }
     const seconds = (performance.now() - started) / 1000;
     await notify.close();
     const emails = smtp.messages();
     const distinct = new Set(emails.map((m) => m.messageId)).size;
-    const { rows: dup } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT event_id, channel, user_id FROM notification_deliveries GROUP BY 1, 2, 3 HAVING count(*) > 1) d`);
+    const { rows: dup } = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM (SELECT event_id, channel, user_id FROM notification_deliveries GROUP BY 1, 2, 3 HAVING count(*) > 1) d`,
+    );
     console.table({
       'fan-out': {
         alerts: alertsToSend,
@@ -167,7 +255,10 @@ async function fanOutBench(pgUrl: string) {
 
 async function main() {
   if (process.argv.includes('--serve')) return serve();
-  const [pgServer, redis] = await Promise.all([startPostgres({ settings: { max_connections: '200' } }), startRedis()]);
+  const [pgServer, redis] = await Promise.all([
+    startPostgres({ settings: { max_connections: '200' } }),
+    startRedis(),
+  ]);
   try {
     if (!process.argv.includes('--fanout-only')) await apiBench(pgServer.url, redis.url);
     if (!process.argv.includes('--api-only')) await fanOutBench(pgServer.url);

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, createHmac } from 'node:crypto';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
+import { generateKeyPair, importJWK, SignJWT } from 'jose';
 import pg from 'pg';
-import { startPostgres, type PostgresServer } from './harness/index.js';
 import { type ApiUnderTest, call, signUp, startApi } from './caregiver-helpers.js';
+import { type PostgresServer, startPostgres } from './harness/index.js';
 
 const ISS = 'http://api.test';
 const AUD = 'aide-caregiver-api';
@@ -17,7 +17,12 @@ describe('caregiver accounts and tokens', () => {
 
   before(async () => {
     pgServer = await startPostgres();
-    api = await startApi({ DATABASE_URL: pgServer.url, AIDE_API_ISSUER: ISS, AIDE_AUTH_RATE_LIMIT_PER_MIN: '1000', AIDE_RATE_LIMIT_PER_MIN: '1000' });
+    api = await startApi({
+      DATABASE_URL: pgServer.url,
+      AIDE_API_ISSUER: ISS,
+      AIDE_AUTH_RATE_LIMIT_PER_MIN: '1000',
+      AIDE_RATE_LIMIT_PER_MIN: '1000',
+    });
     db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
     db.on('error', () => {});
   });
@@ -51,7 +56,9 @@ describe('caregiver accounts and tokens', () => {
     assert.equal(me.body.user.role, 'caregiver');
     const { rows } = await db.query('SELECT password_hash FROM users WHERE id = $1', [u.id]);
     assert.match(rows[0].password_hash, /^\$argon2id\$v=19\$/);
-    const login = await call(api.url, 'POST', '/v1/auth/login', { body: { email: u.email.toUpperCase(), password: u.password } });
+    const login = await call(api.url, 'POST', '/v1/auth/login', {
+      body: { email: u.email.toUpperCase(), password: u.password },
+    });
     assert.equal(login.status, 200);
     assert.equal(login.body.user.id, u.id);
     assert.equal(login.body.expiresIn, 1800);
@@ -60,44 +67,69 @@ describe('caregiver accounts and tokens', () => {
     assert.equal(header.typ, 'at+jwt');
     assert.ok(header.kid);
     const jwks = await call(api.url, 'GET', '/.well-known/jwks.json');
-    assert.ok(jwks.body.keys.some((k: { kid: string; d?: string }) => k.kid === header.kid && k.d === undefined), 'JWKS publishes the public key only');
+    assert.ok(
+      jwks.body.keys.some((k: { kid: string; d?: string }) => k.kid === header.kid && k.d === undefined),
+      'JWKS publishes the public key only',
+    );
   });
 
   test('bad registration names the field and rule and creates nothing', async () => {
-    const r = await call(api.url, 'POST', '/v1/auth/register', { body: { email: 'not-an-email', password: 'short' } });
+    const r = await call(api.url, 'POST', '/v1/auth/register', {
+      body: { email: 'not-an-email', password: 'short' },
+    });
     assert.equal(r.status, 400);
     const fields = r.body.error.details.map((d: { field: string }) => d.field).sort();
     assert.deepEqual(fields, ['email', 'password']);
     assert.match(r.body.error.message, /password: must be at least 10 characters/);
     const dup = await signUp(api.url, 'dup');
-    const again = await call(api.url, 'POST', '/v1/auth/register', { body: { email: dup.email, password: 'another password 1' } });
+    const again = await call(api.url, 'POST', '/v1/auth/register', {
+      body: { email: dup.email, password: 'another password 1' },
+    });
     assert.equal(again.status, 409);
   });
 
   test('a wrong password and an unknown email get the same answer; repeated failures back off with 429 + Retry-After', async () => {
     const u = await signUp(api.url, 'bob');
-    const wrong = await call(api.url, 'POST', '/v1/auth/login', { body: { email: u.email, password: 'wrong password!' } });
-    const unknown = await call(api.url, 'POST', '/v1/auth/login', { body: { email: `nobody.${u.email}`, password: 'wrong password!' } });
+    const wrong = await call(api.url, 'POST', '/v1/auth/login', {
+      body: { email: u.email, password: 'wrong password!' },
+    });
+    const unknown = await call(api.url, 'POST', '/v1/auth/login', {
+      body: { email: `nobody.${u.email}`, password: 'wrong password!' },
+    });
     assert.equal(wrong.status, 401);
     assert.equal(unknown.status, 401);
     assert.deepEqual(wrong.body, unknown.body);
-    for (let i = 0; i < 4; i++) await call(api.url, 'POST', '/v1/auth/login', { body: { email: u.email, password: 'wrong password!' } });
-    const locked = await call(api.url, 'POST', '/v1/auth/login', { body: { email: u.email, password: u.password } });
+    for (let i = 0; i < 4; i++)
+      await call(api.url, 'POST', '/v1/auth/login', {
+        body: { email: u.email, password: 'wrong password!' },
+      });
+    const locked = await call(api.url, 'POST', '/v1/auth/login', {
+      body: { email: u.email, password: u.password },
+    });
     assert.equal(locked.status, 429, 'even the right password waits while backed off');
     assert.ok(Number(locked.headers.get('retry-after')) >= 1);
     // Unknown emails back off the same way, so the lock does not reveal which accounts exist.
-    for (let i = 0; i < 5; i++) await call(api.url, 'POST', '/v1/auth/login', { body: { email: `ghost.${u.email}`, password: 'x' } });
-    const ghost = await call(api.url, 'POST', '/v1/auth/login', { body: { email: `ghost.${u.email}`, password: 'x' } });
+    for (let i = 0; i < 5; i++)
+      await call(api.url, 'POST', '/v1/auth/login', { body: { email: `ghost.${u.email}`, password: 'x' } });
+    const ghost = await call(api.url, 'POST', '/v1/auth/login', {
+      body: { email: `ghost.${u.email}`, password: 'x' },
+    });
     assert.equal(ghost.status, 429);
     api.clock.shift(20 * 60_000);
-    const later = await call(api.url, 'POST', '/v1/auth/login', { body: { email: u.email, password: u.password } });
+    const later = await call(api.url, 'POST', '/v1/auth/login', {
+      body: { email: u.email, password: u.password },
+    });
     assert.equal(later.status, 200);
   });
 
   test('token attacks are refused with 401', async () => {
     const u = await signUp(api.url, 'eve');
     const good = await mint({ sub: u.id, iss: ISS, aud: AUD });
-    assert.equal((await call(api.url, 'GET', '/v1/me', { token: good })).status, 200, 'control: a correctly minted token works');
+    assert.equal(
+      (await call(api.url, 'GET', '/v1/me', { token: good })).status,
+      200,
+      'control: a correctly minted token works',
+    );
     const { kid } = await serverKey();
     const [, payload] = good.split('.');
 
@@ -105,24 +137,50 @@ describe('caregiver accounts and tokens', () => {
     attacks['alg none'] = `${b64({ alg: 'none', typ: 'at+jwt', kid })}.${payload}.`;
     // HS256 signed with the server's public key as the HMAC secret (key confusion).
     const { rows } = await db.query('SELECT public_jwk FROM signing_keys WHERE kid = $1', [kid]);
-    for (const [name, secret] of [['HS256 with public JWK', JSON.stringify(rows[0].public_jwk)], ['HS256 with public x', rows[0].public_jwk.x]]) {
+    for (const [name, secret] of [
+      ['HS256 with public JWK', JSON.stringify(rows[0].public_jwk)],
+      ['HS256 with public x', rows[0].public_jwk.x],
+    ]) {
       const h = b64({ alg: 'HS256', typ: 'at+jwt', kid });
-      attacks[name] = `${h}.${payload}.${createHmac('sha256', secret).update(`${h}.${payload}`).digest('base64url')}`;
+      attacks[name] =
+        `${h}.${payload}.${createHmac('sha256', secret).update(`${h}.${payload}`).digest('base64url')}`;
     }
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
     attacks['RS256 with attacker key, server kid'] = await new SignJWT({ role: 'admin', sid: 'x' })
-      .setProtectedHeader({ alg: 'RS256', kid, typ: 'at+jwt' }).setSubject(u.id).setIssuer(ISS).setAudience(AUD).setIssuedAt().setExpirationTime('10m').setJti('a').sign(rsa.privateKey);
+      .setProtectedHeader({ alg: 'RS256', kid, typ: 'at+jwt' })
+      .setSubject(u.id)
+      .setIssuer(ISS)
+      .setAudience(AUD)
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .setJti('a')
+      .sign(rsa.privateKey);
     const attacker = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
     attacks['unknown kid'] = await new SignJWT({ role: 'caregiver', sid: 'x' })
-      .setProtectedHeader({ alg: 'EdDSA', kid: 'attacker-kid', typ: 'at+jwt' }).setSubject(u.id).setIssuer(ISS).setAudience(AUD).setIssuedAt().setExpirationTime('10m').setJti('a').sign(attacker.privateKey);
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'attacker-kid', typ: 'at+jwt' })
+      .setSubject(u.id)
+      .setIssuer(ISS)
+      .setAudience(AUD)
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .setJti('a')
+      .sign(attacker.privateKey);
     attacks['attacker key, server kid'] = await new SignJWT({ role: 'caregiver', sid: 'x' })
-      .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' }).setSubject(u.id).setIssuer(ISS).setAudience(AUD).setIssuedAt().setExpirationTime('10m').setJti('a').sign(attacker.privateKey);
+      .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' })
+      .setSubject(u.id)
+      .setIssuer(ISS)
+      .setAudience(AUD)
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .setJti('a')
+      .sign(attacker.privateKey);
     attacks['wrong aud'] = await mint({ sub: u.id, iss: ISS, aud: 'some-other-api' });
     attacks['wrong iss'] = await mint({ sub: u.id, iss: 'https://evil.example', aud: AUD });
     attacks['wrong typ'] = await mint({ sub: u.id, iss: ISS, aud: AUD }, { typ: 'JWT' });
     attacks['no kid'] = await mint({ sub: u.id, iss: ISS, aud: AUD }, { kid: undefined });
     const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
-    attacks['tampered role'] = `${good.split('.')[0]}.${b64({ ...claims, role: 'admin' })}.${good.split('.')[2]}`;
+    attacks['tampered role'] =
+      `${good.split('.')[0]}.${b64({ ...claims, role: 'admin' })}.${good.split('.')[2]}`;
     attacks['tampered signature'] = `${good.slice(0, -4)}AAAA`;
     attacks.garbage = 'not.a.jwt';
     for (const [name, token] of Object.entries(attacks)) {
@@ -131,13 +189,21 @@ describe('caregiver accounts and tokens', () => {
       assert.equal(r.body.error.code, 'unauthenticated');
     }
     assert.equal((await call(api.url, 'GET', '/v1/me')).status, 401, 'no token');
-    assert.equal((await call(api.url, 'GET', '/v1/me', { headers: { authorization: `Basic ${good}` } })).status, 401, 'wrong scheme');
+    assert.equal(
+      (await call(api.url, 'GET', '/v1/me', { headers: { authorization: `Basic ${good}` } })).status,
+      401,
+      'wrong scheme',
+    );
   });
 
   test('an access token expires after 30 minutes, with at most 60 s of clock tolerance', async () => {
     const u = await signUp(api.url, 'tim');
     api.clock.shift(30 * 60_000 + 30_000);
-    assert.equal((await call(api.url, 'GET', '/v1/me', { token: u.accessToken })).status, 200, 'within tolerance');
+    assert.equal(
+      (await call(api.url, 'GET', '/v1/me', { token: u.accessToken })).status,
+      200,
+      'within tolerance',
+    );
     api.clock.shift(40_000);
     const r = await call(api.url, 'GET', '/v1/me', { token: u.accessToken });
     assert.equal(r.status, 401);
@@ -151,20 +217,40 @@ describe('caregiver accounts and tokens', () => {
     assert.notEqual(r1.body.refreshToken, u.refreshToken);
     assert.equal((await call(api.url, 'GET', '/v1/me', { token: r1.body.accessToken })).status, 200);
     // A thief replays the first token: refused, and the legitimate new token dies with it.
-    const replay = await call(api.url, 'POST', '/v1/auth/refresh', { body: { refreshToken: u.refreshToken } });
+    const replay = await call(api.url, 'POST', '/v1/auth/refresh', {
+      body: { refreshToken: u.refreshToken },
+    });
     assert.equal(replay.status, 401);
-    const victim = await call(api.url, 'POST', '/v1/auth/refresh', { body: { refreshToken: r1.body.refreshToken } });
+    const victim = await call(api.url, 'POST', '/v1/auth/refresh', {
+      body: { refreshToken: r1.body.refreshToken },
+    });
     assert.equal(victim.status, 401, 'family revoked');
-    const { rows } = await db.query("SELECT count(*)::int AS n FROM refresh_tokens WHERE user_id = $1 AND revoke_reason = 'reuse detected'", [u.id]);
+    const { rows } = await db.query(
+      "SELECT count(*)::int AS n FROM refresh_tokens WHERE user_id = $1 AND revoke_reason = 'reuse detected'",
+      [u.id],
+    );
     assert.ok(rows[0].n >= 1);
     // A refresh token is stored hashed.
     const stored = await db.query('SELECT token_hash FROM refresh_tokens WHERE user_id = $1', [u.id]);
     for (const s of stored.rows) assert.ok(!s.token_hash.toString().includes('aide_rt_'));
 
-    const login = await call(api.url, 'POST', '/v1/auth/login', { body: { email: u.email, password: u.password } });
-    assert.equal((await call(api.url, 'POST', '/v1/auth/logout', { body: { refreshToken: login.body.refreshToken } })).status, 204);
-    assert.equal((await call(api.url, 'POST', '/v1/auth/refresh', { body: { refreshToken: login.body.refreshToken } })).status, 401);
-    assert.equal((await call(api.url, 'POST', '/v1/auth/refresh', { body: { refreshToken: 'aide_rt_made_up' } })).status, 401);
+    const login = await call(api.url, 'POST', '/v1/auth/login', {
+      body: { email: u.email, password: u.password },
+    });
+    assert.equal(
+      (await call(api.url, 'POST', '/v1/auth/logout', { body: { refreshToken: login.body.refreshToken } }))
+        .status,
+      204,
+    );
+    assert.equal(
+      (await call(api.url, 'POST', '/v1/auth/refresh', { body: { refreshToken: login.body.refreshToken } }))
+        .status,
+      401,
+    );
+    assert.equal(
+      (await call(api.url, 'POST', '/v1/auth/refresh', { body: { refreshToken: 'aide_rt_made_up' } })).status,
+      401,
+    );
   });
 
   test('signing keys rotate: old tokens verify until they expire, new tokens use the new kid', async () => {
@@ -172,9 +258,16 @@ describe('caregiver accounts and tokens', () => {
     const oldKid = JSON.parse(Buffer.from(u.accessToken.split('.')[0]!, 'base64url').toString()).kid;
     const { rows: before } = await db.query('SELECT count(*)::int AS n FROM signing_keys');
     // Age the current key past AIDE_JWT_ROTATE_DAYS (30); the next replica to start (or the hourly check) rotates.
-    await db.query("UPDATE signing_keys SET created_at = created_at - interval '31 days' WHERE retired_at IS NULL");
-    const login = async () => (await call(api.url, 'POST', '/v1/auth/login', { body: { email: u.email, password: u.password } })).body.accessToken as string;
-    const replica = await startApi({ DATABASE_URL: pgServer.url, AIDE_API_ISSUER: ISS }, { clock: api.clock });
+    await db.query(
+      "UPDATE signing_keys SET created_at = created_at - interval '31 days' WHERE retired_at IS NULL",
+    );
+    const login = async () =>
+      (await call(api.url, 'POST', '/v1/auth/login', { body: { email: u.email, password: u.password } })).body
+        .accessToken as string;
+    const replica = await startApi(
+      { DATABASE_URL: pgServer.url, AIDE_API_ISSUER: ISS },
+      { clock: api.clock },
+    );
     await replica.close();
     const { rows: afterRows } = await db.query('SELECT count(*)::int AS n FROM signing_keys');
     assert.equal(afterRows[0].n, before[0].n + 1, 'a replica starting with an over-age key rotated it once');
@@ -185,14 +278,24 @@ describe('caregiver accounts and tokens', () => {
     const freshKid = JSON.parse(Buffer.from(fresh.split('.')[0]!, 'base64url').toString()).kid;
     assert.notEqual(freshKid, oldKid);
     assert.equal((await call(api.url, 'GET', '/v1/me', { token: fresh })).status, 200);
-    assert.equal((await call(api.url, 'GET', '/v1/me', { token: u.accessToken })).status, 200, 'a token signed by the retired key still works');
+    assert.equal(
+      (await call(api.url, 'GET', '/v1/me', { token: u.accessToken })).status,
+      200,
+      'a token signed by the retired key still works',
+    );
     const jwks2 = await call(api.url, 'GET', '/.well-known/jwks.json');
     const kids = jwks2.body.keys.map((k: { kid: string }) => k.kid);
-    assert.ok(kids.includes(oldKid) && kids.includes(freshKid), `JWKS has both keys: ${kids} (before: ${jwks.body.keys.length})`);
+    assert.ok(
+      kids.includes(oldKid) && kids.includes(freshKid),
+      `JWKS has both keys: ${kids} (before: ${jwks.body.keys.length})`,
+    );
     api.clock.shift(32 * 60_000);
     assert.equal((await call(api.url, 'GET', '/v1/me', { token: u.accessToken })).status, 401);
     const jwks3 = await call(api.url, 'GET', '/.well-known/jwks.json');
-    assert.ok(!jwks3.body.keys.some((k: { kid: string }) => k.kid === oldKid), 'the retired key is unpublished after its tokens expired');
+    assert.ok(
+      !jwks3.body.keys.some((k: { kid: string }) => k.kid === oldKid),
+      'the retired key is unpublished after its tokens expired',
+    );
   });
 
   test('the logs never contain a password, token or email', async () => {

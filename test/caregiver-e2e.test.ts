@@ -7,15 +7,23 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { type Browser, chromium } from 'playwright-core';
-import { brokerAcl } from '../cloud-sync/broker/auth.js';
 import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
+import { brokerAcl } from '../cloud-sync/broker/auth.js';
 import { loadCloudConfig } from '../cloud-sync/config.js';
 import { type CloudHandle, startCloudService } from '../cloud-sync/main.js';
 import { silentLogger } from '../common/log.js';
 import { loadDeviceConfig } from '../device/config.js';
 import { type DeviceHandle, startDevice } from '../device/main.js';
-import { freePort, getKafka, type MosquittoServer, type PostgresServer, quick, startMosquitto, startPostgres } from './harness/index.js';
 import { type ApiUnderTest, startApi } from './caregiver-helpers.js';
+import {
+  freePort,
+  getKafka,
+  type MosquittoServer,
+  type PostgresServer,
+  quick,
+  startMosquitto,
+  startPostgres,
+} from './harness/index.js';
 
 const users = { 'aide-ingest': 'ingest-secret', 'dev-e2e': 'pw-e2e' };
 const until = async (what: string, fn: () => Promise<unknown> | unknown, ms = 30_000) => {
@@ -39,7 +47,11 @@ const dir = mkdtempSync(join(tmpdir(), 'aide-e2e-'));
 
 before(async () => {
   if (quick) return;
-  const [b, p, k] = await Promise.all([startMosquitto({ users, acl: brokerAcl([{ username: 'aide-ingest', role: 'ingest' }]) }), startPostgres(), getKafka()]);
+  const [b, p, k] = await Promise.all([
+    startMosquitto({ users, acl: brokerAcl([{ username: 'aide-ingest', role: 'ingest' }]) }),
+    startPostgres(),
+    getKafka(),
+  ]);
   broker = b;
   pgServer = p;
   db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
@@ -53,9 +65,17 @@ before(async () => {
     AIDE_MQTT_PASSWORD: 'ingest-secret',
     AIDE_COMMAND_POLL_MS: '200',
   };
-  ingest = await startCloudService('ingest', loadCloudConfig({ env: { ...cloudEnv, AIDE_PORT: String(await freePort()), AIDE_LOG_LEVEL: 'silent' } }), { log: silentLogger });
+  ingest = await startCloudService(
+    'ingest',
+    loadCloudConfig({ env: { ...cloudEnv, AIDE_PORT: String(await freePort()), AIDE_LOG_LEVEL: 'silent' } }),
+    { log: silentLogger },
+  );
   await until('ingest ready', async () => (await fetch(`${ingest.url}/readyz`)).status === 200, 60_000);
-  api = await startApi({ DATABASE_URL: pgServer.url, AIDE_RATE_LIMIT_PER_MIN: '10000', AIDE_AUTH_RATE_LIMIT_PER_MIN: '10000' });
+  api = await startApi({
+    DATABASE_URL: pgServer.url,
+    AIDE_RATE_LIMIT_PER_MIN: '10000',
+    AIDE_AUTH_RATE_LIMIT_PER_MIN: '10000',
+  });
   device = await startDevice(
     loadDeviceConfig({
       env: {
@@ -70,7 +90,10 @@ before(async () => {
       },
     }),
   );
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
 });
 
 after(async () => {
@@ -84,10 +107,17 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('a medicine added in the web app reaches the device over MQTT and shows as confirmed', { skip: quick && 'slow (AIDE_TEST_QUICK=1)', timeout: 180_000 }, async () => {
+test('a medicine added in the web app reaches the device over MQTT and shows as confirmed', {
+  skip: quick && 'slow (AIDE_TEST_QUICK=1)',
+  timeout: 180_000,
+}, async () => {
   const personId = device.ctx.store.people.list()[0]!.id;
   // The device's person synced up through ingest.
-  await until('person in the cloud', async () => (await db.query('SELECT 1 FROM people WHERE id = $1', [personId])).rowCount === 1, 60_000);
+  await until(
+    'person in the cloud',
+    async () => (await db.query('SELECT 1 FROM people WHERE id = $1', [personId])).rowCount === 1,
+    60_000,
+  );
 
   const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
   await page.goto(`${api.url}/#/register`);
@@ -107,7 +137,9 @@ test('a medicine added in the web app reaches the device over MQTT and shows as 
   await page.getByText('Waiting for the speaker').or(page.getByText('On the speaker')).first().waitFor();
   await page.getByText('On the speaker').waitFor({ timeout: 60_000 });
 
-  const { rows } = await db.query("SELECT payload->>'id' AS id, result FROM device_commands WHERE kind = 'medicine_upsert'");
+  const { rows } = await db.query(
+    "SELECT payload->>'id' AS id, result FROM device_commands WHERE kind = 'medicine_upsert'",
+  );
   assert.equal(rows[0].result, 'applied');
   assert.equal(device.ctx.store.medications.get(rows[0].id).name, 'Amlodipine', 'the device has it');
   await page.close();

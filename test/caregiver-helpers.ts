@@ -1,10 +1,10 @@
 // Shared by the caregiver-*.test.ts files: an in-process `aide cloud api` on real PostgreSQL/Redis,
 // a clock tests can move forward, captured logs, and a small JSON client.
 import { Writable } from 'node:stream';
-import type { Clock } from '../common/clock.js';
-import { createLogger } from '../common/log.js';
 import { loadCloudConfig } from '../cloud-sync/config.js';
 import { type CloudHandle, startCloudService } from '../cloud-sync/main.js';
+import type { Clock } from '../common/clock.js';
+import { createLogger } from '../common/log.js';
 import { freePort } from './harness/index.js';
 
 /** Real time plus an offset the test controls (timers stay real). */
@@ -18,7 +18,9 @@ export function createShiftClock(): ShiftClock {
     now: () => Date.now() + offset,
     setTimeout: (fn, ms) => setTimeout(fn, ms),
     clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-    shift: (ms) => void (offset += ms),
+    shift: (ms) => {
+      offset += ms;
+    },
   };
 }
 
@@ -31,7 +33,10 @@ export interface ApiUnderTest {
   close(): Promise<void>;
 }
 
-export async function startApi(env: Record<string, string>, opts: { clock?: ShiftClock } = {}): Promise<ApiUnderTest> {
+export async function startApi(
+  env: Record<string, string>,
+  opts: { clock?: ShiftClock } = {},
+): Promise<ApiUnderTest> {
   let captured = '';
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -41,8 +46,18 @@ export async function startApi(env: Record<string, string>, opts: { clock?: Shif
   });
   const clock = opts.clock ?? createShiftClock();
   // AIDE_PORT=0 falls back to the service's default port in cloud-sync/main.ts, so ask for a free one.
-  const config = loadCloudConfig({ env: { AIDE_PORT: String(await freePort()), AIDE_LOG_LEVEL: 'debug', AIDE_ARGON2_MEMORY_KIB: '8192', ...env } });
-  const handle = await startCloudService('api', config, { clock, log: createLogger({ level: 'debug', name: 'aide-api', destination: sink }) });
+  const config = loadCloudConfig({
+    env: {
+      AIDE_PORT: String(await freePort()),
+      AIDE_LOG_LEVEL: 'debug',
+      AIDE_ARGON2_MEMORY_KIB: '8192',
+      ...env,
+    },
+  });
+  const handle = await startCloudService('api', config, {
+    clock,
+    log: createLogger({ level: 'debug', name: 'aide-api', destination: sink }),
+  });
   await handle.ctx.databaseReady;
   // Wait until the first signing key exists.
   for (let i = 0; i < 100; i++) {
@@ -58,11 +73,20 @@ export interface JsonResponse {
   body: any;
 }
 
-export async function call(base: string, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<JsonResponse> {
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<JsonResponse> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(base + path, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const res = await fetch(base + path, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -73,16 +97,30 @@ export async function call(base: string, method: string, path: string, opts: { t
 
 let seq = 0;
 /** Registers a fresh account and returns its session. */
-export async function signUp(base: string, name = 'user'): Promise<{ id: string; email: string; password: string; accessToken: string; refreshToken: string }> {
+export async function signUp(
+  base: string,
+  name = 'user',
+): Promise<{ id: string; email: string; password: string; accessToken: string; refreshToken: string }> {
   const email = `${name}.${process.pid}.${++seq}@example.org`;
   const password = `correct horse ${seq} battery`;
   const r = await call(base, 'POST', '/v1/auth/register', { body: { email, password, displayName: name } });
   if (r.status !== 201) throw new Error(`register failed: ${r.status} ${JSON.stringify(r.body)}`);
-  return { id: r.body.user.id, email, password, accessToken: r.body.accessToken, refreshToken: r.body.refreshToken };
+  return {
+    id: r.body.user.id,
+    email,
+    password,
+    accessToken: r.body.accessToken,
+    refreshToken: r.body.refreshToken,
+  };
 }
 
 /** A device and its person as ingest would have stored them (cloud-sync/db/migrations/010_sync.sql). */
-export async function addDeviceWithPerson(db: { query(sql: string, params?: unknown[]): Promise<unknown> }, deviceId: string, personId: string, name: string): Promise<void> {
+export async function addDeviceWithPerson(
+  db: { query(sql: string, params?: unknown[]): Promise<unknown> },
+  deviceId: string,
+  personId: string,
+  name: string,
+): Promise<void> {
   await db.query('INSERT INTO devices (device_id) VALUES ($1) ON CONFLICT DO NOTHING', [deviceId]);
   await db.query(
     `INSERT INTO people (id, device_id, name, timezone, version, updated_at, message_id) VALUES ($1, $2, $3, 'Europe/London', 1, now(), gen_random_uuid())`,

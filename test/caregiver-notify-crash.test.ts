@@ -3,11 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { getKafka, quick, startPostgres, type PostgresServer } from './harness/index.js';
 import { addDeviceWithPerson } from './caregiver-helpers.js';
 import { startSmtp } from './caregiver-receivers.js';
+import { freePort, getKafka, type PostgresServer, quick, startPostgres } from './harness/index.js';
 import { type AideProcess, spawnAide } from './support/spawn-aide.js';
-import { freePort } from './harness/index.js';
 
 const ALERTS = 1000;
 const KILLS = 20;
@@ -27,7 +26,10 @@ after(async () => {
   await Promise.all([pgServer?.stop(), smtp?.stop()]);
 });
 
-test(`kill -9 the notify worker ${KILLS} times with ${ALERTS} alerts queued: every alert reaches every caregiver: in-app exactly once, email under one Message-ID`, { skip: quick && 'slow (AIDE_TEST_QUICK=1)', timeout: 240_000 }, async () => {
+test(`kill -9 the notify worker ${KILLS} times with ${ALERTS} alerts queued: every alert reaches every caregiver: in-app exactly once, email under one Message-ID`, {
+  skip: quick && 'slow (AIDE_TEST_QUICK=1)',
+  timeout: 240_000,
+}, async () => {
   const kafkaServer = await getKafka();
   const prefix = `crash${process.pid}_${Date.now()}_`;
   const env = {
@@ -41,19 +43,43 @@ test(`kill -9 the notify worker ${KILLS} times with ${ALERTS} alerts queued: eve
   // Migrate and create the topic once, through a first worker.
   let worker: AideProcess = await spawnAide(['cloud', 'notify', '--port', String(await freePort())], env);
   const person = randomUUID();
-  for (let i = 0; i < 300 && (await fetch(`${worker.url}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 300 && (await fetch(`${worker.url}/readyz`)).status !== 200; i++)
+    await new Promise((r) => setTimeout(r, 100));
   await addDeviceWithPerson(db, 'dev-crash', person, 'Carol');
   const [owner, helper] = [randomUUID(), randomUUID()];
-  await db.query(`INSERT INTO users (id, email) VALUES ($1, $2), ($3, $4)`, [owner, `owner.${owner}@example.org`, helper, `helper.${helper}@example.org`]);
-  await db.query(`INSERT INTO device_owners (device_id, owner_user_id, claimed_at) VALUES ('dev-crash', $1, now())`, [owner]);
-  await db.query(`INSERT INTO caregiver_links (person_id, user_id, can_receive_alerts, created_at, updated_at) VALUES ($1, $2, true, now(), now())`, [person, helper]);
+  await db.query(`INSERT INTO users (id, email) VALUES ($1, $2), ($3, $4)`, [
+    owner,
+    `owner.${owner}@example.org`,
+    helper,
+    `helper.${helper}@example.org`,
+  ]);
+  await db.query(
+    `INSERT INTO device_owners (device_id, owner_user_id, claimed_at) VALUES ('dev-crash', $1, now())`,
+    [owner],
+  );
+  await db.query(
+    `INSERT INTO caregiver_links (person_id, user_id, can_receive_alerts, created_at, updated_at) VALUES ($1, $2, true, now(), now())`,
+    [person, helper],
+  );
   // The owner only uses the app; the helper also gets email.
-  await db.query(`INSERT INTO notification_preferences (user_id, email_enabled, push_enabled) VALUES ($1, false, false)`, [owner]);
+  await db.query(
+    `INSERT INTO notification_preferences (user_id, email_enabled, push_enabled) VALUES ($1, false, false)`,
+    [owner],
+  );
 
-  const kafka = new Kafka({ clientId: 'crash-test', brokers: kafkaServer.brokers, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: 'crash-test',
+    brokers: kafkaServer.brokers,
+    logLevel: logLevel.NOTHING,
+  });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: `${prefix}notification_queue`, numPartitions: 3 }] }).catch(() => {});
+  await admin
+    .createTopics({
+      waitForLeaders: true,
+      topics: [{ topic: `${prefix}notification_queue`, numPartitions: 3 }],
+    })
+    .catch(() => {});
   await admin.disconnect();
   const producer = kafka.producer();
   await producer.connect();
@@ -63,13 +89,36 @@ test(`kill -9 the notify worker ${KILLS} times with ${ALERTS} alerts queued: eve
       const id = randomUUID();
       ids.push(id);
       const at = new Date().toISOString();
-      return { key: 'dev-crash', value: JSON.stringify({ messageId: randomUUID(), deviceId: 'dev-crash', seq: i + j, kind: 'alert', createdAt: at, receivedAt: at, payload: { id, personId: person, type: 'missed_dose', priority: 1, message: 'evening dose not confirmed', at } }) };
+      return {
+        key: 'dev-crash',
+        value: JSON.stringify({
+          messageId: randomUUID(),
+          deviceId: 'dev-crash',
+          seq: i + j,
+          kind: 'alert',
+          createdAt: at,
+          receivedAt: at,
+          payload: {
+            id,
+            personId: person,
+            type: 'missed_dose',
+            priority: 1,
+            message: 'evening dose not confirmed',
+            at,
+          },
+        }),
+      };
     });
     await producer.send({ topic: `${prefix}notification_queue`, messages });
   }
   await producer.disconnect();
 
-  const sent = async () => (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM notification_deliveries WHERE status = 'sent'")).rows[0]!.n;
+  const sent = async () =>
+    (
+      await db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM notification_deliveries WHERE status = 'sent'",
+      )
+    ).rows[0]!.n;
   let logs = worker.output();
   for (let k = 0; k < KILLS; k++) {
     // Let it work a little, then pull the plug mid-batch.
@@ -91,7 +140,8 @@ test(`kill -9 the notify worker ${KILLS} times with ${ALERTS} alerts queued: eve
   const { rows } = await db.query<{ channel: string; user_id: string; n: number }>(
     `SELECT channel, user_id, count(DISTINCT event_id)::int AS n FROM notification_deliveries WHERE status = 'sent' GROUP BY 1, 2`,
   );
-  const of = (channel: string, user: string) => rows.find((r) => r.channel === channel && r.user_id === user)?.n ?? 0;
+  const of = (channel: string, user: string) =>
+    rows.find((r) => r.channel === channel && r.user_id === user)?.n ?? 0;
   assert.equal(of('inapp', owner), ALERTS, 'owner: one in-app notification per alert');
   assert.equal(of('inapp', helper), ALERTS, 'helper: one in-app notification per alert');
   assert.equal(of('email', helper), ALERTS, 'helper: every alert emailed');
@@ -100,7 +150,10 @@ test(`kill -9 the notify worker ${KILLS} times with ${ALERTS} alerts queued: eve
   assert.equal(distinct.size, ALERTS, 'every alert has its email, under one Message-ID each');
   // SMTP has no idempotent submit: a kill after the server accepted a message and before the worker
   // recorded it re-sends that message with the same Message-ID (receivers drop the copy). Counted, not hidden.
-  console.log(`# emails received ${emails.length} for ${ALERTS} alerts: ${emails.length - distinct.size} re-sent copies with a repeated Message-ID after ${KILLS} kills`);
+  console.log(
+    `# emails received ${emails.length} for ${ALERTS} alerts: ${emails.length - distinct.size} re-sent copies with a repeated Message-ID after ${KILLS} kills`,
+  );
   assert.ok(emails.length - distinct.size <= KILLS * 32, 'at most the in-flight window per kill');
-  for (const secret of ['evening dose', 'Carol', helper + '@']) assert.ok(!logs.includes(secret), `logs leak ${secret}`);
+  for (const secret of ['evening dose', 'Carol', helper + '@'])
+    assert.ok(!logs.includes(secret), `logs leak ${secret}`);
 });

@@ -9,9 +9,9 @@ import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
 import { loadCloudConfig } from '../cloud-sync/config.js';
 import { type CloudHandle, startCloudService } from '../cloud-sync/main.js';
 import { createLogger } from '../common/log.js';
-import { freePort, getKafka, startPostgres, type PostgresServer } from './harness/index.js';
-import { addDeviceWithPerson, type ApiUnderTest, call, signUp, startApi } from './caregiver-helpers.js';
+import { type ApiUnderTest, addDeviceWithPerson, call, signUp, startApi } from './caregiver-helpers.js';
 import { startPushService, startSmsProvider, startSmtp } from './caregiver-receivers.js';
+import { freePort, getKafka, type PostgresServer, startPostgres } from './harness/index.js';
 
 const until = async (what: string, fn: () => boolean | Promise<boolean>, ms = 20_000) => {
   const end = Date.now() + ms;
@@ -42,9 +42,27 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
 
   async function publish(alert: { type: string; priority: 0 | 1 | 2; message: string; id?: string }) {
     const id = alert.id ?? randomUUID();
-    const payload = { id, personId: personA, type: alert.type, priority: alert.priority, message: alert.message, at: new Date().toISOString() };
-    const record = { messageId: randomUUID(), deviceId: 'dev-n', seq: 1, kind: 'alert', createdAt: payload.at, receivedAt: payload.at, payload };
-    await producer.send({ topic: `${prefix}notification_queue`, messages: [{ key: 'dev-n', value: JSON.stringify(record) }] });
+    const payload = {
+      id,
+      personId: personA,
+      type: alert.type,
+      priority: alert.priority,
+      message: alert.message,
+      at: new Date().toISOString(),
+    };
+    const record = {
+      messageId: randomUUID(),
+      deviceId: 'dev-n',
+      seq: 1,
+      kind: 'alert',
+      createdAt: payload.at,
+      receivedAt: payload.at,
+      payload,
+    };
+    await producer.send({
+      topic: `${prefix}notification_queue`,
+      messages: [{ key: 'dev-n', value: JSON.stringify(record) }],
+    });
     return id;
   }
   /** All `n` delivery rows of the event exist and none is still being sent. */
@@ -53,7 +71,12 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
     return rows.length >= n && rows.every((r) => r.status !== 'sending');
   };
   const deliveries = async (eventId: string) =>
-    (await db.query<{ channel: string; user_id: string; status: string; attempts: number }>('SELECT channel, user_id, status, attempts FROM notification_deliveries WHERE event_id = $1', [eventId])).rows;
+    (
+      await db.query<{ channel: string; user_id: string; status: string; attempts: number }>(
+        'SELECT channel, user_id, status, attempts FROM notification_deliveries WHERE event_id = $1',
+        [eventId],
+      )
+    ).rows;
 
   before(async () => {
     const kafkaServer = await getKafka();
@@ -78,25 +101,71 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
       AIDE_AUTH_RATE_LIMIT_PER_MIN: '10000',
     };
     api = await startApi(env);
-    const sink = new Writable({ write: (c, _e, cb) => ((notifyLogs += c.toString()), cb()) });
-    notify = await startCloudService('notify', loadCloudConfig({ env: { ...env, AIDE_PORT: String(await freePort()), AIDE_LOG_LEVEL: 'debug' } }), {
-      log: createLogger({ level: 'debug', destination: sink }),
+    const sink = new Writable({
+      write: (c, _e, cb) => {
+        notifyLogs += c.toString();
+        cb();
+      },
     });
-    const kafka = new Kafka({ clientId: 'notify-test', brokers: kafkaServer.brokers, logLevel: logLevel.NOTHING });
+    notify = await startCloudService(
+      'notify',
+      loadCloudConfig({ env: { ...env, AIDE_PORT: String(await freePort()), AIDE_LOG_LEVEL: 'debug' } }),
+      {
+        log: createLogger({ level: 'debug', destination: sink }),
+      },
+    );
+    const kafka = new Kafka({
+      clientId: 'notify-test',
+      brokers: kafkaServer.brokers,
+      logLevel: logLevel.NOTHING,
+    });
     producer = kafka.producer();
     await producer.connect();
 
     await addDeviceWithPerson(db, 'dev-n', personA, 'Alice');
-    [owner, helper, viewer, smsOnly] = await Promise.all(['owner', 'helper', 'viewer', 'smsonly'].map((n) => signUp(api.url, n)));
+    [owner, helper, viewer, smsOnly] = await Promise.all(
+      ['owner', 'helper', 'viewer', 'smsonly'].map((n) => signUp(api.url, n)),
+    );
     const { code } = await createPairingCode(db, api.clock, 'dev-n');
     await call(api.url, 'POST', '/v1/devices/claim', { token: owner.accessToken, body: { code } });
-    for (const [s, receiveAlerts] of [[helper, true], [viewer, false], [smsOnly, true]] as const) {
-      await call(api.url, 'POST', `/v1/people/${personA}/caregivers`, { token: owner.accessToken, body: { email: s.email, permissions: { receiveAlerts } } });
+    for (const [s, receiveAlerts] of [
+      [helper, true],
+      [viewer, false],
+      [smsOnly, true],
+    ] as const) {
+      await call(api.url, 'POST', `/v1/people/${personA}/caregivers`, {
+        token: owner.accessToken,
+        body: { email: s.email, permissions: { receiveAlerts } },
+      });
     }
     // Owner: push on this phone, email and SMS enabled. smsOnly: SMS is the only channel.
-    assert.equal((await call(api.url, 'POST', '/v1/me/push-subscriptions', { token: owner.accessToken, body: push.subscribe('owner') })).status, 201);
-    assert.equal((await call(api.url, 'PUT', '/v1/me/notification-settings', { token: owner.accessToken, body: { smsEnabled: true, phone: '+447700900001' } })).status, 200);
-    assert.equal((await call(api.url, 'PUT', '/v1/me/notification-settings', { token: smsOnly.accessToken, body: { smsEnabled: true, phone: '+447700900002', emailEnabled: false, pushEnabled: false } })).status, 200);
+    assert.equal(
+      (
+        await call(api.url, 'POST', '/v1/me/push-subscriptions', {
+          token: owner.accessToken,
+          body: push.subscribe('owner'),
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (
+        await call(api.url, 'PUT', '/v1/me/notification-settings', {
+          token: owner.accessToken,
+          body: { smsEnabled: true, phone: '+447700900001' },
+        })
+      ).status,
+      200,
+    );
+    assert.equal(
+      (
+        await call(api.url, 'PUT', '/v1/me/notification-settings', {
+          token: smsOnly.accessToken,
+          body: { smsEnabled: true, phone: '+447700900002', emailEnabled: false, pushEnabled: false },
+        })
+      ).status,
+      200,
+    );
     await until('notify ready', async () => (await fetch(`${notify.url}/readyz`)).status === 200, 60_000);
   });
   after(async () => {
@@ -108,11 +177,23 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
   });
 
   test('a missed dose goes to each caregiver’s first working channel; bodies carry no health values', async () => {
-    const id = await publish({ type: 'missed_dose', priority: 1, message: 'Metformin 500 mg at 08:00 not confirmed' });
+    const id = await publish({
+      type: 'missed_dose',
+      priority: 1,
+      message: 'Metformin 500 mg at 08:00 not confirmed',
+    });
     await until('deliveries', () => settled(id, 6));
     const rows = await deliveries(id);
-    const of = (s: Session) => rows.filter((r) => r.user_id === s.id).map((r) => `${r.channel}:${r.status}`).sort();
-    assert.deepEqual(of(owner), ['inapp:sent', 'push:sent'], `push worked, so no email or SMS (push errors: ${push.errors}; ${JSON.stringify((await db.query('SELECT last_error FROM notification_deliveries WHERE event_id = $1', [id])).rows)})`);
+    const of = (s: Session) =>
+      rows
+        .filter((r) => r.user_id === s.id)
+        .map((r) => `${r.channel}:${r.status}`)
+        .sort();
+    assert.deepEqual(
+      of(owner),
+      ['inapp:sent', 'push:sent'],
+      `push worked, so no email or SMS (push errors: ${push.errors}; ${JSON.stringify((await db.query('SELECT last_error FROM notification_deliveries WHERE event_id = $1', [id])).rows)})`,
+    );
     assert.deepEqual(of(helper), ['email:sent', 'inapp:sent'], 'no push subscription: email');
     assert.deepEqual(of(smsOnly), ['inapp:sent', 'sms:sent']);
     assert.deepEqual(of(viewer), [], 'no receiveAlerts permission');
@@ -131,11 +212,20 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
   });
 
   test('an emergency goes to every caregiver on every channel at once, even in quiet hours', async () => {
-    await call(api.url, 'PUT', '/v1/me/notification-settings', { token: owner.accessToken, body: { quietStart: '00:00', quietEnd: '23:59', timezone: 'UTC' } });
+    await call(api.url, 'PUT', '/v1/me/notification-settings', {
+      token: owner.accessToken,
+      body: { quietStart: '00:00', quietEnd: '23:59', timezone: 'UTC' },
+    });
     const id = await publish({ type: 'emergency', priority: 2, message: 'Alice said: help, I fell' });
     await until('emergency deliveries', () => settled(id, 8));
     const rows = await deliveries(id);
-    assert.deepEqual(rows.filter((r) => r.user_id === owner.id).map((r) => r.channel).sort(), ['email', 'inapp', 'push', 'sms']);
+    assert.deepEqual(
+      rows
+        .filter((r) => r.user_id === owner.id)
+        .map((r) => r.channel)
+        .sort(),
+      ['email', 'inapp', 'push', 'sms'],
+    );
     const p = push.received.find((r) => String(r.payload.title).startsWith('Emergency'));
     assert.equal(p?.urgency, 'high');
   });
@@ -143,26 +233,46 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
   test('quiet hours hold back everything but the in-app record for normal alerts', async () => {
     const id = await publish({ type: 'out_of_range', priority: 1, message: 'Blood pressure 190/110' });
     await until('quiet deliveries', () => settled(id, 8));
-    const rows = (await deliveries(id)).filter((r) => r.user_id === owner.id).map((r) => `${r.channel}:${r.status}`).sort();
+    const rows = (await deliveries(id))
+      .filter((r) => r.user_id === owner.id)
+      .map((r) => `${r.channel}:${r.status}`)
+      .sort();
     assert.deepEqual(rows, ['email:skipped', 'inapp:sent', 'push:skipped', 'sms:skipped']);
-    await call(api.url, 'PUT', '/v1/me/notification-settings', { token: owner.accessToken, body: { quietStart: null, quietEnd: null } });
+    await call(api.url, 'PUT', '/v1/me/notification-settings', {
+      token: owner.accessToken,
+      body: { quietStart: null, quietEnd: null },
+    });
   });
 
   test('a failing channel is retried with backoff, then the next channel; with none left, a dead letter', async () => {
     // The owner's phone subscription expired (410): push fails for good, email takes over.
-    await db.query("UPDATE push_subscriptions SET endpoint = replace(endpoint, '/push/', '/gone/') WHERE user_id = $1", [owner.id]);
+    await db.query(
+      "UPDATE push_subscriptions SET endpoint = replace(endpoint, '/push/', '/gone/') WHERE user_id = $1",
+      [owner.id],
+    );
     sms.failWith(503);
     const before = sms.requests();
     const id = await publish({ type: 'missed_dose', priority: 1, message: 'Ramipril not confirmed' });
-    await until('dead letter', async () => (await db.query('SELECT 1 FROM notification_dead_letters WHERE event_id = $1', [id])).rowCount === 1, 30_000);
+    await until(
+      'dead letter',
+      async () =>
+        (await db.query('SELECT 1 FROM notification_dead_letters WHERE event_id = $1', [id])).rowCount === 1,
+      30_000,
+    );
     await until('settled', () => settled(id, 7));
     const rows = await deliveries(id);
-    const owners = rows.filter((r) => r.user_id === owner.id).map((r) => `${r.channel}:${r.status}`).sort();
+    const owners = rows
+      .filter((r) => r.user_id === owner.id)
+      .map((r) => `${r.channel}:${r.status}`)
+      .sort();
     assert.deepEqual(owners, ['email:sent', 'inapp:sent', 'push:failed']);
     const smsRow = rows.find((r) => r.user_id === smsOnly.id && r.channel === 'sms');
     assert.deepEqual([smsRow?.status, smsRow?.attempts], ['failed', 3], 'three attempts, then give up');
     assert.equal(sms.requests() - before, 3);
-    const { rows: subs } = await db.query('SELECT count(*)::int AS n FROM push_subscriptions WHERE user_id = $1', [owner.id]);
+    const { rows: subs } = await db.query(
+      'SELECT count(*)::int AS n FROM push_subscriptions WHERE user_id = $1',
+      [owner.id],
+    );
     assert.equal(subs[0].n, 0, 'the gone subscription was removed');
     sms.failWith(0);
   });
@@ -186,6 +296,7 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
 
   test('the notify logs hold no health values, names, emails or phone numbers', () => {
     assert.ok(notifyLogs.length > 0);
-    for (const s of ['190/110', 'Metformin', 'Alice', owner.email, '+447700900001', 'help, I fell']) assert.ok(!notifyLogs.includes(s), `logs leak ${s}`);
+    for (const s of ['190/110', 'Metformin', 'Alice', owner.email, '+447700900001', 'help, I fell'])
+      assert.ok(!notifyLogs.includes(s), `logs leak ${s}`);
   });
 });

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
 import type { Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
 // @ts-expect-error oidc-provider ships no type declarations
 import Provider from 'oidc-provider';
 import pg from 'pg';
 import { type Browser, chromium } from 'playwright-core';
-import { freePort, startPostgres, type PostgresServer } from './harness/index.js';
 import { type ApiUnderTest, call, signUp, startApi } from './caregiver-helpers.js';
+import { freePort, type PostgresServer, startPostgres } from './harness/index.js';
 
 /** Accounts at the identity provider: id → claims. */
 const accounts: Record<string, { email: string; email_verified: boolean; name: string }> = {};
@@ -26,13 +26,27 @@ describe('sign-in with an external OpenID Connect provider (oidc-provider, autho
     const issuer = `http://127.0.0.1:${idpPort}`;
     const apiBase = `http://127.0.0.1:${apiPort}`;
     const provider = new Provider(issuer, {
-      clients: [{ client_id: 'aide', client_secret: 'aide-client-secret', redirect_uris: [`${apiBase}/v1/auth/oidc/testidp/callback`], grant_types: ['authorization_code'], response_types: ['code'] }],
+      clients: [
+        {
+          client_id: 'aide',
+          client_secret: 'aide-client-secret',
+          redirect_uris: [`${apiBase}/v1/auth/oidc/testidp/callback`],
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+        },
+      ],
       pkce: { required: () => true },
       claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
       features: { devInteractions: { enabled: true } },
       cookies: { keys: ['test-cookie-key-0123456789'] },
       async findAccount(_ctx: unknown, id: string) {
-        return { accountId: id, claims: async () => ({ sub: id, ...(accounts[id] ?? { email: `${id}@idp.example`, email_verified: false, name: id }) }) };
+        return {
+          accountId: id,
+          claims: async () => ({
+            sub: id,
+            ...(accounts[id] ?? { email: `${id}@idp.example`, email_verified: false, name: id }),
+          }),
+        };
       },
     });
     idp = provider.listen(idpPort) as unknown as Server;
@@ -41,9 +55,14 @@ describe('sign-in with an external OpenID Connect provider (oidc-provider, autho
       AIDE_API_ISSUER: apiBase,
       AIDE_PORT: String(apiPort),
       AIDE_AUTH_RATE_LIMIT_PER_MIN: '10000',
-      AIDE_OIDC_PROVIDERS: JSON.stringify({ testidp: { issuer, clientId: 'aide', clientSecret: 'aide-client-secret' } }),
+      AIDE_OIDC_PROVIDERS: JSON.stringify({
+        testidp: { issuer, clientId: 'aide', clientSecret: 'aide-client-secret' },
+      }),
     });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
   });
   after(async () => {
     await browser?.close();
@@ -61,7 +80,10 @@ describe('sign-in with an external OpenID Connect provider (oidc-provider, autho
     await page.locator('input[name=login]').fill(login);
     await page.locator('input[name=password]').fill('anything');
     await page.locator('button[type=submit]').click();
-    await page.locator('button[type=submit]').filter({ hasText: /continue/i }).click();
+    await page
+      .locator('button[type=submit]')
+      .filter({ hasText: /continue/i })
+      .click();
     return page;
   }
 
@@ -91,7 +113,9 @@ describe('sign-in with an external OpenID Connect provider (oidc-provider, autho
     const p2 = await signInAt('mallory');
     await p2.waitForLoadState('networkidle');
     assert.match(await p2.content(), /verified email/);
-    const { rows } = await db.query('SELECT count(*)::int AS n FROM oidc_identities WHERE user_id = $1', [victim.id]);
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM oidc_identities WHERE user_id = $1', [
+      victim.id,
+    ]);
     assert.equal(rows[0].n, 0);
     await p2.close();
   });
@@ -101,10 +125,17 @@ describe('sign-in with an external OpenID Connect provider (oidc-provider, autho
     assert.equal(start.status, 302);
     const loc = new URL(start.headers.get('location')!);
     assert.equal(loc.searchParams.get('code_challenge_method'), 'S256');
-    assert.ok(loc.searchParams.get('code_challenge') && loc.searchParams.get('nonce') && loc.searchParams.get('state'));
+    assert.ok(
+      loc.searchParams.get('code_challenge') &&
+        loc.searchParams.get('nonce') &&
+        loc.searchParams.get('state'),
+    );
     const forged = await call(api.url, 'GET', '/v1/auth/oidc/testidp/callback?code=abc&state=forged');
     assert.equal(forged.status, 401);
     assert.equal((await call(api.url, 'GET', '/v1/auth/oidc/nope/start')).status, 404);
-    assert.equal((await call(api.url, 'POST', '/v1/auth/oidc/exchange', { body: { code: 'not-a-real-code' } })).status, 401);
+    assert.equal(
+      (await call(api.url, 'POST', '/v1/auth/oidc/exchange', { body: { code: 'not-a-real-code' } })).status,
+      401,
+    );
   });
 });

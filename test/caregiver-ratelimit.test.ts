@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { freePort, startPostgres, startRedis, type PostgresServer, type RedisServer } from './harness/index.js';
 import { call, signUp } from './caregiver-helpers.js';
+import {
+  freePort,
+  type PostgresServer,
+  type RedisServer,
+  startPostgres,
+  startRedis,
+} from './harness/index.js';
 import { type AideProcess, spawnAide } from './support/spawn-aide.js';
 
 describe('rate limits shared by two API processes through a real Redis', () => {
@@ -12,19 +18,27 @@ describe('rate limits shared by two API processes through a real Redis', () => {
 
   before(async () => {
     [pgServer, redis] = await Promise.all([startPostgres(), startRedis()]);
-    const env = { DATABASE_URL: pgServer.url, REDIS_URL: redis.url, AIDE_RATE_LIMIT_PER_MIN: '10', AIDE_AUTH_RATE_LIMIT_PER_MIN: '6', AIDE_ARGON2_MEMORY_KIB: '8192' };
+    const env = {
+      DATABASE_URL: pgServer.url,
+      REDIS_URL: redis.url,
+      AIDE_RATE_LIMIT_PER_MIN: '10',
+      AIDE_AUTH_RATE_LIMIT_PER_MIN: '6',
+      AIDE_ARGON2_MEMORY_KIB: '8192',
+    };
     // One after the other: the first migrates, the second finds the schema ready.
     a = await spawnAide(['cloud', 'api', '--port', String(await freePort())], env);
     b = await spawnAide(['cloud', 'api', '--port', String(await freePort())], env);
     for (const p of [a, b]) {
-      for (let i = 0; i < 100 && (await fetch(`${p.url}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 100 && (await fetch(`${p.url}/readyz`)).status !== 200; i++)
+        await new Promise((r) => setTimeout(r, 100));
     }
   });
   after(async () => {
-    for (const p of [a, b]) if (p) {
-      p.child.kill('SIGTERM');
-      await p.exited;
-    }
+    for (const p of [a, b])
+      if (p) {
+        p.child.kill('SIGTERM');
+        await p.exited;
+      }
     await Promise.all([pgServer?.stop(), redis?.stop()]);
   });
 
@@ -51,7 +65,14 @@ describe('rate limits shared by two API processes through a real Redis', () => {
     // Both signUps above spent 2 of the 6; four more logins pass, the next is refused on either replica.
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) {
-      for (const p of [a, b]) statuses.push((await call(p.url, 'POST', '/v1/auth/login', { body: { email: `x${i}@example.org`, password: 'whatever 123' } })).status);
+      for (const p of [a, b])
+        statuses.push(
+          (
+            await call(p.url, 'POST', '/v1/auth/login', {
+              body: { email: `x${i}@example.org`, password: 'whatever 123' },
+            })
+          ).status,
+        );
     }
     assert.deepEqual(statuses, [401, 401, 401, 401, 429, 429]);
   });
@@ -60,7 +81,9 @@ describe('rate limits shared by two API processes through a real Redis', () => {
     await redis.stop();
     const r = await call(a.url, 'GET', '/.well-known/jwks.json');
     assert.equal(r.status, 200);
-    const login = await call(b.url, 'POST', '/v1/auth/login', { body: { email: 'y@example.org', password: 'whatever 123' } });
+    const login = await call(b.url, 'POST', '/v1/auth/login', {
+      body: { email: 'y@example.org', password: 'whatever 123' },
+    });
     assert.equal(login.status, 401, 'not 500 and not 429');
     const metrics = await (await fetch(`${b.url}/metrics`)).text();
     assert.match(metrics, /aide_ratelimit_errors_total [1-9]/);

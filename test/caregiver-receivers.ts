@@ -15,7 +15,11 @@ export interface MailMessage {
 }
 
 /** `python3 -m aiosmtpd` with its Maildir handler: every accepted message becomes a file. */
-export async function startSmtp(): Promise<{ url: string; messages(): MailMessage[]; stop(): Promise<void> }> {
+export async function startSmtp(): Promise<{
+  url: string;
+  messages(): MailMessage[];
+  stop(): Promise<void>;
+}> {
   const dir = makeTempDir('smtp');
   const maildir = join(dir, 'maildir');
   const port = await freePort();
@@ -27,7 +31,8 @@ export async function startSmtp(): Promise<{ url: string; messages(): MailMessag
     logFile: join(dir, 'smtp.log'),
   });
   await waitUntilReady(proc, 'aiosmtpd', () => canConnect(port), 15_000);
-  const header = (raw: string, name: string) => new RegExp(`^${name}: (.*)$`, 'mi').exec(raw)?.[1]?.trim() ?? '';
+  const header = (raw: string, name: string) =>
+    new RegExp(`^${name}: (.*)$`, 'mi').exec(raw)?.[1]?.trim() ?? '';
   return {
     url: `smtp://127.0.0.1:${port}`,
     messages() {
@@ -39,7 +44,12 @@ export async function startSmtp(): Promise<{ url: string; messages(): MailMessag
         } catch {}
         for (const f of files) {
           const raw = readFileSync(join(maildir, sub, f), 'utf8');
-          out.push({ raw, to: header(raw, 'To'), subject: header(raw, 'Subject'), messageId: header(raw, 'Message-ID') });
+          out.push({
+            raw,
+            to: header(raw, 'To'),
+            subject: header(raw, 'Subject'),
+            messageId: header(raw, 'Message-ID'),
+          });
         }
       }
       return out;
@@ -54,7 +64,10 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const listen = (server: Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+const listen = (server: Server) =>
+  new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+  );
 
 export interface SmsReceived {
   to: string;
@@ -71,21 +84,30 @@ export async function startSmsProvider(sid: string, token: string) {
     const body = (await readBody(req)).toString();
     requests++;
     const expectedAuth = `Basic ${Buffer.from(`${sid}:${token}`).toString('base64')}`;
-    if (req.method !== 'POST' || req.url !== `/2010-04-01/Accounts/${sid}/Messages.json`) return res.writeHead(404).end();
-    if (req.headers.authorization !== expectedAuth) return res.writeHead(401).end('{"code":20003,"message":"Authenticate"}');
-    if (failWith) return res.writeHead(failWith, { 'content-type': 'application/json' }).end('{"message":"provider trouble"}');
+    if (req.method !== 'POST' || req.url !== `/2010-04-01/Accounts/${sid}/Messages.json`)
+      return res.writeHead(404).end();
+    if (req.headers.authorization !== expectedAuth)
+      return res.writeHead(401).end('{"code":20003,"message":"Authenticate"}');
+    if (failWith)
+      return res
+        .writeHead(failWith, { 'content-type': 'application/json' })
+        .end('{"message":"provider trouble"}');
     const form = new URLSearchParams(body);
     const msg = { to: form.get('To') ?? '', from: form.get('From') ?? '', body: form.get('Body') ?? '' };
     if (!/^\+\d{7,15}$/.test(msg.to)) return res.writeHead(400).end('{"code":21211,"message":"Invalid To"}');
     received.push(msg);
-    res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ sid: `SM${randomBytes(16).toString('hex')}`, status: 'queued', to: msg.to }));
+    res
+      .writeHead(201, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ sid: `SM${randomBytes(16).toString('hex')}`, status: 'queued', to: msg.to }));
   });
   const port = await listen(server);
   return {
     url: `http://127.0.0.1:${port}`,
     received,
     requests: () => requests,
-    failWith: (status: number) => void (failWith = status),
+    failWith: (status: number) => {
+      failWith = status;
+    },
     stop: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
@@ -94,7 +116,11 @@ export async function startSmsProvider(sid: string, token: string) {
 export function makeSubscriptionKeys() {
   const ecdh = createECDH('prime256v1');
   ecdh.generateKeys();
-  return { ecdh, p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') };
+  return {
+    ecdh,
+    p256dh: ecdh.getPublicKey().toString('base64url'),
+    auth: randomBytes(16).toString('base64url'),
+  };
 }
 
 const hmac = (key: Buffer, data: Buffer) => createHmac('sha256', key).update(data).digest();
@@ -117,7 +143,10 @@ export function decryptWebPush(body: Buffer, keys: ReturnType<typeof makeSubscri
   const nonce = hmac(prk, Buffer.from('Content-Encoding: nonce\0\x01')).subarray(0, 12);
   const decipher = createDecipheriv('aes-128-gcm', cek, nonce);
   decipher.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
-  const padded = Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - 16)), decipher.final()]);
+  const padded = Buffer.concat([
+    decipher.update(ciphertext.subarray(0, ciphertext.length - 16)),
+    decipher.final(),
+  ]);
   let end = padded.length - 1;
   while (end >= 0 && padded[end] === 0) end--;
   if (padded[end] !== 2) throw new Error('missing last-record padding delimiter');
@@ -145,13 +174,23 @@ export async function startPushService(vapidPublicKey: string) {
       const m = /^vapid t=([^,]+),\s*k=(.+)$/.exec(req.headers.authorization ?? '');
       if (!m || m[2] !== vapidPublicKey) throw new Error('VAPID header missing or wrong key');
       const pub = Buffer.from(m[2], 'base64url');
-      const jwk = { kty: 'EC', crv: 'P-256', x: pub.subarray(1, 33).toString('base64url'), y: pub.subarray(33, 65).toString('base64url') };
+      const jwk = {
+        kty: 'EC',
+        crv: 'P-256',
+        x: pub.subarray(1, 33).toString('base64url'),
+        y: pub.subarray(33, 65).toString('base64url'),
+      };
       const { payload } = await jwtVerify(m[1]!, await importJWK(jwk, 'ES256'), { algorithms: ['ES256'] });
       if (payload.aud !== `http://127.0.0.1:${port}`) throw new Error(`VAPID aud ${payload.aud}`);
-      if (req.headers['content-encoding'] !== 'aes128gcm') throw new Error('content-encoding must be aes128gcm');
+      if (req.headers['content-encoding'] !== 'aes128gcm')
+        throw new Error('content-encoding must be aes128gcm');
       const keys = subscriptions.get(req.url ?? '');
       if (!keys) return res.writeHead(404).end();
-      received.push({ path: req.url!, payload: JSON.parse(decryptWebPush(body, keys)), urgency: req.headers.urgency as string | undefined });
+      received.push({
+        path: req.url!,
+        payload: JSON.parse(decryptWebPush(body, keys)),
+        urgency: req.headers.urgency as string | undefined,
+      });
       res.writeHead(201).end();
     } catch (err) {
       errors.push((err as Error).message);

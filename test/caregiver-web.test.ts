@@ -5,8 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
-import { startPostgres, type PostgresServer } from './harness/index.js';
-import { addDeviceWithPerson, type ApiUnderTest, startApi } from './caregiver-helpers.js';
+import { type ApiUnderTest, addDeviceWithPerson, startApi } from './caregiver-helpers.js';
+import { type PostgresServer, startPostgres } from './harness/index.js';
 
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
@@ -14,7 +14,11 @@ const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 async function axe(page: Page) {
   await page.addScriptTag({ path: axePath });
   return page.evaluate(async () => {
-    const r = await (window as unknown as { axe: { run(o: unknown): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe.run({
+    const r = await (
+      window as unknown as {
+        axe: { run(o: unknown): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> };
+      }
+    ).axe.run({
       runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
     });
     return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
@@ -34,20 +38,42 @@ describe('caregiver web app in Chromium (phone-sized), with axe-core', () => {
     pgServer = await startPostgres();
     db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
     db.on('error', () => {});
-    api = await startApi({ DATABASE_URL: pgServer.url, AIDE_RATE_LIMIT_PER_MIN: '10000', AIDE_AUTH_RATE_LIMIT_PER_MIN: '10000' });
+    api = await startApi({
+      DATABASE_URL: pgServer.url,
+      AIDE_RATE_LIMIT_PER_MIN: '10000',
+      AIDE_AUTH_RATE_LIMIT_PER_MIN: '10000',
+    });
     await addDeviceWithPerson(db, 'dev-web', person, 'Alice');
-    await db.query(`UPDATE people SET targets = '{"blood_glucose": {"min": 70, "max": 140}}' WHERE id = $1`, [person]);
-    for (const [h, v] of [[1, 104], [5, 150], [26, 95]] as const) {
+    await db.query(`UPDATE people SET targets = '{"blood_glucose": {"min": 70, "max": 140}}' WHERE id = $1`, [
+      person,
+    ]);
+    for (const [h, v] of [
+      [1, 104],
+      [5, 150],
+      [26, 95],
+    ] as const) {
       await db.query(
         `INSERT INTO measurements (id, device_id, person_id, type, value, unit, taken_at, version, updated_at, message_id)
          VALUES (gen_random_uuid(), 'dev-web', $1, 'blood_glucose', $2, 'mg/dL', now() - make_interval(hours => $3), 1, now(), gen_random_uuid())`,
         [person, v, h],
       );
     }
-    await db.query(`INSERT INTO alerts (id, device_id, person_id, type, priority, message, at, message_id) VALUES (gen_random_uuid(), 'dev-web', $1, 'missed_dose', 1, 'Evening dose not confirmed', now(), gen_random_uuid())`, [person]);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    await db.query(
+      `INSERT INTO alerts (id, device_id, person_id, type, priority, message, at, message_id) VALUES (gen_random_uuid(), 'dev-web', $1, 'missed_dose', 1, 'Evening dose not confirmed', now(), gen_random_uuid())`,
+      [person],
+    );
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
     // bypassCSP only so the test can inject axe-core; the app's own CSP is checked in the second test.
-    page = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, bypassCSP: true });
+    page = await browser.newPage({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      bypassCSP: true,
+    });
   });
   after(async () => {
     await browser?.close();
@@ -103,7 +129,9 @@ describe('caregiver web app in Chromium (phone-sized), with axe-core', () => {
     // The speaker applies and acknowledges the command (what sync records); the page updates by itself.
     const { rows } = await db.query("SELECT id FROM device_commands WHERE kind = 'medicine_upsert'");
     assert.equal(rows.length, 1);
-    await db.query("UPDATE device_commands SET acked_at = now(), result = 'applied' WHERE id = $1", [rows[0].id]);
+    await db.query("UPDATE device_commands SET acked_at = now(), result = 'applied' WHERE id = $1", [
+      rows[0].id,
+    ]);
     await page.getByText('On the speaker').waitFor({ timeout: 15_000 });
 
     await page.getByRole('link', { name: 'Doses taken' }).click();

@@ -58,19 +58,39 @@ interface Row {
 /** JSON with object keys sorted at every level: jsonb does not keep key order, the hash must not depend on it. */
 function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+    );
   return v;
 }
 
 /** The hashed content: a fixed field order so the hash is reproducible. */
 function entryHash(prevHash: string, r: Omit<Row, 'hash' | 'prev_hash'>): string {
   const content = JSON.stringify([
-    r.seq, r.at.toISOString(), r.actor_user_id, r.actor_role, r.action, r.person_id, r.resource, r.resource_id, r.break_glass, canonical(r.detail),
+    r.seq,
+    r.at.toISOString(),
+    r.actor_user_id,
+    r.actor_role,
+    r.action,
+    r.person_id,
+    r.resource,
+    r.resource_id,
+    r.break_glass,
+    canonical(r.detail),
   ]);
   return createHash('sha256').update(prevHash).update('\n').update(content).digest('hex');
 }
 
-export function createAuditLog(opts: { pool: pg.Pool; clock: Clock; log: Logger; flushMs?: number; maxBatch?: number }): AuditLog {
+export function createAuditLog(opts: {
+  pool: pg.Pool;
+  clock: Clock;
+  log: Logger;
+  flushMs?: number;
+  maxBatch?: number;
+}): AuditLog {
   const { pool, clock, log } = opts;
   let queue: AuditEvent[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -79,7 +99,9 @@ export function createAuditLog(opts: { pool: pg.Pool; clock: Clock; log: Logger;
   async function appendInTx(client: pg.PoolClient, events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
     await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
-    const { rows } = await client.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+    const { rows } = await client.query<{ seq: string; hash: string }>(
+      'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
+    );
     let seq = rows[0] ? Number(rows[0].seq) : 0;
     let prev = rows[0]?.hash ?? GENESIS;
     const at = new Date(clock.now());
@@ -88,13 +110,34 @@ export function createAuditLog(opts: { pool: pg.Pool; clock: Clock; log: Logger;
     for (const e of events) {
       seq++;
       const row = {
-        seq, at, actor_user_id: e.actorUserId, actor_role: e.actorRole ?? null, action: e.action, person_id: e.personId ?? null,
-        resource: e.resource ?? null, resource_id: e.resourceId ?? null, break_glass: e.breakGlass ?? false, detail: e.detail ?? {},
+        seq,
+        at,
+        actor_user_id: e.actorUserId,
+        actor_role: e.actorRole ?? null,
+        action: e.action,
+        person_id: e.personId ?? null,
+        resource: e.resource ?? null,
+        resource_id: e.resourceId ?? null,
+        break_glass: e.breakGlass ?? false,
+        detail: e.detail ?? {},
       };
       const hash = entryHash(prev, row);
       const base = cols.length;
       values.push(`(${Array.from({ length: 12 }, (_, i) => `$${base + i + 1}`).join(', ')})`);
-      cols.push(row.seq, row.at, row.actor_user_id, row.actor_role, row.action, row.person_id, row.resource, row.resource_id, row.break_glass, JSON.stringify(row.detail), prev, hash);
+      cols.push(
+        row.seq,
+        row.at,
+        row.actor_user_id,
+        row.actor_role,
+        row.action,
+        row.person_id,
+        row.resource,
+        row.resource_id,
+        row.break_glass,
+        JSON.stringify(row.detail),
+        prev,
+        hash,
+      );
       prev = hash;
     }
     await client.query(
@@ -152,8 +195,18 @@ export function createAuditLog(opts: { pool: pg.Pool; clock: Clock; log: Logger;
         [personId, o.beforeSeq ?? null, o.limit],
       );
       return rows.map((r) => ({
-        seq: Number(r.seq), at: r.at.toISOString(), actorUserId: r.actor_user_id, actorRole: r.actor_role, action: r.action, personId: r.person_id,
-        resource: r.resource, resourceId: r.resource_id, breakGlass: r.break_glass, detail: r.detail, prevHash: r.prev_hash, hash: r.hash,
+        seq: Number(r.seq),
+        at: r.at.toISOString(),
+        actorUserId: r.actor_user_id,
+        actorRole: r.actor_role,
+        action: r.action,
+        personId: r.person_id,
+        resource: r.resource,
+        resourceId: r.resource_id,
+        breakGlass: r.break_glass,
+        detail: r.detail,
+        prevHash: r.prev_hash,
+        hash: r.hash,
       }));
     },
     async verify() {
@@ -164,11 +217,15 @@ export function createAuditLog(opts: { pool: pg.Pool; clock: Clock; log: Logger;
         let expectedSeq = 1;
         const cursorSize = 5000;
         for (let from = 0; ; ) {
-          const { rows } = await client.query<Row>('SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2', [from, cursorSize]);
+          const { rows } = await client.query<Row>(
+            'SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2',
+            [from, cursorSize],
+          );
           for (const r of rows) {
             const seq = Number(r.seq);
             const row = { ...r, seq };
-            if (seq !== expectedSeq || r.prev_hash !== prev || entryHash(prev, row) !== r.hash) return { ok: false, entries, brokenAt: seq };
+            if (seq !== expectedSeq || r.prev_hash !== prev || entryHash(prev, row) !== r.hash)
+              return { ok: false, entries, brokenAt: seq };
             prev = r.hash;
             entries++;
             expectedSeq++;

@@ -28,17 +28,31 @@ return {n, ttl}`;
  * cannot be reached the request is allowed (an outage of the limiter must not lock caregivers out of
  * alerts) and the failure is counted in `aide_ratelimit_errors_total`.
  */
-export function createRedisRateLimiter(opts: { redis: Redis; prefix?: string; log: Logger; metrics: Metrics }): RateLimiter {
+export function createRedisRateLimiter(opts: {
+  redis: Redis;
+  prefix?: string;
+  log: Logger;
+  metrics: Metrics;
+}): RateLimiter {
   const prefix = opts.prefix ?? 'aide:rl:';
-  const errors = opts.metrics.counter('aide_ratelimit_errors_total', 'Rate-limit checks that failed open because Redis was unreachable');
+  const errors = opts.metrics.counter(
+    'aide_ratelimit_errors_total',
+    'Rate-limit checks that failed open because Redis was unreachable',
+  );
   let lastWarn = 0;
   opts.redis.defineCommand('aideRateHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
-  const redis = opts.redis as Redis & { aideRateHit(key: string, windowMs: number): Promise<[number, number]> };
+  const redis = opts.redis as Redis & {
+    aideRateHit(key: string, windowMs: number): Promise<[number, number]>;
+  };
   return {
     async hit(key, limit, windowMs) {
       try {
         const [count, ttl] = await redis.aideRateHit(prefix + key, windowMs);
-        return { allowed: count <= limit, remaining: Math.max(0, limit - count), resetSeconds: Math.max(1, Math.ceil(ttl / 1000)) };
+        return {
+          allowed: count <= limit,
+          remaining: Math.max(0, limit - count),
+          resetSeconds: Math.max(1, Math.ceil(ttl / 1000)),
+        };
       } catch (err) {
         errors.inc();
         if (Date.now() - lastWarn > 10_000) {
@@ -64,7 +78,11 @@ export function createMemoryRateLimiter(clock: Clock): RateLimiter {
         windows.set(key, w);
       }
       w.count++;
-      return { allowed: w.count <= limit, remaining: Math.max(0, limit - w.count), resetSeconds: Math.max(1, Math.ceil((w.resetAt - now) / 1000)) };
+      return {
+        allowed: w.count <= limit,
+        remaining: Math.max(0, limit - w.count),
+        resetSeconds: Math.max(1, Math.ceil((w.resetAt - now) / 1000)),
+      };
     },
   };
 }

@@ -1,24 +1,24 @@
 import { Redis } from 'ioredis';
 import type { CloudContext } from '../context.js';
-import { createAccessTokens, CLOCK_TOLERANCE_S } from './auth/access-tokens.js';
+import { createAuditLog } from './audit.js';
+import { CLOCK_TOLERANCE_S, createAccessTokens } from './auth/access-tokens.js';
 import { createAuthGuard } from './auth/guard.js';
 import { createSigningKeys, KEY_CACHE_MS } from './auth/keys.js';
 import { createLoginBackoff } from './auth/login-backoff.js';
 import { createPasswordHasher } from './auth/passwords.js';
 import { createRefreshTokens } from './auth/refresh-tokens.js';
 import { registerAuthRoutes } from './auth/routes.js';
-import { createAuditLog } from './audit.js';
-import type { ApiDeps } from './deps.js';
-import { createAccessControl } from './people/access.js';
-import { registerPeopleRoutes } from './people/routes.js';
 import { registerDataRoutes } from './data/routes.js';
-import { registerNotificationRoutes } from './notifications/routes.js';
+import type { ApiDeps } from './deps.js';
 import { createDeviceCredentials } from './devices/credentials.js';
 import { registerDeviceRoutes } from './devices/routes.js';
-import { registerWebApp } from './web.js';
+import { createMemoryCache, createRedisCache, type ResponseCache, registerLlmProxy } from './llm/proxy.js';
+import { registerNotificationRoutes } from './notifications/routes.js';
 import { registerOidcRoutes } from './oidc/routes.js';
-import { createMemoryCache, createRedisCache, registerLlmProxy, type ResponseCache } from './llm/proxy.js';
+import { createAccessControl } from './people/access.js';
+import { registerPeopleRoutes } from './people/routes.js';
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './ratelimit.js';
+import { registerWebApp } from './web.js';
 
 const DAY_MS = 86_400_000;
 
@@ -33,22 +33,40 @@ export async function start(ctx: CloudContext): Promise<void> {
     rotateAfterMs: config.AIDE_JWT_ROTATE_DAYS * DAY_MS,
     verifyGraceMs: (ttl + CLOCK_TOLERANCE_S) * 1000 + KEY_CACHE_MS,
   });
-  const tokens = createAccessTokens({ keys, clock, issuer: config.AIDE_API_ISSUER, audience: config.AIDE_API_AUDIENCE, ttlSeconds: ttl });
+  const tokens = createAccessTokens({
+    keys,
+    clock,
+    issuer: config.AIDE_API_ISSUER,
+    audience: config.AIDE_API_AUDIENCE,
+    ttlSeconds: ttl,
+  });
 
   let limiter: RateLimiter;
   let llmCache: ResponseCache;
   if (config.REDIS_URL) {
-    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
+    const redis = new Redis(config.REDIS_URL, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      lazyConnect: false,
+    });
     redis.on('error', () => {}); // reported by the limiter (fails open) and readiness
-    redis.on('ready', () => readiness.set('redis', { ready: true, detail: 'rate limits shared', optional: true }));
-    redis.on('end', () => readiness.set('redis', { ready: false, detail: 'unreachable: rate limits fail open', optional: true }));
+    redis.on('ready', () =>
+      readiness.set('redis', { ready: true, detail: 'rate limits shared', optional: true }),
+    );
+    redis.on('end', () =>
+      readiness.set('redis', { ready: false, detail: 'unreachable: rate limits fail open', optional: true }),
+    );
     lifecycle.onShutdown('redis', () => void redis.disconnect());
     limiter = createRedisRateLimiter({ redis, log, metrics });
     llmCache = createRedisCache(redis);
   } else {
     limiter = createMemoryRateLimiter(clock);
     llmCache = createMemoryCache();
-    readiness.set('redis', { ready: true, detail: 'not configured: rate limits per process', optional: true });
+    readiness.set('redis', {
+      ready: true,
+      detail: 'not configured: rate limits per process',
+      optional: true,
+    });
   }
 
   const deps: ApiDeps = {
@@ -86,9 +104,14 @@ export async function start(ctx: CloudContext): Promise<void> {
       await keys.rotate();
       readiness.set('signing-keys', { ready: true, detail: 'EdDSA (Ed25519)' });
     })
-    .catch((err) => readiness.set('signing-keys', { ready: false, detail: `failed: ${(err as Error).message}` }));
+    .catch((err) =>
+      readiness.set('signing-keys', { ready: false, detail: `failed: ${(err as Error).message}` }),
+    );
   // Hourly: make a new key once the current one reaches its rotation age (replicas serialize on a lock).
-  const rotateTimer = setInterval(() => void keys.rotate().catch((err) => log.warn({ err: (err as Error).message }, 'key rotation failed')), 3_600_000);
+  const rotateTimer = setInterval(
+    () => void keys.rotate().catch((err) => log.warn({ err: (err as Error).message }, 'key rotation failed')),
+    3_600_000,
+  );
   rotateTimer.unref();
   lifecycle.onShutdown('key-rotation', () => clearInterval(rotateTimer));
 }

@@ -32,8 +32,13 @@ export const toUser = (r: UserRow): User => ({
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
-export async function findUserByEmail(db: pg.Pool | pg.PoolClient, email: string): Promise<UserRow | undefined> {
-  const { rows } = await db.query<UserRow>('SELECT * FROM users WHERE lower(email) = $1', [normalizeEmail(email)]);
+export async function findUserByEmail(
+  db: pg.Pool | pg.PoolClient,
+  email: string,
+): Promise<UserRow | undefined> {
+  const { rows } = await db.query<UserRow>('SELECT * FROM users WHERE lower(email) = $1', [
+    normalizeEmail(email),
+  ]);
   return rows[0];
 }
 

@@ -45,8 +45,15 @@ const CHAIN: ChannelName[] = ['push', 'email', 'sms'];
  */
 export function createDispatcher(opts: DispatcherOptions) {
   const { pool, clock, log, metrics } = opts;
-  const delivered = metrics.counter('aide_notify_deliveries_total', 'Notification deliveries by channel and outcome', ['channel', 'outcome']);
-  const deadLetters = metrics.counter('aide_notify_dead_letters_total', 'Alerts no channel could deliver to a recipient');
+  const delivered = metrics.counter(
+    'aide_notify_deliveries_total',
+    'Notification deliveries by channel and outcome',
+    ['channel', 'outcome'],
+  );
+  const deadLetters = metrics.counter(
+    'aide_notify_dead_letters_total',
+    'Alerts no channel could deliver to a recipient',
+  );
   const channels = new Map(opts.channels.map((c) => [c.name, c]));
   const attempts = opts.attemptsPerChannel ?? 3;
 
@@ -69,7 +76,13 @@ export function createDispatcher(opts: DispatcherOptions) {
   }
 
   /** Claims the (event, channel, user) row. Returns false when an earlier run already finished it. */
-  async function claim(e: AlertEvent, channel: string, userId: string, title: string, body: string): Promise<boolean> {
+  async function claim(
+    e: AlertEvent,
+    channel: string,
+    userId: string,
+    title: string,
+    body: string,
+  ): Promise<boolean> {
     const now = new Date(clock.now());
     const ins = await pool.query(
       `INSERT INTO notification_deliveries (event_id, channel, user_id, person_id, kind, priority, status, title, body, created_at, updated_at)
@@ -77,12 +90,22 @@ export function createDispatcher(opts: DispatcherOptions) {
       [e.id, channel, userId, e.personId, e.type, e.priority, title, body, now],
     );
     if (ins.rowCount) return true;
-    const { rows } = await pool.query<{ status: string }>('SELECT status FROM notification_deliveries WHERE event_id = $1 AND channel = $2 AND user_id = $3', [e.id, channel, userId]);
+    const { rows } = await pool.query<{ status: string }>(
+      'SELECT status FROM notification_deliveries WHERE event_id = $1 AND channel = $2 AND user_id = $3',
+      [e.id, channel, userId],
+    );
     // 'sending' means a worker died between claiming and recording the outcome: send (again).
     return rows[0]?.status === 'sending';
   }
 
-  async function finish(e: AlertEvent, channel: string, userId: string, status: 'sent' | 'failed' | 'skipped', tries: number, error?: string) {
+  async function finish(
+    e: AlertEvent,
+    channel: string,
+    userId: string,
+    status: 'sent' | 'failed' | 'skipped',
+    tries: number,
+    error?: string,
+  ) {
     await pool.query(
       `UPDATE notification_deliveries SET status = $4, attempts = attempts + $5, last_error = $6, updated_at = $7, sent_at = CASE WHEN $4 = 'sent' THEN $7 ELSE sent_at END
         WHERE event_id = $1 AND channel = $2 AND user_id = $3`,
@@ -92,16 +115,36 @@ export function createDispatcher(opts: DispatcherOptions) {
   }
 
   async function prior(e: AlertEvent, userId: string): Promise<Map<string, string>> {
-    const { rows } = await pool.query<{ channel: string; status: string }>('SELECT channel, status FROM notification_deliveries WHERE event_id = $1 AND user_id = $2', [e.id, userId]);
+    const { rows } = await pool.query<{ channel: string; status: string }>(
+      'SELECT channel, status FROM notification_deliveries WHERE event_id = $1 AND user_id = $2',
+      [e.id, userId],
+    );
     return new Map(rows.map((r) => [r.channel, r.status]));
   }
 
   /** One channel with retries (backoff + jitter). Returns true when sent. */
-  async function tryChannel(e: AlertEvent, ch: Channel, recipient: Recipient, row: RecipientRow): Promise<boolean> {
-    const key = createHash('sha256').update(`${e.id}|${ch.name}|${recipient.userId}`).digest('hex').slice(0, 40);
-    const msg = composeMessage(e, row.person_name ?? 'your person', ch.name === 'email' ? false : !!row.include_values, key, opts.appUrl);
+  async function tryChannel(
+    e: AlertEvent,
+    ch: Channel,
+    recipient: Recipient,
+    row: RecipientRow,
+  ): Promise<boolean> {
+    const key = createHash('sha256')
+      .update(`${e.id}|${ch.name}|${recipient.userId}`)
+      .digest('hex')
+      .slice(0, 40);
+    const msg = composeMessage(
+      e,
+      row.person_name ?? 'your person',
+      ch.name === 'email' ? false : !!row.include_values,
+      key,
+      opts.appUrl,
+    );
     if (!(await claim(e, ch.name, recipient.userId, msg.title, msg.body))) {
-      const { rows } = await pool.query<{ status: string }>('SELECT status FROM notification_deliveries WHERE event_id = $1 AND channel = $2 AND user_id = $3', [e.id, ch.name, recipient.userId]);
+      const { rows } = await pool.query<{ status: string }>(
+        'SELECT status FROM notification_deliveries WHERE event_id = $1 AND channel = $2 AND user_id = $3',
+        [e.id, ch.name, recipient.userId],
+      );
       return rows[0]?.status === 'sent';
     }
     let tries = 0;
@@ -111,19 +154,33 @@ export function createDispatcher(opts: DispatcherOptions) {
           tries++;
           await ch.send(recipient, msg);
         },
-        { attempts, baseMs: opts.retryBaseMs ?? 500, maxMs: 10_000, clock, shouldRetry: (err) => !(err instanceof PermanentChannelError) },
+        {
+          attempts,
+          baseMs: opts.retryBaseMs ?? 500,
+          maxMs: 10_000,
+          clock,
+          shouldRetry: (err) => !(err instanceof PermanentChannelError),
+        },
       );
       await finish(e, ch.name, recipient.userId, 'sent', tries);
       return true;
     } catch (err) {
       await finish(e, ch.name, recipient.userId, 'failed', tries, (err as Error).message.slice(0, 200));
-      log.warn({ eventId: e.id, channel: ch.name, userId: recipient.userId, tries, err: (err as Error).message }, 'notification channel failed');
+      log.warn(
+        { eventId: e.id, channel: ch.name, userId: recipient.userId, tries, err: (err as Error).message },
+        'notification channel failed',
+      );
       return false;
     }
   }
 
   async function toRecipient(e: AlertEvent, row: RecipientRow): Promise<void> {
-    const recipient: Recipient = { userId: row.user_id, email: row.email, phone: row.phone, pushSubscriptions: row.subs ?? [] };
+    const recipient: Recipient = {
+      userId: row.user_id,
+      email: row.email,
+      phone: row.phone,
+      pushSubscriptions: row.subs ?? [],
+    };
     const emergency = e.priority >= 2;
     // In-app first: it is the record the web app shows, written exactly once.
     const inapp = composeMessage(e, row.person_name ?? 'your person', true, e.id, opts.appUrl);
@@ -135,10 +192,23 @@ export function createDispatcher(opts: DispatcherOptions) {
     );
     if (ins.rowCount) delivered.inc({ channel: 'inapp', outcome: 'sent' });
 
-    const enabled: Record<ChannelName, boolean> = { push: row.push_enabled ?? true, email: row.email_enabled ?? true, sms: row.sms_enabled ?? false };
-    const usable = CHAIN.map((n) => channels.get(n)).filter((c): c is Channel => !!c && enabled[c.name] && c.reaches(recipient));
+    const enabled: Record<ChannelName, boolean> = {
+      push: row.push_enabled ?? true,
+      email: row.email_enabled ?? true,
+      sms: row.sms_enabled ?? false,
+    };
+    const usable = CHAIN.map((n) => channels.get(n)).filter(
+      (c): c is Channel => !!c && enabled[c.name] && c.reaches(recipient),
+    );
     if (usable.length === 0) return;
-    if (!emergency && inQuietHours(clock.now(), { start: row.quiet_start, end: row.quiet_end, timezone: row.timezone ?? 'UTC' })) {
+    if (
+      !emergency &&
+      inQuietHours(clock.now(), {
+        start: row.quiet_start,
+        end: row.quiet_end,
+        timezone: row.timezone ?? 'UTC',
+      })
+    ) {
       const done = await prior(e, row.user_id);
       for (const c of usable) {
         if (done.has(c.name)) continue;
@@ -167,7 +237,13 @@ export function createDispatcher(opts: DispatcherOptions) {
     if (!ok) {
       const r = await pool.query(
         `INSERT INTO notification_dead_letters (event_id, user_id, reason, record, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-        [e.id, row.user_id, `all channels failed: ${usable.map((c) => c.name).join(', ')}`, JSON.stringify({ id: e.id, personId: e.personId, type: e.type, priority: e.priority, at: e.at }), now],
+        [
+          e.id,
+          row.user_id,
+          `all channels failed: ${usable.map((c) => c.name).join(', ')}`,
+          JSON.stringify({ id: e.id, personId: e.personId, type: e.type, priority: e.priority, at: e.at }),
+          now,
+        ],
       );
       if (r.rowCount) deadLetters.inc();
       log.error({ eventId: e.id, userId: row.user_id }, 'notification dead-lettered: no channel delivered');

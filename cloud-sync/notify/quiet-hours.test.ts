@@ -8,6 +8,12 @@ test('quiet hours cross midnight in the caregiver’s time zone, DST included', 
   assert.equal(inQuietHours(Date.parse('2026-07-01T20:30:00Z'), q), false, '21:30 BST');
   assert.equal(inQuietHours(Date.parse('2026-01-15T06:59:00Z'), q), true, '06:59 GMT');
   assert.equal(inQuietHours(Date.parse('2026-01-15T07:00:00Z'), q), false, '07:00 GMT');
-  assert.equal(inQuietHours(Date.parse('2026-01-15T13:00:00Z'), { start: '12:00', end: '14:00', timezone: 'UTC' }), true);
-  assert.equal(inQuietHours(Date.parse('2026-01-15T13:00:00Z'), { start: null, end: null, timezone: 'UTC' }), false);
+  assert.equal(
+    inQuietHours(Date.parse('2026-01-15T13:00:00Z'), { start: '12:00', end: '14:00', timezone: 'UTC' }),
+    true,
+  );
+  assert.equal(
+    inQuietHours(Date.parse('2026-01-15T13:00:00Z'), { start: null, end: null, timezone: 'UTC' }),
+    false,
+  );
 });

@@ -5,7 +5,12 @@ import { createEmailChannel } from './channels/email.js';
 import { createPushChannel } from './channels/push.js';
 import { createSmsChannel } from './channels/sms.js';
 import { createDispatcher } from './dispatcher.js';
-import { alertRecordPayload, NOTIFICATION_RETENTION_MS, NOTIFICATION_TOPIC, type NotificationRecord } from './records.js';
+import {
+  alertRecordPayload,
+  NOTIFICATION_RETENTION_MS,
+  NOTIFICATION_TOPIC,
+  type NotificationRecord,
+} from './records.js';
 
 /** Alerts handled at once within a Kafka batch (deliveries are independent; idempotency keeps retries safe). */
 const CONCURRENCY = 32;
@@ -33,12 +38,28 @@ export async function start(ctx: CloudContext): Promise<void> {
     described.push('email');
   }
   if (config.SMS_BASE_URL && config.SMS_ACCOUNT_SID && config.SMS_AUTH_TOKEN && config.SMS_FROM) {
-    channels.push(createSmsChannel({ baseUrl: config.SMS_BASE_URL, accountSid: config.SMS_ACCOUNT_SID, authToken: config.SMS_AUTH_TOKEN, from: config.SMS_FROM }));
+    channels.push(
+      createSmsChannel({
+        baseUrl: config.SMS_BASE_URL,
+        accountSid: config.SMS_ACCOUNT_SID,
+        authToken: config.SMS_AUTH_TOKEN,
+        from: config.SMS_FROM,
+      }),
+    );
     described.push('sms');
   }
   readiness.set('channels', { ready: true, detail: described.join(', ') });
-  const dispatcher = createDispatcher({ pool, clock, log, metrics, channels, appUrl: config.AIDE_API_ISSUER });
-  const handled = metrics.counter('aide_notify_records_total', 'notification_queue records by outcome', ['outcome']);
+  const dispatcher = createDispatcher({
+    pool,
+    clock,
+    log,
+    metrics,
+    channels,
+    appUrl: config.AIDE_API_ISSUER,
+  });
+  const handled = metrics.counter('aide_notify_records_total', 'notification_queue records by outcome', [
+    'outcome',
+  ]);
 
   const topic = config.AIDE_KAFKA_TOPIC_PREFIX + NOTIFICATION_TOPIC;
   const kafka = new Kafka({
@@ -69,12 +90,18 @@ export async function start(ctx: CloudContext): Promise<void> {
     const parsed = alertRecordPayload.safeParse(record.payload);
     if (!parsed.success) {
       handled.inc({ outcome: 'invalid' });
-      log.warn({ messageId: record.messageId, fields: parsed.error.issues.map((i) => i.path.join('.')) }, 'alert payload invalid; skipped');
+      log.warn(
+        { messageId: record.messageId, fields: parsed.error.issues.map((i) => i.path.join('.')) },
+        'alert payload invalid; skipped',
+      );
       return;
     }
     const n = await dispatcher.dispatch(parsed.data);
     handled.inc({ outcome: 'dispatched' });
-    log.debug({ messageId: record.messageId, alertId: parsed.data.id, recipients: n, traceId: record.traceId }, 'alert dispatched');
+    log.debug(
+      { messageId: record.messageId, alertId: parsed.data.id, recipients: n, traceId: record.traceId },
+      'alert dispatched',
+    );
   }
 
   async function run(): Promise<void> {
@@ -85,7 +112,14 @@ export async function start(ctx: CloudContext): Promise<void> {
       await admin
         .createTopics({
           waitForLeaders: true,
-          topics: [{ topic, numPartitions: config.AIDE_KAFKA_PARTITIONS, replicationFactor: -1, configEntries: [{ name: 'retention.ms', value: String(NOTIFICATION_RETENTION_MS) }] }],
+          topics: [
+            {
+              topic,
+              numPartitions: config.AIDE_KAFKA_PARTITIONS,
+              replicationFactor: -1,
+              configEntries: [{ name: 'retention.ms', value: String(NOTIFICATION_RETENTION_MS) }],
+            },
+          ],
         })
         .catch((err: Error) => {
           if (!/already exists/i.test(err.message)) throw err;
@@ -93,7 +127,12 @@ export async function start(ctx: CloudContext): Promise<void> {
     }
     await admin.disconnect();
     // Short session and rebalance timeouts: a killed worker's partitions move to the others within seconds.
-    consumer = kafka.consumer({ groupId: config.AIDE_NOTIFY_GROUP, sessionTimeout: 6_000, rebalanceTimeout: 10_000, heartbeatInterval: 1_000 });
+    consumer = kafka.consumer({
+      groupId: config.AIDE_NOTIFY_GROUP,
+      sessionTimeout: 6_000,
+      rebalanceTimeout: 10_000,
+      heartbeatInterval: 1_000,
+    });
     consumer.on(consumer.events.CRASH, (e) => {
       readiness.set('kafka', { ready: false, detail: `consumer crashed: ${e.payload.error.message}` });
     });
@@ -107,7 +146,14 @@ export async function start(ctx: CloudContext): Promise<void> {
       autoCommitInterval: 1000,
       autoCommitThreshold: 100,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+      eachBatch: async ({
+        batch,
+        resolveOffset,
+        heartbeat,
+        commitOffsetsIfNecessary,
+        isRunning,
+        isStale,
+      }) => {
         const messages = batch.messages;
         for (let i = 0; i < messages.length && isRunning() && !isStale(); i += CONCURRENCY) {
           const slice = messages.slice(i, i + CONCURRENCY);

@@ -1,10 +1,13 @@
 // Aide caregiver web app: plain JavaScript, no build step, no third-party code. Every text node is
 // created with textContent (never innerHTML) so nothing from the server is interpreted as markup.
-'use strict';
 
 const store = {
   get session() {
-    try { return JSON.parse(sessionStorage.getItem('aide.session') || 'null'); } catch { return null; }
+    try {
+      return JSON.parse(sessionStorage.getItem('aide.session') || 'null');
+    } catch {
+      return null;
+    }
   },
   set session(s) {
     if (s) sessionStorage.setItem('aide.session', JSON.stringify(s));
@@ -24,20 +27,25 @@ function h(tag, attrs, ...children) {
     else if (k === 'class') el.className = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  for (const c of children.flat())
+    if (c !== null && c !== undefined && c !== false)
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return el;
 }
 
 function say(text) {
   statusBox.textContent = text;
-  if (text) setTimeout(() => { if (statusBox.textContent === text) statusBox.textContent = ''; }, 6000);
+  if (text)
+    setTimeout(() => {
+      if (statusBox.textContent === text) statusBox.textContent = '';
+    }, 6000);
 }
 
 class ApiError extends Error {
   constructor(status, body) {
-    super((body && body.error && body.error.message) || `Request failed (${status})`);
+    super(body?.error?.message || `Request failed (${status})`);
     this.status = status;
-    this.details = (body && body.error && body.error.details) || [];
+    this.details = body?.error?.details || [];
   }
 }
 
@@ -45,7 +53,11 @@ async function request(method, path, body, token) {
   const headers = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   const data = text ? JSON.parse(text) : undefined;
   if (!res.ok) throw new ApiError(res.status, data);
@@ -60,7 +72,11 @@ async function api(method, path, body) {
     return await request(method, path, body, s.accessToken);
   } catch (err) {
     if (err.status !== 401) throw err;
-    refreshing = refreshing || request('POST', '/v1/auth/refresh', { refreshToken: s.refreshToken }).finally(() => { refreshing = null; });
+    refreshing =
+      refreshing ||
+      request('POST', '/v1/auth/refresh', { refreshToken: s.refreshToken }).finally(() => {
+        refreshing = null;
+      });
     try {
       const next = await refreshing;
       store.session = { accessToken: next.accessToken, refreshToken: next.refreshToken, user: next.user };
@@ -83,7 +99,7 @@ function errorBox() {
 }
 
 function showError(box, err) {
-  box.textContent = err.details && err.details.length ? err.details.map((d) => d.message).join('. ') : err.message;
+  box.textContent = err.details?.length ? err.details.map((d) => d.message).join('. ') : err.message;
 }
 
 function formValues(form) {
@@ -94,18 +110,32 @@ function formValues(form) {
 
 function signInPage(registering) {
   const err = errorBox();
-  const form = h('form', { novalidate: true },
+  const form = h(
+    'form',
+    { novalidate: true },
     registering ? field('Your name', { name: 'displayName', autocomplete: 'name' }) : null,
     field('Email', { name: 'email', type: 'email', autocomplete: 'email', required: true }),
-    field('Password', { name: 'password', type: 'password', autocomplete: registering ? 'new-password' : 'current-password', required: true }),
+    field('Password', {
+      name: 'password',
+      type: 'password',
+      autocomplete: registering ? 'new-password' : 'current-password',
+      required: true,
+    }),
     registering ? h('p', { class: 'muted' }, 'At least 10 characters. A short sentence works well.') : null,
     err,
-    h('button', { type: 'submit' }, registering ? 'Create account' : 'Sign in'));
+    h('button', { type: 'submit' }, registering ? 'Create account' : 'Sign in'),
+  );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const v = formValues(form);
     try {
-      const out = await request('POST', registering ? '/v1/auth/register' : '/v1/auth/login', registering ? { email: v.email, password: v.password, ...(v.displayName ? { displayName: v.displayName } : {}) } : { email: v.email, password: v.password });
+      const out = await request(
+        'POST',
+        registering ? '/v1/auth/register' : '/v1/auth/login',
+        registering
+          ? { email: v.email, password: v.password, ...(v.displayName ? { displayName: v.displayName } : {}) }
+          : { email: v.email, password: v.password },
+      );
       store.session = { accessToken: out.accessToken, refreshToken: out.refreshToken, user: out.user };
       location.hash = '#/';
       render();
@@ -114,25 +144,46 @@ function signInPage(registering) {
     }
   });
   const external = h('div', {});
-  request('GET', '/v1/auth/oidc/providers').then(({ providers }) => {
-    external.replaceChildren(...providers.map((p) => h('p', {}, h('a', { href: `/v1/auth/oidc/${p}/start`, class: 'button' }, `Sign in with ${p}`))));
-  }).catch(() => {});
+  request('GET', '/v1/auth/oidc/providers')
+    .then(({ providers }) => {
+      external.replaceChildren(
+        ...providers.map((p) =>
+          h('p', {}, h('a', { href: `/v1/auth/oidc/${p}/start`, class: 'button' }, `Sign in with ${p}`)),
+        ),
+      );
+    })
+    .catch(() => {});
   return [
     h('h1', {}, registering ? 'Create your carer account' : 'Sign in'),
     form,
     external,
-    h('p', {}, registering ? h('a', { href: '#/' }, 'I already have an account') : h('a', { href: '#/register' }, 'Create an account')),
+    h(
+      'p',
+      {},
+      registering
+        ? h('a', { href: '#/' }, 'I already have an account')
+        : h('a', { href: '#/register' }, 'Create an account'),
+    ),
   ];
 }
 
 async function peoplePage() {
   const { people } = await api('GET', '/v1/people');
   const err = errorBox();
-  const claim = h('form', { novalidate: true },
-    field('Pairing code', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', placeholder: '1234 5678', required: true }),
+  const claim = h(
+    'form',
+    { novalidate: true },
+    field('Pairing code', {
+      name: 'code',
+      inputmode: 'numeric',
+      autocomplete: 'one-time-code',
+      placeholder: '1234 5678',
+      required: true,
+    }),
     h('p', { class: 'muted' }, 'Ask the speaker: “pairing code”. It says or shows 8 digits.'),
     err,
-    h('button', { type: 'submit' }, 'Connect speaker'));
+    h('button', { type: 'submit' }, 'Connect speaker'),
+  );
   claim.addEventListener('submit', async (e) => {
     e.preventDefault();
     try {
@@ -146,9 +197,18 @@ async function peoplePage() {
   return [
     h('h1', {}, 'My people'),
     people.length === 0 ? h('p', {}, 'No one yet. Connect a speaker below.') : null,
-    h('ul', { class: 'plain', role: 'list' }, people.map((p) => h('li', { class: 'card' },
-      h('a', { href: `#/people/${p.id}/alerts` }, p.name || 'Unnamed'),
-      h('p', { class: 'muted' }, p.isOwner ? 'You are the main carer' : 'You are a carer')))),
+    h(
+      'ul',
+      { class: 'plain', role: 'list' },
+      people.map((p) =>
+        h(
+          'li',
+          { class: 'card' },
+          h('a', { href: `#/people/${p.id}/alerts` }, p.name || 'Unnamed'),
+          h('p', { class: 'muted' }, p.isOwner ? 'You are the main carer' : 'You are a carer'),
+        ),
+      ),
+    ),
     h('h2', {}, 'Connect a speaker'),
     claim,
   ];
@@ -164,41 +224,71 @@ const tabs = [
 ];
 
 function fmtTime(iso) {
-  return new Date(iso).toLocaleString(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  return new Date(iso).toLocaleString(undefined, {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
 }
 
 const typeNames = {
-  blood_pressure: 'Blood pressure', heart_rate: 'Heart rate', oxygen_saturation: 'Oxygen', steps: 'Steps', sleep: 'Sleep',
-  blood_glucose: 'Blood sugar', weight: 'Weight', temperature: 'Temperature',
+  blood_pressure: 'Blood pressure',
+  heart_rate: 'Heart rate',
+  oxygen_saturation: 'Oxygen',
+  steps: 'Steps',
+  sleep: 'Sleep',
+  blood_glucose: 'Blood sugar',
+  weight: 'Weight',
+  temperature: 'Temperature',
 };
 
 function valueText(m) {
-  if (m.value && typeof m.value === 'object') return `${m.value.systolic}/${m.value.diastolic} ${m.unit}${m.value.pulse ? `, pulse ${m.value.pulse}` : ''}`;
+  if (m.value && typeof m.value === 'object')
+    return `${m.value.systolic}/${m.value.diastolic} ${m.unit}${m.value.pulse ? `, pulse ${m.value.pulse}` : ''}`;
   return `${m.value} ${m.unit}`;
 }
 
 function chart(measurements, target) {
   const pts = measurements.slice().reverse();
-  const series = pts.length && typeof pts[0].value === 'object'
-    ? [['systolic', (m) => m.value.systolic], ['diastolic', (m) => m.value.diastolic]]
-    : [['value', (m) => m.value]];
-  const W = 600, H = 240, P = 36;
+  const series =
+    pts.length && typeof pts[0].value === 'object'
+      ? [
+          ['systolic', (m) => m.value.systolic],
+          ['diastolic', (m) => m.value.diastolic],
+        ]
+      : [['value', (m) => m.value]];
+  const W = 600,
+    H = 240,
+    P = 36;
   const all = pts.flatMap((m) => series.map(([, f]) => f(m))).filter((v) => typeof v === 'number');
   const lo = target && typeof target.min === 'number' ? target.min : null;
   const hi = target && typeof target.max === 'number' ? target.max : null;
-  const min = Math.min(...all, lo ?? Infinity), max = Math.max(...all, hi ?? -Infinity);
+  const min = Math.min(...all, lo ?? Infinity),
+    max = Math.max(...all, hi ?? -Infinity);
   const span = max - min || 1;
-  const t0 = pts.length ? Date.parse(pts[0].takenAt) : 0, t1 = pts.length ? Date.parse(pts[pts.length - 1].takenAt) : 1;
-  const x = (m) => P + ((Date.parse(m.takenAt) - t0) / ((t1 - t0) || 1)) * (W - 2 * P);
+  const t0 = pts.length ? Date.parse(pts[0].takenAt) : 0,
+    t1 = pts.length ? Date.parse(pts[pts.length - 1].takenAt) : 1;
+  const x = (m) => P + ((Date.parse(m.takenAt) - t0) / (t1 - t0 || 1)) * (W - 2 * P);
   const y = (v) => H - P - ((v - min) / span) * (H - 2 * P);
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.setAttribute('class', 'chart');
   svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', `Chart of ${pts.length} readings${lo !== null ? `, target ${lo} to ${hi}` : ''}. The same readings are listed in the table below.`);
-  const add = (tag, a) => { const el = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(a)) el.setAttribute(k, String(v)); svg.append(el); return el; };
-  if (lo !== null && hi !== null) add('rect', { x: P, y: y(hi), width: W - 2 * P, height: Math.max(1, y(lo) - y(hi)), fill: '#dcefdc' });
+  svg.setAttribute(
+    'aria-label',
+    `Chart of ${pts.length} readings${lo !== null ? `, target ${lo} to ${hi}` : ''}. The same readings are listed in the table below.`,
+  );
+  const add = (tag, a) => {
+    const el = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(a)) el.setAttribute(k, String(v));
+    svg.append(el);
+    return el;
+  };
+  if (lo !== null && hi !== null)
+    add('rect', { x: P, y: y(hi), width: W - 2 * P, height: Math.max(1, y(lo) - y(hi)), fill: '#dcefdc' });
   add('line', { x1: P, y1: H - P, x2: W - P, y2: H - P, stroke: '#444' });
   add('text', { x: 4, y: y(max) + 4, 'font-size': 14, fill: '#111' }).textContent = String(Math.round(max));
   add('text', { x: 4, y: y(min) + 4, 'font-size': 14, fill: '#111' }).textContent = String(Math.round(min));
@@ -213,9 +303,22 @@ function chart(measurements, target) {
 
 async function alertsTab(id) {
   const { alerts } = await api('GET', `/v1/people/${id}/alerts?limit=50`);
-  const list = alerts.length === 0 ? [h('p', {}, 'No alerts. All is quiet.')] : alerts.map((a) => h('div', { class: `card alert-${a.priority}` },
-    h('p', {}, h('strong', {}, a.priority === 2 ? 'Emergency' : a.priority === 1 ? 'Important' : 'Note'), ` · ${fmtTime(a.at)}`),
-    h('p', {}, a.message)));
+  const list =
+    alerts.length === 0
+      ? [h('p', {}, 'No alerts. All is quiet.')]
+      : alerts.map((a) =>
+          h(
+            'div',
+            { class: `card alert-${a.priority}` },
+            h(
+              'p',
+              {},
+              h('strong', {}, a.priority === 2 ? 'Emergency' : a.priority === 1 ? 'Important' : 'Note'),
+              ` · ${fmtTime(a.at)}`,
+            ),
+            h('p', {}, a.message),
+          ),
+        );
   pollTimer = setTimeout(() => render(), 15000); // live: refresh while this page is open
   return [h('p', { class: 'muted' }, 'This list updates by itself.'), ...list];
 }
@@ -223,53 +326,108 @@ async function alertsTab(id) {
 async function readingsTab(id, person) {
   const params = new URLSearchParams(location.hash.split('?')[1] || '');
   const type = params.get('type') || 'blood_pressure';
-  const { measurements } = await api('GET', `/v1/people/${id}/measurements?type=${encodeURIComponent(type)}&limit=60`);
-  const select = h('select', { id: 'f-type', name: 'type' }, Object.entries(typeNames).map(([k, v]) => h('option', { value: k, selected: k === type }, v)));
-  select.addEventListener('change', () => { location.hash = `#/people/${id}/readings?type=${select.value}`; });
-  const target = person.targets && person.targets[type];
+  const { measurements } = await api(
+    'GET',
+    `/v1/people/${id}/measurements?type=${encodeURIComponent(type)}&limit=60`,
+  );
+  const select = h(
+    'select',
+    { id: 'f-type', name: 'type' },
+    Object.entries(typeNames).map(([k, v]) => h('option', { value: k, selected: k === type }, v)),
+  );
+  select.addEventListener('change', () => {
+    location.hash = `#/people/${id}/readings?type=${select.value}`;
+  });
+  const target = person.targets?.[type];
   return [
-    h('label', { for: 'f-type' }, 'Show'), select,
-    measurements.length === 0 ? h('p', {}, 'No readings of this kind yet.') : [
-      chart(measurements, target && typeof target === 'object' ? target : null),
-      target && typeof target.min === 'number' ? h('p', {}, `Target range: ${target.min} to ${target.max} (green band).`) : null,
-      h('table', {}, h('caption', { class: 'muted' }, `${typeNames[type]}, newest first`),
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'When'), h('th', { scope: 'col' }, 'Reading'))),
-        h('tbody', {}, measurements.map((m) => h('tr', {}, h('td', {}, fmtTime(m.takenAt)), h('td', {}, valueText(m)))))),
-    ],
+    h('label', { for: 'f-type' }, 'Show'),
+    select,
+    measurements.length === 0
+      ? h('p', {}, 'No readings of this kind yet.')
+      : [
+          chart(measurements, target && typeof target === 'object' ? target : null),
+          target && typeof target.min === 'number'
+            ? h('p', {}, `Target range: ${target.min} to ${target.max} (green band).`)
+            : null,
+          h(
+            'table',
+            {},
+            h('caption', { class: 'muted' }, `${typeNames[type]}, newest first`),
+            h(
+              'thead',
+              {},
+              h('tr', {}, h('th', { scope: 'col' }, 'When'), h('th', { scope: 'col' }, 'Reading')),
+            ),
+            h(
+              'tbody',
+              {},
+              measurements.map((m) =>
+                h('tr', {}, h('td', {}, fmtTime(m.takenAt)), h('td', {}, valueText(m))),
+              ),
+            ),
+          ),
+        ],
   ];
 }
 
-const syncWords = { pending: 'Waiting for the speaker', confirmed: 'On the speaker', rejected: 'The speaker did not accept this', expired: 'The speaker did not answer' };
+const syncWords = {
+  pending: 'Waiting for the speaker',
+  confirmed: 'On the speaker',
+  rejected: 'The speaker did not accept this',
+  expired: 'The speaker did not answer',
+};
 
 async function medicinesTab(id, person) {
   const { medications } = await api('GET', `/v1/people/${id}/medications`);
   const canEdit = person.permissions.manageMedicines;
   const items = medications.map((m) => {
-    const row = h('div', { class: 'card' },
+    const row = h(
+      'div',
+      { class: 'card' },
       h('p', {}, h('strong', {}, m.name), m.dose ? ` · ${m.dose}` : '', m.deleted ? ' · being removed' : ''),
       h('p', {}, `At ${m.times.join(', ')}${m.days ? ` on ${m.days.join(', ')}` : ' every day'}`),
-      h('p', { class: m.sync.status }, syncWords[m.sync.status] || m.sync.status));
+      h('p', { class: m.sync.status }, syncWords[m.sync.status] || m.sync.status),
+    );
     if (canEdit && !m.deleted) {
       const err = errorBox();
-      const edit = h('form', { novalidate: true },
-        field(`New times for ${m.name}`, { name: 'times', value: m.times.join(', '), id: `t-${m.id}` }), err,
+      const edit = h(
+        'form',
+        { novalidate: true },
+        field(`New times for ${m.name}`, { name: 'times', value: m.times.join(', '), id: `t-${m.id}` }),
+        err,
         h('button', { type: 'submit', class: 'secondary' }, 'Change times'),
         ' ',
-        h('button', { type: 'button', class: 'secondary', onclick: async () => {
-          if (!confirm(`Remove ${m.name}?`)) return;
-          await api('DELETE', `/v1/people/${id}/medications/${m.id}`);
-          say('Sent to the speaker.');
-          render();
-        } }, 'Remove'));
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'secondary',
+            onclick: async () => {
+              if (!confirm(`Remove ${m.name}?`)) return;
+              await api('DELETE', `/v1/people/${id}/medications/${m.id}`);
+              say('Sent to the speaker.');
+              render();
+            },
+          },
+          'Remove',
+        ),
+      );
       edit.querySelector('label').setAttribute('for', `f-times-${m.id}`);
       edit.querySelector('input').id = `f-times-${m.id}`;
       edit.addEventListener('submit', async (e) => {
         e.preventDefault();
         try {
-          await api('PATCH', `/v1/people/${id}/medications/${m.id}`, { times: formValues(edit).times.split(',').map((t) => t.trim()).filter(Boolean) });
+          await api('PATCH', `/v1/people/${id}/medications/${m.id}`, {
+            times: formValues(edit)
+              .times.split(',')
+              .map((t) => t.trim())
+              .filter(Boolean),
+          });
           say('Sent to the speaker.');
           render();
-        } catch (error) { showError(err, error); }
+        } catch (error) {
+          showError(err, error);
+        }
       });
       row.append(edit);
     }
@@ -278,20 +436,32 @@ async function medicinesTab(id, person) {
   const out = [medications.length ? items : h('p', {}, 'No medicines yet.')];
   if (canEdit) {
     const err = errorBox();
-    const form = h('form', { novalidate: true, id: 'add-medicine' },
+    const form = h(
+      'form',
+      { novalidate: true, id: 'add-medicine' },
       field('Medicine name', { name: 'name', required: true }),
       field('Dose (for example 5 mg)', { name: 'dose' }),
       field('Times of day (for example 08:00, 20:00)', { name: 'times', required: true }),
       err,
-      h('button', { type: 'submit' }, 'Add medicine'));
+      h('button', { type: 'submit' }, 'Add medicine'),
+    );
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const v = formValues(form);
       try {
-        await api('POST', `/v1/people/${id}/medications`, { name: v.name, ...(v.dose ? { dose: v.dose } : {}), times: v.times.split(',').map((t) => t.trim()).filter(Boolean) });
+        await api('POST', `/v1/people/${id}/medications`, {
+          name: v.name,
+          ...(v.dose ? { dose: v.dose } : {}),
+          times: v.times
+            .split(',')
+            .map((t) => t.trim())
+            .filter(Boolean),
+        });
         say('Sent to the speaker. It shows as waiting until the speaker confirms.');
         render();
-      } catch (error) { showError(err, error); }
+      } catch (error) {
+        showError(err, error);
+      }
     });
     out.push(h('h2', {}, 'Add a medicine'), form);
   }
@@ -303,45 +473,110 @@ async function adherenceTab(id) {
   const { adherence } = await api('GET', `/v1/people/${id}/adherence?days=7`);
   const pct = (r) => (r === null ? 'no doses' : `${Math.round(r * 100)}%`);
   return [
-    h('p', { class: 'big' }, `Last 7 days: ${pct(adherence.total.rate)} of doses taken (${adherence.total.taken} taken, ${adherence.total.missed} missed, ${adherence.total.skipped} skipped).`),
-    h('table', {}, h('caption', { class: 'muted' }, 'By day'),
-      h('thead', {}, h('tr', {}, ['Day', 'Taken', 'Missed', 'Skipped'].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, adherence.days.map((d) => h('tr', {}, h('td', {}, d.day), h('td', {}, d.taken), h('td', {}, d.missed), h('td', {}, d.skipped))))),
+    h(
+      'p',
+      { class: 'big' },
+      `Last 7 days: ${pct(adherence.total.rate)} of doses taken (${adherence.total.taken} taken, ${adherence.total.missed} missed, ${adherence.total.skipped} skipped).`,
+    ),
+    h(
+      'table',
+      {},
+      h('caption', { class: 'muted' }, 'By day'),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['Day', 'Taken', 'Missed', 'Skipped'].map((t) => h('th', { scope: 'col' }, t)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        adherence.days.map((d) =>
+          h(
+            'tr',
+            {},
+            h('td', {}, d.day),
+            h('td', {}, d.taken),
+            h('td', {}, d.missed),
+            h('td', {}, d.skipped),
+          ),
+        ),
+      ),
+    ),
   ];
 }
 
 async function caregiversTab(id, person) {
   const { caregivers } = await api('GET', `/v1/people/${id}/caregivers`);
   const yes = (b) => (b ? 'yes' : 'no');
-  const rows = caregivers.map((c) => h('div', { class: 'card' },
-    h('p', {}, h('strong', {}, c.displayName || c.email), c.isOwner ? ' · main carer' : ''),
-    h('p', { class: 'muted' }, `Sees records: ${yes(c.permissions.viewRecords)} · Gets alerts: ${yes(c.permissions.receiveAlerts)} · Changes medicines: ${yes(c.permissions.manageMedicines)}`),
-    person.permissions.manageCaregivers && !c.isOwner ? h('button', { type: 'button', class: 'secondary', onclick: async () => {
-      if (!confirm(`Remove ${c.displayName || c.email}?`)) return;
-      await api('DELETE', `/v1/people/${id}/caregivers/${c.userId}`);
-      say('Removed. They can no longer see anything.');
-      render();
-    } }, `Remove ${c.displayName || c.email}`) : null));
+  const rows = caregivers.map((c) =>
+    h(
+      'div',
+      { class: 'card' },
+      h('p', {}, h('strong', {}, c.displayName || c.email), c.isOwner ? ' · main carer' : ''),
+      h(
+        'p',
+        { class: 'muted' },
+        `Sees records: ${yes(c.permissions.viewRecords)} · Gets alerts: ${yes(c.permissions.receiveAlerts)} · Changes medicines: ${yes(c.permissions.manageMedicines)}`,
+      ),
+      person.permissions.manageCaregivers && !c.isOwner
+        ? h(
+            'button',
+            {
+              type: 'button',
+              class: 'secondary',
+              onclick: async () => {
+                if (!confirm(`Remove ${c.displayName || c.email}?`)) return;
+                await api('DELETE', `/v1/people/${id}/caregivers/${c.userId}`);
+                say('Removed. They can no longer see anything.');
+                render();
+              },
+            },
+            `Remove ${c.displayName || c.email}`,
+          )
+        : null,
+    ),
+  );
   const out = [rows];
   if (person.permissions.manageCaregivers) {
     const err = errorBox();
-    const box = (name, label, checked) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name, checked }), label);
-    const form = h('form', { novalidate: true },
+    const box = (name, label, checked) =>
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', name, checked }), label);
+    const form = h(
+      'form',
+      { novalidate: true },
       field('Their email (they need an Aide account)', { name: 'email', type: 'email', required: true }),
-      h('fieldset', {}, h('legend', {}, 'They may'),
+      h(
+        'fieldset',
+        {},
+        h('legend', {}, 'They may'),
         box('viewRecords', 'see readings and medicines', true),
         box('receiveAlerts', 'get alerts', true),
-        box('manageMedicines', 'change medicines', false)),
+        box('manageMedicines', 'change medicines', false),
+      ),
       err,
-      h('button', { type: 'submit' }, 'Add carer'));
+      h('button', { type: 'submit' }, 'Add carer'),
+    );
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const fd = new FormData(form);
       try {
-        await api('POST', `/v1/people/${id}/caregivers`, { email: fd.get('email'), permissions: { viewRecords: fd.has('viewRecords'), receiveAlerts: fd.has('receiveAlerts'), manageMedicines: fd.has('manageMedicines') } });
+        await api('POST', `/v1/people/${id}/caregivers`, {
+          email: fd.get('email'),
+          permissions: {
+            viewRecords: fd.has('viewRecords'),
+            receiveAlerts: fd.has('receiveAlerts'),
+            manageMedicines: fd.has('manageMedicines'),
+          },
+        });
         say('Carer added.');
         render();
-      } catch (error) { showError(err, error); }
+      } catch (error) {
+        showError(err, error);
+      }
     });
     out.push(h('h2', {}, 'Add a carer'), form);
   }
@@ -352,8 +587,32 @@ async function activityTab(id) {
   const { entries } = await api('GET', `/v1/people/${id}/audit?limit=100`);
   return [
     h('p', { class: 'muted' }, 'Who looked at or changed records. This list cannot be edited.'),
-    h('table', {}, h('thead', {}, h('tr', {}, ['When', 'What', 'Who'].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, entries.map((e) => h('tr', {}, h('td', {}, fmtTime(e.at)), h('td', {}, `${e.action} ${e.resource || ''}${e.breakGlass ? ' (emergency access)' : ''}`), h('td', {}, e.actorUserId === store.session.user.id ? 'you' : (e.actorRole || 'someone')))))),
+    h(
+      'table',
+      {},
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['When', 'What', 'Who'].map((t) => h('th', { scope: 'col' }, t)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        entries.map((e) =>
+          h(
+            'tr',
+            {},
+            h('td', {}, fmtTime(e.at)),
+            h('td', {}, `${e.action} ${e.resource || ''}${e.breakGlass ? ' (emergency access)' : ''}`),
+            h('td', {}, e.actorUserId === store.session.user.id ? 'you' : e.actorRole || 'someone'),
+          ),
+        ),
+      ),
+    ),
   ];
 }
 
@@ -361,10 +620,23 @@ async function personPage(id, tab) {
   const { person } = await api('GET', `/v1/people/${id}`);
   const visible = tabs.filter(([, , perm]) => person.permissions[perm]);
   const current = visible.find(([k]) => k === tab) ? tab : (visible[0] || ['alerts'])[0];
-  const render = { alerts: alertsTab, readings: readingsTab, medicines: medicinesTab, adherence: adherenceTab, caregivers: caregiversTab, activity: activityTab }[current];
+  const render = {
+    alerts: alertsTab,
+    readings: readingsTab,
+    medicines: medicinesTab,
+    adherence: adherenceTab,
+    caregivers: caregiversTab,
+    activity: activityTab,
+  }[current];
   return [
     h('h1', {}, person.name || 'Unnamed'),
-    h('nav', { class: 'tabs', 'aria-label': 'Sections' }, visible.map(([k, label]) => h('a', { href: `#/people/${id}/${k}`, 'aria-current': k === current ? 'page' : false }, label))),
+    h(
+      'nav',
+      { class: 'tabs', 'aria-label': 'Sections' },
+      visible.map(([k, label]) =>
+        h('a', { href: `#/people/${id}/${k}`, 'aria-current': k === current ? 'page' : false }, label),
+      ),
+    ),
     h('h2', {}, visible.find(([k]) => k === current)?.[1] || ''),
     await render(id, person),
   ];
@@ -373,35 +645,71 @@ async function personPage(id, tab) {
 async function settingsPage() {
   const { settings } = await api('GET', '/v1/me/notification-settings');
   const err = errorBox();
-  const box = (name, label) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name, checked: settings[name] }), label);
-  const form = h('form', { novalidate: true },
-    h('fieldset', {}, h('legend', {}, 'Tell me by'), box('pushEnabled', 'phone notification'), box('emailEnabled', 'email'), box('smsEnabled', 'text message (SMS)')),
-    field('Mobile number for texts (like +447700900123)', { name: 'phone', type: 'tel', value: settings.phone || '' }),
-    field('Quiet from (emergencies still come through)', { name: 'quietStart', type: 'time', value: settings.quietStart || '' }),
+  const box = (name, label) =>
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', name, checked: settings[name] }), label);
+  const form = h(
+    'form',
+    { novalidate: true },
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, 'Tell me by'),
+      box('pushEnabled', 'phone notification'),
+      box('emailEnabled', 'email'),
+      box('smsEnabled', 'text message (SMS)'),
+    ),
+    field('Mobile number for texts (like +447700900123)', {
+      name: 'phone',
+      type: 'tel',
+      value: settings.phone || '',
+    }),
+    field('Quiet from (emergencies still come through)', {
+      name: 'quietStart',
+      type: 'time',
+      value: settings.quietStart || '',
+    }),
     field('Quiet until', { name: 'quietEnd', type: 'time', value: settings.quietEnd || '' }),
     field('Time zone', { name: 'timezone', value: settings.timezone }),
     box('includeValues', 'include readings in texts and phone notifications'),
     err,
-    h('button', { type: 'submit' }, 'Save'));
+    h('button', { type: 'submit' }, 'Save'),
+  );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const fd = new FormData(form);
     try {
       await api('PUT', '/v1/me/notification-settings', {
-        pushEnabled: fd.has('pushEnabled'), emailEnabled: fd.has('emailEnabled'), smsEnabled: fd.has('smsEnabled'),
-        phone: fd.get('phone') || null, quietStart: fd.get('quietStart') || null, quietEnd: fd.get('quietEnd') || null,
-        timezone: fd.get('timezone'), includeValues: fd.has('includeValues'),
+        pushEnabled: fd.has('pushEnabled'),
+        emailEnabled: fd.has('emailEnabled'),
+        smsEnabled: fd.has('smsEnabled'),
+        phone: fd.get('phone') || null,
+        quietStart: fd.get('quietStart') || null,
+        quietEnd: fd.get('quietEnd') || null,
+        timezone: fd.get('timezone'),
+        includeValues: fd.has('includeValues'),
       });
       say('Saved.');
-    } catch (error) { showError(err, error); }
+    } catch (error) {
+      showError(err, error);
+    }
   });
   const pushErr = errorBox();
-  const pushButton = h('button', { type: 'button', class: 'secondary', onclick: async () => {
-    try {
-      await enablePush();
-      say('Notifications are on for this phone.');
-    } catch (error) { showError(pushErr, error); }
-  } }, 'Turn on notifications on this phone');
+  const pushButton = h(
+    'button',
+    {
+      type: 'button',
+      class: 'secondary',
+      onclick: async () => {
+        try {
+          await enablePush();
+          say('Notifications are on for this phone.');
+        } catch (error) {
+          showError(pushErr, error);
+        }
+      },
+    },
+    'Turn on notifications on this phone',
+  );
   return [h('h1', {}, 'Notification settings'), form, h('h2', {}, 'This phone'), pushButton, pushErr];
 }
 
@@ -414,10 +722,15 @@ function base64UrlToBytes(s) {
 async function enablePush() {
   const { vapidPublicKey } = await request('GET', '/v1/push/config');
   if (!vapidPublicKey) throw new Error('Phone notifications are not set up on this Aide server yet.');
-  if (!('serviceWorker' in navigator) || !('PushManager' in window)) throw new Error('This browser cannot show notifications. Try email or text messages instead.');
-  if ((await Notification.requestPermission()) !== 'granted') throw new Error('Notifications were not allowed. You can allow them in the browser settings.');
+  if (!('serviceWorker' in navigator) || !('PushManager' in window))
+    throw new Error('This browser cannot show notifications. Try email or text messages instead.');
+  if ((await Notification.requestPermission()) !== 'granted')
+    throw new Error('Notifications were not allowed. You can allow them in the browser settings.');
   const reg = await navigator.serviceWorker.register('/sw.js');
-  const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64UrlToBytes(vapidPublicKey) });
+  const sub = await reg.pushManager.subscribe({
+    userVisibleOnly: true,
+    applicationServerKey: base64UrlToBytes(vapidPublicKey),
+  });
   await api('POST', '/v1/me/push-subscriptions', sub.toJSON());
 }
 
@@ -447,7 +760,15 @@ async function render() {
       content = m ? await personPage(m[1], m[2]) : await peoplePage();
     }
   } catch (err) {
-    content = [h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err.status === 404 ? 'Not found, or you do not have access.' : err.message), h('p', {}, h('a', { href: '#/' }, 'Back to my people'))];
+    content = [
+      h('h1', {}, 'Something went wrong'),
+      h(
+        'p',
+        { class: 'error', role: 'alert' },
+        err.status === 404 ? 'Not found, or you do not have access.' : err.message,
+      ),
+      h('p', {}, h('a', { href: '#/' }, 'Back to my people')),
+    ];
   }
   main.replaceChildren(...[content].flat(3).filter(Boolean));
   document.title = `${main.querySelector('h1')?.textContent || 'Aide'} · Aide for carers`;
@@ -460,5 +781,8 @@ document.getElementById('signout').addEventListener('click', async () => {
   location.hash = '#/';
   render();
 });
-window.addEventListener('hashchange', () => { render(); main.focus(); });
+window.addEventListener('hashchange', () => {
+  render();
+  main.focus();
+});
 render();

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import { type JWTHeaderParameters, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Clock } from '../../../common/clock.js';
 import { unauthenticated } from '../../../common/errors.js';
 import { SIGNING_ALG, type SigningKeys } from './keys.js';
@@ -22,7 +22,13 @@ export interface AccessTokens {
   verify(token: string): Promise<AccessClaims>;
 }
 
-export function createAccessTokens(opts: { keys: SigningKeys; clock: Clock; issuer: string; audience: string; ttlSeconds: number }): AccessTokens {
+export function createAccessTokens(opts: {
+  keys: SigningKeys;
+  clock: Clock;
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+}): AccessTokens {
   const { keys, clock } = opts;
   const rejected = (why: string) => unauthenticated(`access token rejected: ${why}`);
   const verified = new Map<string, { claims: AccessClaims; expMs: number }>();
@@ -77,14 +83,20 @@ export function createAccessTokens(opts: { keys: SigningKeys; clock: Clock; issu
           maxTokenAge: opts.ttlSeconds + CLOCK_TOLERANCE_S,
         });
         const role = payload.role;
-        if (role !== 'caregiver' && role !== 'clinician' && role !== 'admin') throw rejected('role claim is invalid');
+        if (role !== 'caregiver' && role !== 'clinician' && role !== 'admin')
+          throw rejected('role claim is invalid');
         if (typeof payload.sid !== 'string') throw rejected('sid claim is missing');
-        return { claims: { userId: payload.sub as string, role, sessionId: payload.sid }, expMs: (payload.exp as number) * 1000 };
+        return {
+          claims: { userId: payload.sub as string, role, sessionId: payload.sid },
+          expMs: (payload.exp as number) * 1000,
+        };
       } catch (err) {
         if ((err as { code?: string }).code === 'unauthenticated') throw err;
         if (err instanceof joseErrors.JWTExpired) throw rejected('expired');
-        if (err instanceof joseErrors.JWTClaimValidationFailed) throw rejected(`claim ${err.claim} failed: ${err.reason}`);
-        if (err instanceof joseErrors.JOSEError) throw rejected(err.code.toLowerCase().replace(/^err_/, '').replaceAll('_', ' '));
+        if (err instanceof joseErrors.JWTClaimValidationFailed)
+          throw rejected(`claim ${err.claim} failed: ${err.reason}`);
+        if (err instanceof joseErrors.JOSEError)
+          throw rejected(err.code.toLowerCase().replace(/^err_/, '').replaceAll('_', ' '));
         throw rejected('malformed');
       }
     }

@@ -34,13 +34,21 @@ export function createAuthGuard(opts: GuardOptions) {
   };
 }
 
-export async function enforceRate(limiter: RateLimiter, key: string, perMin: number, reply: FastifyReply): Promise<void> {
+export async function enforceRate(
+  limiter: RateLimiter,
+  key: string,
+  perMin: number,
+  reply: FastifyReply,
+): Promise<void> {
   const d = await limiter.hit(key, perMin, 60_000);
   reply.header('ratelimit-limit', String(perMin));
   reply.header('ratelimit-remaining', String(d.remaining));
   reply.header('ratelimit-reset', String(d.resetSeconds));
   if (!d.allowed) {
-    throw resourceExhausted(`rate limit: more than ${perMin} requests per minute; retry in ${d.resetSeconds} s`, { retryAfter: d.resetSeconds });
+    throw resourceExhausted(
+      `rate limit: more than ${perMin} requests per minute; retry in ${d.resetSeconds} s`,
+      { retryAfter: d.resetSeconds },
+    );
   }
 }
 
@@ -48,7 +56,11 @@ export async function enforceRate(limiter: RateLimiter, key: string, perMin: num
 export function clientIp(req: FastifyRequest, trustProxy: boolean): string {
   if (trustProxy) {
     const xff = req.headers['x-forwarded-for'];
-    const last = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((s) => s.trim()).filter(Boolean).pop();
+    const last = (Array.isArray(xff) ? xff.join(',') : (xff ?? ''))
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .pop();
     if (last) return last;
   }
   return req.socket.remoteAddress ?? 'unknown';

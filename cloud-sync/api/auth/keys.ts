@@ -54,7 +54,13 @@ export function createSigningKeys(opts: SigningKeysOptions): SigningKeys {
   let loading: Promise<void> | undefined;
 
   async function load(): Promise<void> {
-    const { rows } = await pool.query<{ kid: string; public_jwk: JWK; private_jwk: JWK; created_at: Date; retired_at: Date | null }>(
+    const { rows } = await pool.query<{
+      kid: string;
+      public_jwk: JWK;
+      private_jwk: JWK;
+      created_at: Date;
+      retired_at: Date | null;
+    }>(
       `SELECT kid, public_jwk, private_jwk, created_at, retired_at FROM signing_keys
         WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC`,
       [new Date(clock.now() - opts.verifyGraceMs)],
@@ -87,14 +93,23 @@ export function createSigningKeys(opts: SigningKeysOptions): SigningKeys {
         await client.query('COMMIT');
         return undefined;
       }
-      const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { crv: 'Ed25519', extractable: true });
+      const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, {
+        crv: 'Ed25519',
+        extractable: true,
+      });
       const publicJwk = await exportJWK(publicKey);
       const kid = await calculateJwkThumbprint(publicJwk);
       const privateJwk = await exportJWK(privateKey);
       await client.query('UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL', [new Date(now)]);
       await client.query(
         'INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, created_at) VALUES ($1, $2, $3, $4, $5)',
-        [kid, SIGNING_ALG, { ...publicJwk, kid, alg: SIGNING_ALG, use: 'sig' }, { ...privateJwk, kid, alg: SIGNING_ALG }, new Date(now)],
+        [
+          kid,
+          SIGNING_ALG,
+          { ...publicJwk, kid, alg: SIGNING_ALG, use: 'sig' },
+          { ...privateJwk, kid, alg: SIGNING_ALG },
+          new Date(now),
+        ],
       );
       await client.query('COMMIT');
       await reload();
@@ -112,7 +127,7 @@ export function createSigningKeys(opts: SigningKeysOptions): SigningKeys {
       if (keys.length === 0 || clock.now() - loadedAt > KEY_CACHE_MS) await reload();
       let key = keys.find((k) => k.retiredAt === null);
       if (!key) {
-        await rotate({ force: keys.length === 0 ? false : true });
+        await rotate({ force: keys.length !== 0 });
         key = keys.find((k) => k.retiredAt === null);
       }
       if (!key) throw new Error('no signing key available');
@@ -130,7 +145,11 @@ export function createSigningKeys(opts: SigningKeysOptions): SigningKeys {
     async jwks() {
       if (keys.length === 0 || clock.now() - loadedAt > KEY_CACHE_MS) await reload();
       const now = clock.now();
-      return { keys: keys.filter((k) => k.retiredAt === null || k.retiredAt + opts.verifyGraceMs > now).map((k) => k.publicJwk) };
+      return {
+        keys: keys
+          .filter((k) => k.retiredAt === null || k.retiredAt + opts.verifyGraceMs > now)
+          .map((k) => k.publicJwk),
+      };
     },
     rotate,
     reload,

@@ -33,7 +33,10 @@ export function createLoginBackoff(opts: LoginBackoffOptions): LoginBackoff {
 
   return {
     async waitSeconds(email) {
-      const { rows } = await pool.query<{ locked_until: Date | null }>('SELECT locked_until FROM login_failures WHERE key_hash = $1', [key(email)]);
+      const { rows } = await pool.query<{ locked_until: Date | null }>(
+        'SELECT locked_until FROM login_failures WHERE key_hash = $1',
+        [key(email)],
+      );
       const until = rows[0]?.locked_until?.getTime() ?? 0;
       return Math.max(0, Math.ceil((until - clock.now()) / 1000));
     },
@@ -50,7 +53,10 @@ export function createLoginBackoff(opts: LoginBackoffOptions): LoginBackoff {
       const failures = rows[0]!.failures;
       if (failures >= free) {
         const lockMs = Math.min(maxLockMs, 1000 * 2 ** (failures - free));
-        await pool.query('UPDATE login_failures SET locked_until = $2 WHERE key_hash = $1', [key(email), new Date(now + lockMs)]);
+        await pool.query('UPDATE login_failures SET locked_until = $2 WHERE key_hash = $1', [
+          key(email),
+          new Date(now + lockMs),
+        ]);
       }
     },
     async recordSuccess(email) {

@@ -12,7 +12,12 @@ export interface PasswordHasher {
 
 /** argon2id (RFC 9106) with OWASP's minimum profile by default: 19 MiB, 2 passes, 1 lane. */
 export function createPasswordHasher(opts: { memoryKib?: number; timeCost?: number } = {}): PasswordHasher {
-  const params = { algorithm: ARGON2ID, memoryCost: opts.memoryKib ?? 19456, timeCost: opts.timeCost ?? 2, parallelism: 1 };
+  const params = {
+    algorithm: ARGON2ID,
+    memoryCost: opts.memoryKib ?? 19456,
+    timeCost: opts.timeCost ?? 2,
+    parallelism: 1,
+  };
   let dummy: Promise<string> | undefined;
   return {
     hash: (password) => hash(password, params),

@@ -1,8 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Clock } from '../../../common/clock.js';
-import type { Logger } from '../../../common/log.js';
 import { unauthenticated } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
 
 export interface IssuedRefresh {
   token: string;
@@ -28,11 +28,20 @@ const hashToken = (token: string) => createHash('sha256').update(token).digest()
 /** 256 random bits, base64url, with a prefix so a leaked token is recognisable in secret scanners. */
 const newToken = () => `aide_rt_${randomBytes(32).toString('base64url')}`;
 
-export function createRefreshTokens(opts: { pool: pg.Pool; clock: Clock; ttlMs: number; log: Logger }): RefreshTokens {
+export function createRefreshTokens(opts: {
+  pool: pg.Pool;
+  clock: Clock;
+  ttlMs: number;
+  log: Logger;
+}): RefreshTokens {
   const { pool, clock, log } = opts;
   const invalid = () => unauthenticated('refresh token is invalid, expired or already used; sign in again');
 
-  async function insert(client: pg.PoolClient | pg.Pool, userId: string, familyId: string): Promise<IssuedRefresh> {
+  async function insert(
+    client: pg.PoolClient | pg.Pool,
+    userId: string,
+    familyId: string,
+  ): Promise<IssuedRefresh> {
     const token = newToken();
     const now = clock.now();
     const expiresAt = now + opts.ttlMs;
@@ -51,7 +60,15 @@ export function createRefreshTokens(opts: { pool: pg.Pool; clock: Clock; ttlMs: 
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        const { rows } = await client.query<{ id: string; family_id: string; user_id: string; expires_at: Date; used_at: Date | null; revoked_at: Date | null; disabled_at: Date | null }>(
+        const { rows } = await client.query<{
+          id: string;
+          family_id: string;
+          user_id: string;
+          expires_at: Date;
+          used_at: Date | null;
+          revoked_at: Date | null;
+          disabled_at: Date | null;
+        }>(
           `SELECT t.id, t.family_id, t.user_id, t.expires_at, t.used_at, t.revoked_at, u.disabled_at
              FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 FOR UPDATE OF t`,
           [hashToken(token)],
@@ -69,7 +86,10 @@ export function createRefreshTokens(opts: { pool: pg.Pool; clock: Clock; ttlMs: 
             [row.family_id, new Date(now)],
           );
           await client.query('COMMIT');
-          log.warn({ familyId: row.family_id, userId: row.user_id }, 'refresh token reuse detected; session revoked');
+          log.warn(
+            { familyId: row.family_id, userId: row.user_id },
+            'refresh token reuse detected; session revoked',
+          );
           throw invalid();
         }
         if (row.expires_at.getTime() <= now || row.disabled_at) {
@@ -98,11 +118,10 @@ export function createRefreshTokens(opts: { pool: pg.Pool; clock: Clock; ttlMs: 
     },
 
     async revokeAllForUser(userId, reason) {
-      await pool.query('UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL', [
-        userId,
-        new Date(clock.now()),
-        reason,
-      ]);
+      await pool.query(
+        'UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL',
+        [userId, new Date(clock.now()), reason],
+      );
     },
   };
 }

@@ -7,8 +7,13 @@ import { findUserByEmail, findUserById, normalizeEmail, toUser, type UserRow } f
 import { clientIp, enforceRate } from './guard.js';
 
 const email = z.string().trim().max(254, 'must be at most 254 characters').email('must be an email address');
-const password = z.string().min(10, 'must be at least 10 characters').max(256, 'must be at most 256 characters');
-const registerBody = z.object({ email, password, displayName: z.string().trim().min(1).max(100).optional() }).strict();
+const password = z
+  .string()
+  .min(10, 'must be at least 10 characters')
+  .max(256, 'must be at most 256 characters');
+const registerBody = z
+  .object({ email, password, displayName: z.string().trim().min(1).max(100).optional() })
+  .strict();
 const loginBody = z.object({ email: z.string().max(254), password: z.string().max(256) }).strict();
 const refreshBody = z.object({ refreshToken: z.string().min(1, 'is required').max(200) }).strict();
 
@@ -21,12 +26,23 @@ export function registerAuthRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   // Per-IP budget on every auth route, before any password work.
   const perIp = async (req: FastifyRequest, reply: FastifyReply) =>
-    enforceRate(limiter, `ip:${clientIp(req, config.AIDE_TRUST_PROXY)}`, config.AIDE_AUTH_RATE_LIMIT_PER_MIN, reply);
+    enforceRate(
+      limiter,
+      `ip:${clientIp(req, config.AIDE_TRUST_PROXY)}`,
+      config.AIDE_AUTH_RATE_LIMIT_PER_MIN,
+      reply,
+    );
 
   async function session(user: UserRow) {
     const rt = await refresh.issue(user.id);
     const at = await tokens.sign({ userId: user.id, role: user.role, sessionId: rt.familyId });
-    return { user: toUser(user), accessToken: at.token, tokenType: 'Bearer', expiresIn: config.AIDE_ACCESS_TOKEN_TTL_S, refreshToken: rt.token };
+    return {
+      user: toUser(user),
+      accessToken: at.token,
+      tokenType: 'Bearer',
+      expiresIn: config.AIDE_ACCESS_TOKEN_TTL_S,
+      refreshToken: rt.token,
+    };
   }
 
   app.post('/v1/auth/register', { preHandler: perIp }, async (req, reply) => {
@@ -38,7 +54,10 @@ export function registerAuthRoutes(app: FastifyInstance, deps: ApiDeps): void {
        ON CONFLICT DO NOTHING RETURNING *`,
       [id, normalizeEmail(body.email), passwordHash, body.displayName ?? null, new Date(deps.clock.now())],
     );
-    if (!rows[0]) throw conflict('email: an account with this email already exists; sign in instead', { details: [{ field: 'email', rule: 'unique', message: 'already registered' }] });
+    if (!rows[0])
+      throw conflict('email: an account with this email already exists; sign in instead', {
+        details: [{ field: 'email', rule: 'unique', message: 'already registered' }],
+      });
     log.info({ userId: id }, 'account registered');
     reply.code(201);
     return session(rows[0]);
@@ -49,10 +68,14 @@ export function registerAuthRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const wait = await backoff.waitSeconds(body.email);
     if (wait > 0) {
       logins.inc({ outcome: 'locked' });
-      throw resourceExhausted(`too many failed sign-ins for this account; try again in ${wait} s`, { retryAfter: wait });
+      throw resourceExhausted(`too many failed sign-ins for this account; try again in ${wait} s`, {
+        retryAfter: wait,
+      });
     }
     const user = await findUserByEmail(pool, body.email);
-    const ok = user?.password_hash && !user.disabled_at ? await hasher.verify(user.password_hash, body.password) : (await hasher.verifyDummy(body.password), false);
+    let ok = false;
+    if (user?.password_hash && !user.disabled_at) ok = await hasher.verify(user.password_hash, body.password);
+    else await hasher.verifyDummy(body.password); // same time whether or not the account exists
     if (!ok || !user) {
       await backoff.recordFailure(body.email);
       logins.inc({ outcome: 'failed' });
@@ -70,7 +93,13 @@ export function registerAuthRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const user = await findUserById(pool, rt.userId);
     if (!user || user.disabled_at) throw unauthenticated('account is disabled');
     const at = await tokens.sign({ userId: user.id, role: user.role, sessionId: rt.familyId });
-    return { user: toUser(user), accessToken: at.token, tokenType: 'Bearer', expiresIn: config.AIDE_ACCESS_TOKEN_TTL_S, refreshToken: rt.token };
+    return {
+      user: toUser(user),
+      accessToken: at.token,
+      tokenType: 'Bearer',
+      expiresIn: config.AIDE_ACCESS_TOKEN_TTL_S,
+      refreshToken: rt.token,
+    };
   });
 
   app.post('/v1/auth/logout', { preHandler: perIp }, async (req, reply) => {

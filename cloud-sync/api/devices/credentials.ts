@@ -34,7 +34,13 @@ export function createDeviceCredentials(opts: { passwordFile?: string }) {
     let actual: Buffer;
     if (parts[1] === '7' && parts.length === 5) {
       expected = Buffer.from(parts[4]!, 'base64');
-      actual = pbkdf2Sync(password, Buffer.from(parts[3]!, 'base64'), Number(parts[2]), expected.length, 'sha512');
+      actual = pbkdf2Sync(
+        password,
+        Buffer.from(parts[3]!, 'base64'),
+        Number(parts[2]),
+        expected.length,
+        'sha512',
+      );
     } else if (parts[1] === '6' && parts.length === 4) {
       expected = Buffer.from(parts[3]!, 'base64');
       actual = createHash('sha512').update(password).update(Buffer.from(parts[2]!, 'base64')).digest();
@@ -51,12 +57,14 @@ export function createDeviceCredentials(opts: { passwordFile?: string }) {
     /** The device id of a request carrying `Authorization: Basic base64(deviceId:password)`, or 401. */
     authenticate(req: FastifyRequest): string {
       const m = /^Basic ([A-Za-z0-9+/=]{4,400})$/.exec(req.headers.authorization ?? '');
-      if (!m) throw unauthenticated('authorization: devices sign in with Basic <device id>:<device password>');
+      if (!m)
+        throw unauthenticated('authorization: devices sign in with Basic <device id>:<device password>');
       const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
       const i = decoded.indexOf(':');
       const deviceId = decoded.slice(0, i);
       const password = decoded.slice(i + 1);
-      if (i <= 0 || !deviceIdPattern.test(deviceId)) throw unauthenticated('device credentials are not right');
+      if (i <= 0 || !deviceIdPattern.test(deviceId))
+        throw unauthenticated('device credentials are not right');
       const memo = createHash('sha256').update(decoded).digest('hex');
       const stored = load().get(deviceId);
       const seen = recent.get(memo);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from '../../../common/http.js';
-import type { ApiDeps } from '../deps.js';
 import { clientIp, enforceRate } from '../auth/guard.js';
+import type { ApiDeps } from '../deps.js';
 import { createPairingCode } from '../people/pairing.js';
 
 /**
@@ -9,7 +9,12 @@ import { createPairingCode } from '../people/pairing.js';
  */
 export function registerDeviceRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post('/v1/device/pairing-code', async (req, reply) => {
-    await enforceRate(deps.limiter, `ip:${clientIp(req, deps.config.AIDE_TRUST_PROXY)}`, deps.config.AIDE_AUTH_RATE_LIMIT_PER_MIN, reply);
+    await enforceRate(
+      deps.limiter,
+      `ip:${clientIp(req, deps.config.AIDE_TRUST_PROXY)}`,
+      deps.config.AIDE_AUTH_RATE_LIMIT_PER_MIN,
+      reply,
+    );
     const deviceId = deps.deviceCredentials.authenticate(req);
     const code = await createPairingCode(deps.pool, deps.clock, deviceId);
     deps.log.info({ deviceId }, 'pairing code issued');

@@ -59,7 +59,9 @@ function asBasic(req: FastifyRequest): void {
 
 export function registerLlmProxy(app: FastifyInstance, deps: ApiDeps, cache: ResponseCache): void {
   const { config, log, metrics } = deps;
-  const requests = metrics.counter('aide_llm_proxy_requests_total', 'LLM proxy requests by outcome', ['outcome']);
+  const requests = metrics.counter('aide_llm_proxy_requests_total', 'LLM proxy requests by outcome', [
+    'outcome',
+  ]);
 
   app.post('/v1/llm/chat/completions', { bodyLimit: 2 * 1024 * 1024 }, async (req, reply) => {
     asBasic(req);
@@ -84,7 +86,10 @@ export function registerLlmProxy(app: FastifyInstance, deps: ApiDeps, cache: Res
     try {
       res = await fetch(`${config.LLM_PROVIDER_URL.replace(/\/$/, '')}/chat/completions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(config.LLM_PROVIDER_API_KEY ? { authorization: `Bearer ${config.LLM_PROVIDER_API_KEY}` } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          ...(config.LLM_PROVIDER_API_KEY ? { authorization: `Bearer ${config.LLM_PROVIDER_API_KEY}` } : {}),
+        },
         body: JSON.stringify(forwarded),
         signal: AbortSignal.timeout(config.AIDE_LLM_TIMEOUT_MS),
       });
@@ -97,15 +102,21 @@ export function registerLlmProxy(app: FastifyInstance, deps: ApiDeps, cache: Res
     if (!res.ok) {
       await res.arrayBuffer().catch(() => {});
       requests.inc({ outcome: `provider_${res.status}` });
-      if (res.status === 429) throw resourceExhausted('the cloud LLM is busy; try again shortly', { retryAfter: Number(res.headers.get('retry-after')) || 5 });
-      if (res.status === 400 || res.status === 404 || res.status === 422) throw fieldError('body', 'provider', `the LLM provider refused the request (${res.status})`);
+      if (res.status === 429)
+        throw resourceExhausted('the cloud LLM is busy; try again shortly', {
+          retryAfter: Number(res.headers.get('retry-after')) || 5,
+        });
+      if (res.status === 400 || res.status === 404 || res.status === 422)
+        throw fieldError('body', 'provider', `the LLM provider refused the request (${res.status})`);
       // 401/403 mean our key is wrong: the device can do nothing about it, and must not learn more.
       throw unavailable(`the cloud LLM answered ${res.status >= 500 ? res.status : 'with an error'}`);
     }
     requests.inc({ outcome: 'ok' });
     reply.header('x-aide-cache', cacheable ? 'miss' : 'bypass');
     if (b.stream && res.body) {
-      reply.header('content-type', res.headers.get('content-type') ?? 'text/event-stream').header('cache-control', 'no-cache');
+      reply
+        .header('content-type', res.headers.get('content-type') ?? 'text/event-stream')
+        .header('cache-control', 'no-cache');
       return reply.send(Readable.fromWeb(res.body as never));
     }
     const text = await res.text();
@@ -119,6 +130,9 @@ export function registerLlmProxy(app: FastifyInstance, deps: ApiDeps, cache: Res
     asBasic(req);
     deps.deviceCredentials.authenticate(req);
     if (!config.LLM_PROVIDER_URL) throw unavailable('the cloud LLM is not configured (LLM_PROVIDER_URL)');
-    return { object: 'list', data: config.AIDE_LLM_MODEL ? [{ id: config.AIDE_LLM_MODEL, object: 'model', owned_by: 'aide' }] : [] };
+    return {
+      object: 'list',
+      data: config.AIDE_LLM_MODEL ? [{ id: config.AIDE_LLM_MODEL, object: 'model', owned_by: 'aide' }] : [],
+    };
   });
 }

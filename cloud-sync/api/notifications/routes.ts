@@ -11,7 +11,10 @@ const settingsBody = z
     emailEnabled: z.boolean(),
     pushEnabled: z.boolean(),
     smsEnabled: z.boolean(),
-    phone: z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an international number like +447700900123').nullable(),
+    phone: z
+      .string()
+      .regex(/^\+[1-9]\d{6,14}$/, 'must be an international number like +447700900123')
+      .nullable(),
     quietStart: hhmm.nullable(),
     quietEnd: hhmm.nullable(),
     timezone: timezone(),
@@ -21,7 +24,15 @@ const settingsBody = z
   .strict();
 const subscriptionBody = z
   .object({
-    endpoint: z.string().url('must be the push service URL').max(2000).refine((u) => u.startsWith('https://') || u.startsWith('http://127.0.0.1') || u.startsWith('http://localhost'), 'must be https'),
+    endpoint: z
+      .string()
+      .url('must be the push service URL')
+      .max(2000)
+      .refine(
+        (u) =>
+          u.startsWith('https://') || u.startsWith('http://127.0.0.1') || u.startsWith('http://localhost'),
+        'must be https',
+      ),
     keys: z.object({ p256dh: z.string().min(20).max(200), auth: z.string().min(8).max(100) }),
   })
   .passthrough();
@@ -37,7 +48,16 @@ interface PrefRow {
   timezone: string;
   include_values: boolean;
 }
-const defaults: PrefRow = { email_enabled: true, push_enabled: true, sms_enabled: false, phone: null, quiet_start: null, quiet_end: null, timezone: 'UTC', include_values: false };
+const defaults: PrefRow = {
+  email_enabled: true,
+  push_enabled: true,
+  sms_enabled: false,
+  phone: null,
+  quiet_start: null,
+  quiet_end: null,
+  timezone: 'UTC',
+  include_values: false,
+};
 const view = (r: PrefRow) => ({
   emailEnabled: r.email_enabled,
   pushEnabled: r.push_enabled,
@@ -55,11 +75,15 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: ApiDeps):
   const guard = { preHandler: requireUser };
 
   const load = async (userId: string): Promise<PrefRow> => {
-    const { rows } = await pool.query<PrefRow>('SELECT * FROM notification_preferences WHERE user_id = $1', [userId]);
+    const { rows } = await pool.query<PrefRow>('SELECT * FROM notification_preferences WHERE user_id = $1', [
+      userId,
+    ]);
     return rows[0] ?? defaults;
   };
 
-  app.get('/v1/me/notification-settings', guard, async (req) => ({ settings: view(await load(req.auth!.userId)) }));
+  app.get('/v1/me/notification-settings', guard, async (req) => ({
+    settings: view(await load(req.auth!.userId)),
+  }));
 
   app.put('/v1/me/notification-settings', guard, async (req) => {
     const body = parse(settingsBody, req.body);
@@ -69,14 +93,29 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: ApiDeps):
       throw fieldError('phone', 'required', 'phone: is required when SMS is on');
     }
     if ((next.quietStart === null) !== (next.quietEnd === null)) {
-      throw fieldError('quietEnd', 'required', 'quietStart, quietEnd: quiet hours need both a start and an end');
+      throw fieldError(
+        'quietEnd',
+        'required',
+        'quietStart, quietEnd: quiet hours need both a start and an end',
+      );
     }
     await pool.query(
       `INSERT INTO notification_preferences (user_id, email_enabled, push_enabled, sms_enabled, phone, quiet_start, quiet_end, timezone, include_values, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (user_id) DO UPDATE SET email_enabled = $2, push_enabled = $3, sms_enabled = $4, phone = $5, quiet_start = $6, quiet_end = $7,
          timezone = $8, include_values = $9, updated_at = $10`,
-      [req.auth!.userId, next.emailEnabled, next.pushEnabled, next.smsEnabled, next.phone, next.quietStart, next.quietEnd, next.timezone, next.includeValues, new Date(clock.now())],
+      [
+        req.auth!.userId,
+        next.emailEnabled,
+        next.pushEnabled,
+        next.smsEnabled,
+        next.phone,
+        next.quietStart,
+        next.quietEnd,
+        next.timezone,
+        next.includeValues,
+        new Date(clock.now()),
+      ],
     );
     return { settings: next };
   });
@@ -97,7 +136,10 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: ApiDeps):
 
   app.delete('/v1/me/push-subscriptions', guard, async (req, reply) => {
     const { endpoint } = parse(z.object({ endpoint: z.string().url() }), req.query, 'query');
-    await pool.query('DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2', [req.auth!.userId, endpoint]);
+    await pool.query('DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2', [
+      req.auth!.userId,
+      endpoint,
+    ]);
     reply.code(204);
   });
 
@@ -129,11 +171,10 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: ApiDeps):
 
   app.post('/v1/me/notifications/:id/read', guard, async (req, reply) => {
     const { id } = parse(z.object({ id: z.string().min(1).max(100) }), req.params, 'params');
-    const r = await pool.query(`UPDATE notification_deliveries SET read_at = COALESCE(read_at, $3) WHERE user_id = $1 AND event_id = $2 AND channel = 'inapp'`, [
-      req.auth!.userId,
-      id,
-      new Date(clock.now()),
-    ]);
+    const r = await pool.query(
+      `UPDATE notification_deliveries SET read_at = COALESCE(read_at, $3) WHERE user_id = $1 AND event_id = $2 AND channel = 'inapp'`,
+      [req.auth!.userId, id, new Date(clock.now())],
+    );
     if (!r.rowCount) throw notFound(`notification ${id} not found`);
     reply.code(204);
   });

@@ -17,7 +17,10 @@ const providerConfig = z.object({
   clientSecret: z.string().min(1),
   scopes: z.string().default('openid email profile'),
 });
-const providersSchema = z.record(z.string().regex(/^[a-z0-9-]{1,40}$/, 'provider names are lower-case letters, digits or -'), providerConfig);
+const providersSchema = z.record(
+  z.string().regex(/^[a-z0-9-]{1,40}$/, 'provider names are lower-case letters, digits or -'),
+  providerConfig,
+);
 
 interface Discovery {
   issuer: string;
@@ -40,15 +43,20 @@ export function parseOidcProviders(json: string) {
     throw new ConfigError(['AIDE_OIDC_PROVIDERS: must be JSON']);
   }
   const r = providersSchema.safeParse(raw);
-  if (!r.success) throw new ConfigError(r.error.issues.map((i) => `AIDE_OIDC_PROVIDERS.${i.path.join('.')}: ${i.message}`));
+  if (!r.success)
+    throw new ConfigError(r.error.issues.map((i) => `AIDE_OIDC_PROVIDERS.${i.path.join('.')}: ${i.message}`));
   return r.data;
 }
 
 export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const { pool, clock, config, log, refresh, tokens } = deps;
   const providers = parseOidcProviders(config.AIDE_OIDC_PROVIDERS);
-  const discovered = new Map<string, Promise<{ d: Discovery; jwks: ReturnType<typeof createRemoteJWKSet> }>>();
-  const callbackUrl = (name: string) => `${config.AIDE_API_ISSUER.replace(/\/$/, '')}/v1/auth/oidc/${name}/callback`;
+  const discovered = new Map<
+    string,
+    Promise<{ d: Discovery; jwks: ReturnType<typeof createRemoteJWKSet> }>
+  >();
+  const callbackUrl = (name: string) =>
+    `${config.AIDE_API_ISSUER.replace(/\/$/, '')}/v1/auth/oidc/${name}/callback`;
 
   function provider(name: string) {
     const p = providers[name];
@@ -61,7 +69,9 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (!d) {
       const p = provider(name);
       d = (async () => {
-        const res = await fetch(`${p.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(10_000) });
+        const res = await fetch(`${p.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, {
+          signal: AbortSignal.timeout(10_000),
+        });
         if (!res.ok) throw new Error(`discovery answered ${res.status}`);
         const doc = (await res.json()) as Discovery;
         if (doc.issuer !== p.issuer) throw new Error('discovery issuer does not match the configured issuer');
@@ -77,7 +87,12 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
   }
 
   app.get('/v1/auth/oidc/:provider/start', async (req, reply) => {
-    await enforceRate(deps.limiter, `ip:${clientIp(req, config.AIDE_TRUST_PROXY)}`, config.AIDE_AUTH_RATE_LIMIT_PER_MIN, reply);
+    await enforceRate(
+      deps.limiter,
+      `ip:${clientIp(req, config.AIDE_TRUST_PROXY)}`,
+      config.AIDE_AUTH_RATE_LIMIT_PER_MIN,
+      reply,
+    );
     const { provider: name } = parse(z.object({ provider: z.string().max(40) }), req.params, 'params');
     const p = provider(name);
     const { d } = await discover(name);
@@ -85,9 +100,10 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const nonce = randomBytes(32).toString('base64url');
     const verifier = randomBytes(48).toString('base64url');
     const now = clock.now();
-    await pool.query('INSERT INTO oidc_states (state_hash, provider, code_verifier, nonce, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)', [
-      sha256(state), name, verifier, nonce, new Date(now), new Date(now + STATE_TTL_MS),
-    ]);
+    await pool.query(
+      'INSERT INTO oidc_states (state_hash, provider, code_verifier, nonce, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [sha256(state), name, verifier, nonce, new Date(now), new Date(now + STATE_TTL_MS)],
+    );
     const url = new URL(d.authorization_endpoint);
     url.search = new URLSearchParams({
       response_type: 'code',
@@ -104,15 +120,30 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get('/v1/auth/oidc/:provider/callback', async (req, reply) => {
     const { provider: name } = parse(z.object({ provider: z.string().max(40) }), req.params, 'params');
-    const q = parse(z.object({ code: z.string().max(2000).optional(), state: z.string().max(200), error: z.string().max(200).optional() }).passthrough(), req.query, 'query');
+    const q = parse(
+      z
+        .object({
+          code: z.string().max(2000).optional(),
+          state: z.string().max(200),
+          error: z.string().max(200).optional(),
+        })
+        .passthrough(),
+      req.query,
+      'query',
+    );
     const p = provider(name);
     // Single use: the state row is deleted as it is read.
-    const { rows } = await pool.query<{ provider: string; code_verifier: string; nonce: string; expires_at: Date }>(
-      'DELETE FROM oidc_states WHERE state_hash = $1 RETURNING provider, code_verifier, nonce, expires_at',
-      [sha256(q.state)],
-    );
+    const { rows } = await pool.query<{
+      provider: string;
+      code_verifier: string;
+      nonce: string;
+      expires_at: Date;
+    }>('DELETE FROM oidc_states WHERE state_hash = $1 RETURNING provider, code_verifier, nonce, expires_at', [
+      sha256(q.state),
+    ]);
     const st = rows[0];
-    if (!st || st.provider !== name || st.expires_at.getTime() < clock.now()) throw unauthenticated('sign-in link expired or already used; start again');
+    if (!st || st.provider !== name || st.expires_at.getTime() < clock.now())
+      throw unauthenticated('sign-in link expired or already used; start again');
     if (q.error || !q.code) throw unauthenticated(`the sign-in service said no (${q.error ?? 'no code'})`);
     const { d, jwks } = await discover(name);
     const res = await fetch(d.token_endpoint, {
@@ -121,7 +152,12 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
         'content-type': 'application/x-www-form-urlencoded',
         authorization: `Basic ${Buffer.from(`${encodeURIComponent(p.clientId)}:${encodeURIComponent(p.clientSecret)}`).toString('base64')}`,
       },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code: q.code, redirect_uri: callbackUrl(name), code_verifier: st.code_verifier }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: q.code,
+        redirect_uri: callbackUrl(name),
+        code_verifier: st.code_verifier,
+      }),
       signal: AbortSignal.timeout(10_000),
     });
     const tokenBody = (await res.json().catch(() => ({}))) as { id_token?: string; access_token?: string };
@@ -134,7 +170,9 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
       ({ payload: claims } = await jwtVerify(tokenBody.id_token, jwks, {
         issuer: p.issuer,
         audience: p.clientId,
-        algorithms: (d.id_token_signing_alg_values_supported ?? ['RS256']).filter((a) => a !== 'none' && !a.startsWith('HS')),
+        algorithms: (d.id_token_signing_alg_values_supported ?? ['RS256']).filter(
+          (a) => a !== 'none' && !a.startsWith('HS'),
+        ),
         clockTolerance: 60,
         currentDate: new Date(clock.now()),
       }));
@@ -142,41 +180,80 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
       log.warn({ provider: name, err: (err as Error).message }, 'oidc id_token rejected');
       throw unauthenticated('the sign-in service’s answer could not be verified');
     }
-    if (claims.nonce !== st.nonce || !claims.sub) throw unauthenticated('the sign-in answer does not belong to this sign-in');
+    if (claims.nonce !== st.nonce || !claims.sub)
+      throw unauthenticated('the sign-in answer does not belong to this sign-in');
     // Conformant providers may keep scope claims (email) out of the ID token: ask the userinfo endpoint.
     if (claims.email === undefined && d.userinfo_endpoint && tokenBody.access_token) {
-      const ui = await fetch(d.userinfo_endpoint, { headers: { authorization: `Bearer ${tokenBody.access_token}` }, signal: AbortSignal.timeout(10_000) });
-      const info = (await ui.json().catch(() => ({}))) as { sub?: string; email?: unknown; email_verified?: unknown; name?: unknown };
-      if (ui.ok && info.sub === claims.sub) claims = { ...claims, email: info.email, email_verified: info.email_verified, name: info.name ?? claims.name };
+      const ui = await fetch(d.userinfo_endpoint, {
+        headers: { authorization: `Bearer ${tokenBody.access_token}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+      const info = (await ui.json().catch(() => ({}))) as {
+        sub?: string;
+        email?: unknown;
+        email_verified?: unknown;
+        name?: unknown;
+      };
+      if (ui.ok && info.sub === claims.sub)
+        claims = {
+          ...claims,
+          email: info.email,
+          email_verified: info.email_verified,
+          name: info.name ?? claims.name,
+        };
     }
-    const user = await linkOrCreate(name, claims as { sub: string; email?: unknown; email_verified?: unknown; name?: unknown });
+    const user = await linkOrCreate(
+      name,
+      claims as { sub: string; email?: unknown; email_verified?: unknown; name?: unknown },
+    );
     const code = randomBytes(32).toString('base64url');
-    await pool.query('INSERT INTO oidc_login_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)', [sha256(code), user.id, new Date(clock.now() + LOGIN_CODE_TTL_MS)]);
+    await pool.query('INSERT INTO oidc_login_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)', [
+      sha256(code),
+      user.id,
+      new Date(clock.now() + LOGIN_CODE_TTL_MS),
+    ]);
     log.info({ provider: name, userId: user.id }, 'signed in through oidc');
     return reply.redirect(`/#/oidc?code=${code}`, 302);
   });
 
-  async function linkOrCreate(name: string, c: { sub: string; email?: unknown; email_verified?: unknown; name?: unknown }): Promise<UserRow> {
-    const known = await pool.query<UserRow>('SELECT u.* FROM oidc_identities i JOIN users u ON u.id = i.user_id WHERE i.provider = $1 AND i.subject = $2', [name, c.sub]);
+  async function linkOrCreate(
+    name: string,
+    c: { sub: string; email?: unknown; email_verified?: unknown; name?: unknown },
+  ): Promise<UserRow> {
+    const known = await pool.query<UserRow>(
+      'SELECT u.* FROM oidc_identities i JOIN users u ON u.id = i.user_id WHERE i.provider = $1 AND i.subject = $2',
+      [name, c.sub],
+    );
     if (known.rows[0]) return known.rows[0];
     // Linking by email needs the provider to vouch for it; otherwise anyone could claim any account.
-    if (typeof c.email !== 'string' || c.email_verified !== true) throw unauthenticated('the sign-in service did not share a verified email address');
+    if (typeof c.email !== 'string' || c.email_verified !== true)
+      throw unauthenticated('the sign-in service did not share a verified email address');
     const email = normalizeEmail(c.email);
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
-      let user = (await client.query<UserRow>('SELECT * FROM users WHERE lower(email) = $1 FOR UPDATE', [email])).rows[0];
+      let user = (
+        await client.query<UserRow>('SELECT * FROM users WHERE lower(email) = $1 FOR UPDATE', [email])
+      ).rows[0];
       if (!user) {
         user = (
           await client.query<UserRow>(
             `INSERT INTO users (id, email, email_verified, display_name, created_at) VALUES ($1, $2, true, $3, $4) RETURNING *`,
-            [randomUUID(), email, typeof c.name === 'string' ? c.name.slice(0, 100) : null, new Date(clock.now())],
+            [
+              randomUUID(),
+              email,
+              typeof c.name === 'string' ? c.name.slice(0, 100) : null,
+              new Date(clock.now()),
+            ],
           )
         ).rows[0]!;
       } else if (!user.email_verified) {
         await client.query('UPDATE users SET email_verified = true WHERE id = $1', [user.id]);
       }
-      await client.query('INSERT INTO oidc_identities (provider, subject, user_id, email, created_at) VALUES ($1, $2, $3, $4, $5)', [name, c.sub, user.id, email, new Date(clock.now())]);
+      await client.query(
+        'INSERT INTO oidc_identities (provider, subject, user_id, email, created_at) VALUES ($1, $2, $3, $4, $5)',
+        [name, c.sub, user.id, email, new Date(clock.now())],
+      );
       await client.query('COMMIT');
       return user;
     } catch (err) {
@@ -188,7 +265,12 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
   }
 
   app.post('/v1/auth/oidc/exchange', async (req, reply) => {
-    await enforceRate(deps.limiter, `ip:${clientIp(req, config.AIDE_TRUST_PROXY)}`, config.AIDE_AUTH_RATE_LIMIT_PER_MIN, reply);
+    await enforceRate(
+      deps.limiter,
+      `ip:${clientIp(req, config.AIDE_TRUST_PROXY)}`,
+      config.AIDE_AUTH_RATE_LIMIT_PER_MIN,
+      reply,
+    );
     const { code } = parse(z.object({ code: z.string().min(10).max(100) }).strict(), req.body);
     const { rows } = await pool.query<UserRow>(
       `WITH c AS (DELETE FROM oidc_login_codes WHERE code_hash = $1 AND expires_at > $2 RETURNING user_id)
@@ -199,7 +281,13 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (!user) throw unauthenticated('sign-in code expired or already used; start again');
     const rt = await refresh.issue(user.id);
     const at = await tokens.sign({ userId: user.id, role: user.role, sessionId: rt.familyId });
-    return { user: toUser(user), accessToken: at.token, tokenType: 'Bearer', expiresIn: config.AIDE_ACCESS_TOKEN_TTL_S, refreshToken: rt.token };
+    return {
+      user: toUser(user),
+      accessToken: at.token,
+      tokenType: 'Bearer',
+      expiresIn: config.AIDE_ACCESS_TOKEN_TTL_S,
+      refreshToken: rt.token,
+    };
   });
 
   app.get('/v1/auth/oidc/providers', async () => ({ providers: Object.keys(providers) }));

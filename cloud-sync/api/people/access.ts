@@ -52,14 +52,21 @@ export function createAccessControl(opts: { pool: pg.Pool; clock: Clock }) {
     const r = rows[0];
     if (!r) return undefined;
     const permissions = new Set<Permission>();
-    if (r.is_owner) for (const p of [...caregiverPermissions, 'manageCaregivers'] as const) permissions.add(p);
+    if (r.is_owner)
+      for (const p of [...caregiverPermissions, 'manageCaregivers'] as const) permissions.add(p);
     if (r.can_view_records) permissions.add('viewRecords');
     if (r.can_receive_alerts) permissions.add('receiveAlerts');
     if (r.can_manage_medicines) permissions.add('manageMedicines');
     const linked = r.is_owner || r.can_view_records !== null;
     if (!linked && !r.break_glass) return undefined;
     if (!linked && r.break_glass) permissions.add('viewRecords');
-    return { personId: r.person_id, deviceId: r.device_id, isOwner: r.is_owner, breakGlass: !linked && r.break_glass, permissions };
+    return {
+      personId: r.person_id,
+      deviceId: r.device_id,
+      isOwner: r.is_owner,
+      breakGlass: !linked && r.break_glass,
+      permissions,
+    };
   }
 
   return {

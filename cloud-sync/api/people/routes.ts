@@ -3,22 +3,46 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { conflict, fieldError, notFound, permissionDenied } from '../../../common/errors.js';
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, parse } from '../../../common/http.js';
-import type { ApiDeps } from '../deps.js';
 import { enforceRate } from '../auth/guard.js';
+import type { ApiDeps } from '../deps.js';
 import { findUserByEmail } from '../users.js';
-import { type Permission, type PersonAccess } from './access.js';
+import type { PersonAccess } from './access.js';
 import { hashPairingCode } from './pairing.js';
 
 const personParams = z.object({ id: z.string().min(1).max(100) });
 const caregiverParams = personParams.extend({ userId: z.string().uuid('must be a user id (UUID)') });
 const permissionsBody = z
-  .object({ viewRecords: z.boolean().optional(), receiveAlerts: z.boolean().optional(), manageMedicines: z.boolean().optional() })
+  .object({
+    viewRecords: z.boolean().optional(),
+    receiveAlerts: z.boolean().optional(),
+    manageMedicines: z.boolean().optional(),
+  })
   .strict();
-const inviteBody = z.object({ email: z.string().trim().max(254).email('must be an email address'), permissions: permissionsBody.default({}) }).strict();
+const inviteBody = z
+  .object({
+    email: z.string().trim().max(254).email('must be an email address'),
+    permissions: permissionsBody.default({}),
+  })
+  .strict();
 const patchBody = z.object({ permissions: permissionsBody }).strict();
-const claimBody = z.object({ code: z.string().trim().regex(/^\d{4}[\s-]?\d{4}$/, 'must be the 8-digit code the device shows, like 1234 5678') }).strict();
-const breakGlassBody = z.object({ personId: z.string().min(1).max(100), reason: z.string().trim().min(10, 'must explain why, in at least 10 characters').max(500) }).strict();
-const auditQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), before: z.coerce.number().int().positive().optional() });
+const claimBody = z
+  .object({
+    code: z
+      .string()
+      .trim()
+      .regex(/^\d{4}[\s-]?\d{4}$/, 'must be the 8-digit code the device shows, like 1234 5678'),
+  })
+  .strict();
+const breakGlassBody = z
+  .object({
+    personId: z.string().min(1).max(100),
+    reason: z.string().trim().min(10, 'must explain why, in at least 10 characters').max(500),
+  })
+  .strict();
+const auditQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  before: z.coerce.number().int().positive().optional(),
+});
 
 const BREAK_GLASS_MS = 60 * 60_000;
 
@@ -93,7 +117,9 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
   app.post('/v1/devices/claim', guard, async (req: FastifyRequest, reply: FastifyReply) => {
     // Guessing codes: 10 tries per user per hour on top of the general budget.
     await enforceRate(limiter, `claim:${req.auth!.userId}`, 10, reply).catch((err) => {
-      throw Object.assign(err, { message: 'too many pairing attempts; wait a while and read the code from the device again' });
+      throw Object.assign(err, {
+        message: 'too many pairing attempts; wait a while and read the code from the device again',
+      });
     });
     const { code } = parse(claimBody, req.body);
     const deviceId = await inTx(pool, async (client) => {
@@ -105,7 +131,10 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
       if (!row || row.claimed_at || row.expires_at.getTime() <= clock.now()) {
         throw notFound('pairing code not found or expired; ask the device for a new code');
       }
-      const owner = await client.query<{ owner_user_id: string }>('SELECT owner_user_id FROM device_owners WHERE device_id = $1 FOR UPDATE', [row.device_id]);
+      const owner = await client.query<{ owner_user_id: string }>(
+        'SELECT owner_user_id FROM device_owners WHERE device_id = $1 FOR UPDATE',
+        [row.device_id],
+      );
       if (owner.rows[0] && owner.rows[0].owner_user_id !== req.auth!.userId) {
         throw conflict('this device already has an owner; ask them to invite you as a caregiver');
       }
@@ -113,8 +142,14 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
         'INSERT INTO device_owners (device_id, owner_user_id, claimed_at) VALUES ($1, $2, $3) ON CONFLICT (device_id) DO NOTHING',
         [row.device_id, req.auth!.userId, new Date(clock.now())],
       );
-      await client.query('UPDATE pairing_codes SET claimed_at = $2, claimed_by = $3 WHERE code_hash = $1', [hashPairingCode(code), new Date(clock.now()), req.auth!.userId]);
-      await audit.appendInTx(client, [{ ...actor(req), action: 'claim', resource: 'device', resourceId: row.device_id }]);
+      await client.query('UPDATE pairing_codes SET claimed_at = $2, claimed_by = $3 WHERE code_hash = $1', [
+        hashPairingCode(code),
+        new Date(clock.now()),
+        req.auth!.userId,
+      ]);
+      await audit.appendInTx(client, [
+        { ...actor(req), action: 'claim', resource: 'device', resourceId: row.device_id },
+      ]);
       return row.device_id;
     });
     deps.log.info({ userId: req.auth!.userId, deviceId }, 'device claimed');
@@ -132,15 +167,39 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
     const { id } = parse(personParams, req.params, 'params');
     const a = await access.require(req, id, 'viewRecords');
     const rows = await listPeople(req.auth!.userId, 'p.id = $2::uuid', [id]);
-    audit.recordRead({ ...actor(req), action: 'read', personId: id, resource: 'person', breakGlass: a.breakGlass });
-    const data = rows[0] ? personView(rows[0]) : { id, deviceId: a.deviceId, name: null, timezone: null, targets: {}, isOwner: false, permissions: permissionsOf(a) };
+    audit.recordRead({
+      ...actor(req),
+      action: 'read',
+      personId: id,
+      resource: 'person',
+      breakGlass: a.breakGlass,
+    });
+    const data = rows[0]
+      ? personView(rows[0])
+      : {
+          id,
+          deviceId: a.deviceId,
+          name: null,
+          timezone: null,
+          targets: {},
+          isOwner: false,
+          permissions: permissionsOf(a),
+        };
     return { person: data };
   });
 
   app.get('/v1/people/:id/caregivers', guard, async (req) => {
     const { id } = parse(personParams, req.params, 'params');
     const a = await access.require(req, id, 'viewRecords');
-    const { rows } = await pool.query<{ user_id: string; email: string; display_name: string | null; owner: boolean; v: boolean; r: boolean; m: boolean }>(
+    const { rows } = await pool.query<{
+      user_id: string;
+      email: string;
+      display_name: string | null;
+      owner: boolean;
+      v: boolean;
+      r: boolean;
+      m: boolean;
+    }>(
       `SELECT o.owner_user_id AS user_id, u.email, u.display_name, true AS owner, true AS v, true AS r, true AS m
          FROM device_owners o JOIN users u ON u.id = o.owner_user_id WHERE o.device_id = $1
        UNION ALL
@@ -154,7 +213,12 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
         email: r.email,
         displayName: r.display_name,
         isOwner: r.owner,
-        permissions: { viewRecords: r.v, receiveAlerts: r.r, manageMedicines: r.m, manageCaregivers: r.owner },
+        permissions: {
+          viewRecords: r.v,
+          receiveAlerts: r.r,
+          manageMedicines: r.m,
+          manageCaregivers: r.owner,
+        },
       })),
     };
   });
@@ -164,7 +228,12 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
     const body = parse(inviteBody, req.body);
     const a = await access.require(req, id, 'manageCaregivers');
     const invitee = await findUserByEmail(pool, body.email);
-    if (!invitee) throw fieldError('email', 'exists', 'email: no account uses this email yet; ask them to create one first, then invite again');
+    if (!invitee)
+      throw fieldError(
+        'email',
+        'exists',
+        'email: no account uses this email yet; ask them to create one first, then invite again',
+      );
     if (invitee.id === req.auth!.userId) throw conflict('you are the owner already');
     const p = { viewRecords: true, receiveAlerts: true, manageMedicines: false, ...body.permissions };
     await inTx(pool, async (client) => {
@@ -175,10 +244,28 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
          ON CONFLICT (person_id, user_id) DO UPDATE SET can_view_records = $3, can_receive_alerts = $4, can_manage_medicines = $5, updated_at = $7`,
         [id, invitee.id, p.viewRecords, p.receiveAlerts, p.manageMedicines, req.auth!.userId, now],
       );
-      await audit.appendInTx(client, [{ ...actor(req), action: 'grant', personId: id, resource: 'caregiver', resourceId: invitee.id, detail: { permissions: p } }]);
+      await audit.appendInTx(client, [
+        {
+          ...actor(req),
+          action: 'grant',
+          personId: id,
+          resource: 'caregiver',
+          resourceId: invitee.id,
+          detail: { permissions: p },
+        },
+      ]);
     });
     reply.code(201);
-    return { caregiver: { userId: invitee.id, email: invitee.email, displayName: invitee.display_name, isOwner: false, permissions: { ...p, manageCaregivers: false } }, deviceId: a.deviceId };
+    return {
+      caregiver: {
+        userId: invitee.id,
+        email: invitee.email,
+        displayName: invitee.display_name,
+        isOwner: false,
+        permissions: { ...p, manageCaregivers: false },
+      },
+      deviceId: a.deviceId,
+    };
   });
 
   app.patch('/v1/people/:id/caregivers/:userId', guard, async (req) => {
@@ -187,7 +274,11 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
     await access.require(req, id, 'manageCaregivers');
     const sets: string[] = [];
     const vals: unknown[] = [id, userId, new Date(clock.now())];
-    const column: Record<string, string> = { viewRecords: 'can_view_records', receiveAlerts: 'can_receive_alerts', manageMedicines: 'can_manage_medicines' };
+    const column: Record<string, string> = {
+      viewRecords: 'can_view_records',
+      receiveAlerts: 'can_receive_alerts',
+      manageMedicines: 'can_manage_medicines',
+    };
     for (const [k, v] of Object.entries(body.permissions)) {
       vals.push(v);
       sets.push(`${column[k]} = $${vals.length}`);
@@ -199,10 +290,29 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
         vals,
       );
       if (!rows[0]) throw notFound(`caregiver ${userId} not found for this person`);
-      await audit.appendInTx(client, [{ ...actor(req), action: 'update', personId: id, resource: 'caregiver', resourceId: userId, detail: { permissions: body.permissions } }]);
+      await audit.appendInTx(client, [
+        {
+          ...actor(req),
+          action: 'update',
+          personId: id,
+          resource: 'caregiver',
+          resourceId: userId,
+          detail: { permissions: body.permissions },
+        },
+      ]);
       return rows[0];
     });
-    return { caregiver: { userId, permissions: { viewRecords: row.can_view_records, receiveAlerts: row.can_receive_alerts, manageMedicines: row.can_manage_medicines, manageCaregivers: false } } };
+    return {
+      caregiver: {
+        userId,
+        permissions: {
+          viewRecords: row.can_view_records,
+          receiveAlerts: row.can_receive_alerts,
+          manageMedicines: row.can_manage_medicines,
+          manageCaregivers: false,
+        },
+      },
+    };
   });
 
   app.delete('/v1/people/:id/caregivers/:userId', guard, async (req, reply) => {
@@ -210,11 +320,17 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
     const self = userId === req.auth!.userId;
     const a = await deps.access.lookup(req.auth!.userId, req.auth!.role, id);
     if (!a || a.breakGlass) throw notFound(`person ${id} not found`);
-    if (!self && !a.permissions.has('manageCaregivers')) throw permissionDenied('only the owner can remove caregivers');
+    if (!self && !a.permissions.has('manageCaregivers'))
+      throw permissionDenied('only the owner can remove caregivers');
     await inTx(pool, async (client) => {
-      const { rowCount } = await client.query('DELETE FROM caregiver_links WHERE person_id = $1 AND user_id = $2', [id, userId]);
+      const { rowCount } = await client.query(
+        'DELETE FROM caregiver_links WHERE person_id = $1 AND user_id = $2',
+        [id, userId],
+      );
       if (!rowCount) throw notFound(`caregiver ${userId} not found for this person`);
-      await audit.appendInTx(client, [{ ...actor(req), action: 'revoke', personId: id, resource: 'caregiver', resourceId: userId }]);
+      await audit.appendInTx(client, [
+        { ...actor(req), action: 'revoke', personId: id, resource: 'caregiver', resourceId: userId },
+      ]);
     });
     reply.code(204);
   });
@@ -230,7 +346,9 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
   app.post('/v1/admin/break-glass', guard, async (req, reply) => {
     if (req.auth!.role !== 'admin') throw permissionDenied('break-glass access is for administrators only');
     const body = parse(breakGlassBody, req.body);
-    const { rows } = await pool.query('SELECT 1 FROM people WHERE id::text = $1', [body.personId.toLowerCase()]);
+    const { rows } = await pool.query('SELECT 1 FROM people WHERE id::text = $1', [
+      body.personId.toLowerCase(),
+    ]);
     if (!rows[0]) throw notFound(`person ${body.personId} not found`);
     const grant = { id: randomUUID(), expiresAt: new Date(clock.now() + BREAK_GLASS_MS) };
     await inTx(pool, async (client) => {
@@ -238,9 +356,21 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
         'INSERT INTO break_glass_grants (id, admin_user_id, person_id, reason, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
         [grant.id, req.auth!.userId, body.personId, body.reason, new Date(clock.now()), grant.expiresAt],
       );
-      await audit.appendInTx(client, [{ ...actor(req), action: 'break_glass', personId: body.personId, resource: 'person', resourceId: grant.id, breakGlass: true }]);
+      await audit.appendInTx(client, [
+        {
+          ...actor(req),
+          action: 'break_glass',
+          personId: body.personId,
+          resource: 'person',
+          resourceId: grant.id,
+          breakGlass: true,
+        },
+      ]);
     });
-    deps.log.warn({ adminId: req.auth!.userId, personId: body.personId, grantId: grant.id }, 'break-glass access granted');
+    deps.log.warn(
+      { adminId: req.auth!.userId, personId: body.personId, grantId: grant.id },
+      'break-glass access granted',
+    );
     reply.code(201);
     return { grant: { id: grant.id, personId: body.personId, expiresAt: grant.expiresAt.toISOString() } };
   });
