@@ -69,8 +69,9 @@ describe('ingest worker crashes', { skip: quick && 'AIDE_TEST_QUICK', timeout: 3
   test('kill -9 the ingest worker 20 times during a catch-up burst: exact counts, no duplicates', async () => {
     const dev = simDevice('crash-0', broker.url, { password: users['crash-0'] });
     devices.push(dev);
-    const total = 10_000;
-    const ids = new Set(dev.addReadings(total));
+    // 4,000 queued to start with; the device keeps recording during the catch-up, so however fast this
+    // machine is, every kill lands while a backlog is being sent.
+    const ids = new Set(dev.addReadings(4000));
     // Small batches and a short ack timeout so the burst spans many worker lives.
     dev.connect({ batchMax: 10, ackTimeoutMs: 1500 });
     let kills = 0;
@@ -79,14 +80,13 @@ describe('ingest worker crashes', { skip: quick && 'AIDE_TEST_QUICK', timeout: 3
       // Killed while it works: after it is ready (connected to all three), within its first second.
       await waitFor('worker ready', async () => (await fetch(`${worker.url}/readyz`)).ok, 60_000, 50);
       await sleep(100 + Math.random() * 700);
+      assert.ok(dev.outbox.size() > 0, 'the kill lands during catch-up');
       worker.child.kill('SIGKILL');
       await worker.exited;
       kills += 1;
-      assert.ok(
-        dev.outbox.size() > 0,
-        `backlog ran out after ${kills} kills: the test must kill during catch-up`,
-      );
+      if (dev.outbox.size() < 1000) for (const id of dev.addReadings(1000, new Date())) ids.add(id);
     }
+    const total = ids.size;
     const remaining = dev.outbox.size();
     const last = await spawnIngest(env);
     await waitFor('outbox drained', () => dev.outbox.size() === 0, 120_000);
@@ -127,7 +127,7 @@ describe('ingest worker crashes', { skip: quick && 'AIDE_TEST_QUICK', timeout: 3
 
   test('two workers share the load; one is killed and the other carries on', async () => {
     const [w1, w2] = await Promise.all([spawnIngest(env), spawnIngest(env)]);
-    const total = 1500;
+    const total = 600;
     const sims = [1, 2, 3, 4, 5].map((i) =>
       simDevice(`crash-${i}`, broker.url, { password: users[`crash-${i}`] }),
     );

@@ -70,7 +70,7 @@ describe('outages during sync', { skip: quick && 'AIDE_TEST_QUICK', timeout: 300
     const dev = simDevice(deviceId, broker.url);
     devices.push(dev);
     const ids = new Set(dev.addReadings(total));
-    dev.connect({ batchMax: 20, ackTimeoutMs: 2000 });
+    dev.connect({ batchMax: 10, ackTimeoutMs: 2000 });
     await waitFor('stream under way', () => dev.outbox.size() < total - 100, 30_000, 20);
     return { dev, ids };
   }
@@ -102,8 +102,9 @@ describe('outages during sync', { skip: quick && 'AIDE_TEST_QUICK', timeout: 300
   }
 
   test('the broker is killed and restarted mid-stream', async () => {
-    const { dev, ids } = await stream('out-broker', 4000);
+    const { dev, ids } = await stream('out-broker', 2000);
     await broker.kill();
+    for (const id of dev.addReadings(300, new Date())) ids.add(id);
     await waitFor(
       'readiness names the broker',
       async () => {
@@ -119,8 +120,10 @@ describe('outages during sync', { skip: quick && 'AIDE_TEST_QUICK', timeout: 300
   });
 
   test('PostgreSQL stopped for 20 s: readiness names the database, nothing lost or doubled', async () => {
-    const { dev, ids } = await stream('out-pg', 4000);
+    const { dev, ids } = await stream('out-pg', 2000);
     await db.stop();
+    // The person keeps using the device during the outage.
+    for (const id of dev.addReadings(300, new Date())) ids.add(id);
     await waitFor(
       'readiness names the database',
       async () => {
@@ -147,8 +150,9 @@ describe('outages during sync', { skip: quick && 'AIDE_TEST_QUICK', timeout: 300
       async () => (await fetch(`${ingest.url}/readyz`)).ok,
       60_000,
     );
-    const { dev, ids } = await stream('out-kafka', 4000);
+    const { dev, ids } = await stream('out-kafka', 2000);
     await kafka.stop();
+    for (const id of dev.addReadings(300, new Date())) ids.add(id);
     await waitFor(
       'readiness names kafka',
       async () => {

@@ -99,8 +99,8 @@ export function createIngestPipeline(deps: PipelineDeps) {
     }
   }
 
-  async function publishStage(outcome: Outcome): Promise<void> {
-    if (outcome.toPublish.length) {
+  async function publishStage(outcome: Outcome & { inKafka?: boolean }): Promise<void> {
+    if (outcome.toPublish.length && !outcome.inKafka) {
       const receivedAt = new Date(clock.now()).toISOString();
       const byTopic = new Map<string, ReturnType<typeof toKafkaMessage>[]>();
       for (const e of outcome.toPublish) {
@@ -117,14 +117,23 @@ export function createIngestPipeline(deps: PipelineDeps) {
           topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
         });
         endKafka();
+        outcome.inKafka = true;
         deps.onHealth('kafka', true, 'connected');
       } catch (err) {
         deps.onHealth('kafka', false, `publish failed: ${(err as Error).message}`);
         await deps.kafka.reset().catch(() => {});
         throw err;
       }
+    }
+    if (outcome.toPublish.length) {
       const endMark = stageTime.startTimer({ stage: 'mark_published' });
-      await store.markPublished(outcome.toPublish.map((e) => e.id));
+      try {
+        await store.markPublished(outcome.toPublish.map((e) => e.id));
+      } catch (err) {
+        // Kafka has these already: the retry only repeats this mark (a crash now means a re-publish).
+        deps.onHealth('database', false, `write failed: ${(err as Error).message}`);
+        throw err;
+      }
       endMark();
     }
     const acks = new Map<string, AckItem[]>();
