@@ -8,7 +8,7 @@
  * The agent runs pinned to one core (`taskset -c 0`) as a stand-in for one Pi core.
  * Run: node --import tsx bench/voice.ts [--n 12]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -47,6 +47,13 @@ const pct = (xs: number[], p: number) => {
 const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(0)} ms, p95 ${pct(xs, 95).toFixed(0)} ms (n=${xs.length})`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+/** Resident memory of a process and all its descendants (the long-running decoders). */
+function treeRssMb(pid: number): number {
+  let total = rssMb(pid);
+  const kids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').map(Number).filter(Boolean);
+  for (const k of kids) total += treeRssMb(k);
+  return total;
+}
 
 async function main() {
   // Spoken commands, decoded exactly as the API would.
@@ -117,6 +124,7 @@ async function main() {
     }
     s.close();
     const rss = rssMb(agent.pid!);
+    const rssTree = treeRssMb(agent.pid!);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const rtf = [...metrics.matchAll(/aide_voice_real_time_factor_sum\{engine="([^"]+)",task="([^"]+)"\} ([\d.e+-]+)\naide_voice_real_time_factor_count\{[^}]*\} (\d+)/g)]
       .map((m) => `${m[1]} ${m[2]} ${(Number(m[3]) / Number(m[4])).toFixed(3)}`);
@@ -126,7 +134,7 @@ async function main() {
     console.log(`  VAD endpointing           ${fmt(vad)} (includes the ${process.env.AIDE_VAD_SILENCE_MS ?? 1200} ms end-of-speech silence)`);
     console.log(`  baseline: typed turn      ${fmt(typed)} (agent + first sentence of TTS, no ASR)`);
     console.log(`real-time factor in the pinned agent (processing time / audio time): ${rtf.join('; ')}`);
-    console.log(`agent resident memory with engines loaded: ${rss.toFixed(0)} MB (PocketSphinx, espeak-ng and flite run as short-lived child processes, not counted)`);
+    console.log(`agent resident memory with engines loaded: ${rss.toFixed(0)} MB node process, ${rssTree.toFixed(0)} MB with its PocketSphinx decoders (espeak-ng/flite are short-lived, not counted)`);
   } finally {
     agent.kill('SIGTERM');
   }

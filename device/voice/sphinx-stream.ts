@@ -59,6 +59,7 @@ export function createSphinxStream(model: SphinxModel, extraArgs: string[]) {
       const probs: number[] = [];
       const finish = (err?: Error) => {
         clearTimeout(noSpeech);
+        p.off('exit', exited);
         onLine = undefined;
         signal.removeEventListener('abort', abort);
         if (err) return reject(err);
@@ -68,8 +69,9 @@ export function createSphinxStream(model: SphinxModel, extraArgs: string[]) {
         kill(p); // out of step with our timeline: start afresh next time
         finish(signal.reason instanceof Error ? signal.reason : unavailable('pocketsphinx aborted'));
       };
+      const exited = () => finish(unavailable('pocketsphinx exited'));
       signal.addEventListener('abort', abort, { once: true });
-      p.once('exit', () => finish(unavailable('pocketsphinx exited')));
+      p.once('exit', exited);
       // Nothing heard at all: the decoder prints nothing; give up a while after the audio should be done.
       const noSpeech = setTimeout(() => finish(), 2000 + (end - begin) * 1000);
       onLine = (line) => {

@@ -23,6 +23,9 @@ export async function openSession(url: string) {
   await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
   const waitFor = (pred: (m: Msg) => boolean, what: string, timeoutMs = 30_000) =>
     new Promise<Msg>((resolve, reject) => {
+      // Already here (it may arrive while the caller was still streaming).
+      const seen = messages.find(pred);
+      if (seen) return resolve(seen);
       const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}; got ${messages.map((m) => m.type).join(',')}`)), timeoutMs);
       waiters.push({ pred, resolve: (m) => { clearTimeout(t); resolve(m); } });
     });
