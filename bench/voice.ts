@@ -50,7 +50,10 @@ const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/
 /** Resident memory of a process and all its descendants (the long-running decoders). */
 function treeRssMb(pid: number): number {
   let total = rssMb(pid);
-  const kids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').map(Number).filter(Boolean);
+  let kids: number[] = [];
+  try {
+    kids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').map(Number).filter(Boolean);
+  } catch {} // ps exits 1 when there are none
   for (const k of kids) total += treeRssMb(k);
   return total;
 }
