@@ -180,6 +180,8 @@ async function main() {
   try {
     const url = aide.url;
     const http = async (opts: LoadOptions) => {
+      // One second of warm-up (JIT, caches) that is not counted.
+      await autocannon({ connections: 10, ...opts, duration: 1 });
       const r = await autocannon({ connections: 10, duration: seconds, ...opts });
       return { rps: r.requests.average, p99: r.latency.p99, bad: r.errors + r.non2xx };
     };
