@@ -43,6 +43,10 @@ export function createCommandPublisher(deps: {
               next_attempt_at = now() + make_interval(secs => LEAST(300, ($1::float8 / 1000) * power(2, LEAST(c.attempts, 10))))
         WHERE c.id IN (SELECT id FROM device_commands
                         WHERE acked_at IS NULL AND next_attempt_at <= now() AND (expires_at IS NULL OR expires_at > now())
+                          -- Re-sends only to a device that says it is online: an offline device's
+                          -- persistent session already holds the first send.
+                          AND (attempts = 0 OR EXISTS (SELECT 1 FROM devices d WHERE d.device_id = device_commands.device_id
+                                                         AND d.status->>'online' = 'true'))
                         ORDER BY created_at LIMIT 500 FOR UPDATE SKIP LOCKED)
         RETURNING c.id, c.device_id, c.kind, c.payload, c.created_at`,
       [deps.retryMs],
