@@ -9,6 +9,13 @@
 import { parseArgs } from 'node:util';
 import { buildGrammar, debianDict } from '../device/voice/grammar.js';
 
-const { values } = parseArgs({ options: { dict: { type: 'string', default: debianDict }, out: { type: 'string', default: 'models/grammar' } } });
+const { values } = parseArgs({
+  options: {
+    dict: { type: 'string', default: debianDict },
+    out: { type: 'string', default: 'models/grammar' },
+  },
+});
 const r = buildGrammar(values.out!, values.dict!);
-console.log(`build-grammar: ${r.sentences} sentences, ${r.words} words, ${r.pronunciations} pronunciations, ${r.skipped} sentences skipped (unknown words) → ${values.out}`);
+console.log(
+  `build-grammar: ${r.sentences} sentences, ${r.words} words, ${r.pronunciations} pronunciations, ${r.skipped} sentences skipped (unknown words) → ${values.out}`,
+);

@@ -12,7 +12,10 @@ before(async () => {
 after(() => device?.close());
 
 const say = async (text: string) =>
-  decodeAudio(await synthWav(text, { engine: 'flite', voice: 'slt', rate: 150 }), 'audio/wav', { maxBytes: 5e6, maxSeconds: 60 });
+  decodeAudio(await synthWav(text, { engine: 'flite', voice: 'slt', rate: 150 }), 'audio/wav', {
+    maxBytes: 5e6,
+    maxSeconds: 60,
+  });
 const silence = (seconds: number) => new Int16Array(Math.round(16000 * seconds));
 const join = (...parts: Int16Array[]) => {
   const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
@@ -31,20 +34,38 @@ test('one recording with three commands separated by pauses yields three turns o
     const ready = await s.waitFor((m) => m.type === 'ready', 'ready');
     assert.deepEqual(ready.engines, { asr: 'pocketsphinx', tts: 'espeak' });
     const recording = join(
-      await say('my blood pressure is one forty over ninety'), silence(2),
-      await say('what time is it'), silence(2),
-      await say('i took my metformin'), silence(2),
+      await say('my blood pressure is one forty over ninety'),
+      silence(2),
+      await say('what time is it'),
+      silence(2),
+      await say('i took my metformin'),
+      silence(2),
     );
     await s.stream(recording);
-    for (let n = 0; n < 3; n++) await s.waitFor((m) => m.type === 'audio_end' && s.messages.filter((x) => x.type === 'audio_end').length === n + 1, `turn ${n + 1}`);
+    for (let n = 0; n < 3; n++)
+      await s.waitFor(
+        (m) => m.type === 'audio_end' && s.messages.filter((x) => x.type === 'audio_end').length === n + 1,
+        `turn ${n + 1}`,
+      );
     const transcripts = s.messages.filter((m) => m.type === 'transcript').map((m) => m.text);
-    assert.deepEqual(transcripts, ['my blood pressure is one forty over ninety', 'what time is it', 'i took my metformin']);
+    assert.deepEqual(transcripts, [
+      'my blood pressure is one forty over ninety',
+      'what time is it',
+      'i took my metformin',
+    ]);
     const replies = s.messages.filter((m) => m.type === 'reply');
     assert.equal(replies.length, 3);
     assert.ok((replies[0]!.actions as { tool: string }[]).some((a) => a.tool === 'log_readings'));
     const audio = s.messages.filter((m) => m.type === 'audio');
-    assert.ok(audio.length >= 3 && audio.every((a) => (a.bytes ?? 0) === (a.samples as number) * 2), 'each audio header is followed by its PCM');
-    assert.equal(s.messages.filter((m) => m.type === 'playback_stop').length, 0, 'pauses between commands are not barge-in');
+    assert.ok(
+      audio.length >= 3 && audio.every((a) => (a.bytes ?? 0) === (a.samples as number) * 2),
+      'each audio header is followed by its PCM',
+    );
+    assert.equal(
+      s.messages.filter((m) => m.type === 'playback_stop').length,
+      0,
+      'pauses between commands are not barge-in',
+    );
   } finally {
     s.close();
   }
@@ -62,7 +83,10 @@ test('speaking during playback stops it (barge-in) and starts a new turn', async
     assert.ok(s.messages.filter((m) => m.type === 'audio').every((a) => a.emergency === false));
     assert.equal(stop.reason, 'barge-in');
     await s.waitFor((m) => m.type === 'transcript' && m.text === 'what time is it', 'second transcript');
-    await s.waitFor((m) => m.type === 'audio_end' && s.messages.filter((x) => x.type === 'audio_end').length === 2, 'second reply');
+    await s.waitFor(
+      (m) => m.type === 'audio_end' && s.messages.filter((x) => x.type === 'audio_end').length === 2,
+      'second reply',
+    );
   } finally {
     s.close();
   }
@@ -78,15 +102,23 @@ test('an emergency reply is never cut off by speech', async () => {
     assert.equal(reply.emergency, true);
     await s.waitFor((m) => m.type === 'audio', 'first emergency audio');
     await s.stream(join(await say('what time is it'), silence(1.5)));
-    await s.waitFor((m) => m.type === 'transcript' && m.text === 'what time is it', 'speech during the emergency reply is still heard');
+    await s.waitFor(
+      (m) => m.type === 'transcript' && m.text === 'what time is it',
+      'speech during the emergency reply is still heard',
+    );
     const firstEnd = s.messages.find((m) => m.type === 'audio_end')!;
     assert.equal(firstEnd.interrupted, false);
     assert.equal(s.messages.filter((m) => m.type === 'playback_stop').length, 0);
     const emergencyAudio = s.messages.filter((m) => m.type === 'audio' && m.emergency === true);
     assert.ok(emergencyAudio.length >= 1);
     // The new speech began while the emergency reply was still playing (so not interrupting was a choice).
-    const playMs = emergencyAudio.reduce((n, a) => n + ((a.samples as number) / (a.sampleRate as number)) * 1000, 0);
-    const speechStart = s.messages.find((m) => m.type === 'vad' && m.speaking === true && m.at > emergencyAudio[0]!.at)!;
+    const playMs = emergencyAudio.reduce(
+      (n, a) => n + ((a.samples as number) / (a.sampleRate as number)) * 1000,
+      0,
+    );
+    const speechStart = s.messages.find(
+      (m) => m.type === 'vad' && m.speaking === true && m.at > emergencyAudio[0]!.at,
+    )!;
     assert.ok(speechStart.at - emergencyAudio[0]!.at < playMs, 'speech started during playback');
   } finally {
     s.close();

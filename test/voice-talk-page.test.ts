@@ -9,7 +9,10 @@ import { startVoiceDevice } from './voice/device.js';
 
 const browserPath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(existsSync);
 
-test('the talk page hears the browser microphone and shows the transcript and the spoken reply', { skip: !browserPath && 'no chromium', timeout: 120_000 }, async () => {
+test('the talk page hears the browser microphone and shows the transcript and the spoken reply', {
+  skip: !browserPath && 'no chromium',
+  timeout: 120_000,
+}, async () => {
   // Chromium's fake microphone plays this file (speech, then silence so the VAD ends the utterance).
   const dir = mkdtempSync(join(tmpdir(), 'aide-talk-'));
   const speech = join(dir, 'speech.wav');
@@ -18,7 +21,16 @@ test('the talk page hears the browser microphone and shows the transcript and th
   const device = await startVoiceDevice();
   const browser = await chromium.launch({
     executablePath: browserPath,
-    args: ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${speech}`, '--autoplay-policy=no-user-gesture-required', '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: [
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${speech}`,
+      '--autoplay-policy=no-user-gesture-required',
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+    ],
   });
   try {
     const page = await browser.newPage();

@@ -18,11 +18,23 @@ export function startMicrophone(
   onPcm: (pcm: Int16Array) => void,
   onError: (message: string) => void,
 ): Microphone {
-  const record = require('node-record-lpcm16') as { record(o: Record<string, unknown>): { stream(): NodeJS.ReadableStream; stop(): void; process: import('node:child_process').ChildProcess } };
+  const record = require('node-record-lpcm16') as {
+    record(o: Record<string, unknown>): {
+      stream(): NodeJS.ReadableStream;
+      stop(): void;
+      process: import('node:child_process').ChildProcess;
+    };
+  };
   let stderr = '';
   let rec: ReturnType<typeof record.record>;
   try {
-    rec = record.record({ sampleRate: 16000, channels: 1, audioType: 'raw', recorder: opts.recorder, device: opts.device || undefined });
+    rec = record.record({
+      sampleRate: 16000,
+      channels: 1,
+      audioType: 'raw',
+      recorder: opts.recorder,
+      device: opts.device || undefined,
+    });
   } catch (err) {
     onError((err as Error).message);
     return { stop() {} };
@@ -37,7 +49,11 @@ export function startMicrophone(
     odd = buf.subarray(even);
     if (even) onPcm(bytesToPcm(Buffer.from(buf.subarray(0, even))));
   });
-  rec.stream().on('error', () => onError(`${opts.recorder} stopped: ${stderr.trim().split('\n').pop() || 'no sound device'}`));
+  rec
+    .stream()
+    .on('error', () =>
+      onError(`${opts.recorder} stopped: ${stderr.trim().split('\n').pop() || 'no sound device'}`),
+    );
   return { stop: () => rec.process.kill() };
 }
 
@@ -46,16 +62,23 @@ export function startMicrophone(
  * missing ALSA device it fails an assertion inside libasound and ends the whole agent (seen here).
  * The device is probed first, so a missing or busy one is an error to report, not a crash.
  */
-export async function openSpeaker(device?: string): Promise<{ play(s: Speech, signal: AbortSignal): Promise<void> }> {
+export async function openSpeaker(
+  device?: string,
+): Promise<{ play(s: Speech, signal: AbortSignal): Promise<void> }> {
   const dev = device ? ['-D', device] : [];
   const aplay = (rate: number, signal?: AbortSignal) =>
-    spawn('aplay', ['-q', ...dev, '-t', 'raw', '-f', 'S16_LE', '-c', '1', '-r', String(rate), '-'], { stdio: ['pipe', 'ignore', 'pipe'], signal });
+    spawn('aplay', ['-q', ...dev, '-t', 'raw', '-f', 'S16_LE', '-c', '1', '-r', String(rate), '-'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      signal,
+    });
   await new Promise<void>((resolve, reject) => {
     const p = aplay(16000);
     let err = '';
     p.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
     p.on('error', (e) => reject(new Error(`aplay could not start: ${e.message}`)));
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(err.trim().split('\n').pop() || `aplay exited with ${code}`))));
+    p.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(err.trim().split('\n').pop() || `aplay exited with ${code}`)),
+    );
     p.stdin!.end(Buffer.alloc(320));
   });
   return {

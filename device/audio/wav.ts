@@ -23,7 +23,8 @@ export function pcmToWav(pcm: Int16Array, sampleRate = SAMPLE_RATE, channels = 1
 
 /** Reads a PCM16 WAV (any chunk order); returns undefined when it is not one. */
 export function parseWav(buf: Buffer): { pcm: Int16Array; sampleRate: number; channels: number } | undefined {
-  if (buf.length < 12 || buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE') return undefined;
+  if (buf.length < 12 || buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE')
+    return undefined;
   let off = 12;
   let sampleRate = 0;
   let channels = 0;
@@ -55,7 +56,8 @@ export function dbfs(pcm: Int16Array): number {
   return 20 * Math.log10(Math.sqrt(sum / pcm.length) / 32768);
 }
 
-export const durationMs = (pcm: Int16Array, sampleRate = SAMPLE_RATE) => Math.round((pcm.length / sampleRate) * 1000);
+export const durationMs = (pcm: Int16Array, sampleRate = SAMPLE_RATE) =>
+  Math.round((pcm.length / sampleRate) * 1000);
 
 /** Views (or copies, when misaligned) little-endian PCM16 bytes as samples. */
 export function bytesToPcm(buf: Buffer): Int16Array {

@@ -10,7 +10,11 @@ aide models use <id>             make a verified model the active one for its ta
 aide models rollback             restore the model set from before the last use`;
 
 /** `aide models …`: exit code 0 when everything asked for is fine, 1 otherwise, 2 on bad usage. */
-export async function modelsCommand(root: string, args: string[], out: (line: string) => void = console.log): Promise<number> {
+export async function modelsCommand(
+  root: string,
+  args: string[],
+  out: (line: string) => void = console.log,
+): Promise<number> {
   const dir = resolve(root);
   const [sub, ...ids] = args;
   const manifest = loadManifest(manifestPath(dir));
@@ -19,12 +23,19 @@ export async function modelsCommand(root: string, args: string[], out: (line: st
       case 'list':
       case undefined: {
         for (const m of listModels(dir)) {
-          out(`${m.active ? '*' : ' '} ${m.id.padEnd(28)} ${m.task.padEnd(13)} ${m.engine.padEnd(11)} ${m.installed ? 'installed' : 'missing  '} checksum:${m.checksum.padEnd(8)} ${m.nonCommercial ? 'NON-COMMERCIAL ' : ''}${m.licence}`);
+          out(
+            `${m.active ? '*' : ' '} ${m.id.padEnd(28)} ${m.task.padEnd(13)} ${m.engine.padEnd(11)} ${m.installed ? 'installed' : 'missing  '} checksum:${m.checksum.padEnd(8)} ${m.nonCommercial ? 'NON-COMMERCIAL ' : ''}${m.licence}`,
+          );
         }
         return 0;
       }
       case 'fetch': {
-        const wanted = ids.length === 0 ? manifest.models.filter((m) => m.default).map((m) => m.id) : ids[0] === 'all' ? manifest.models.map((m) => m.id) : ids;
+        const wanted =
+          ids.length === 0
+            ? manifest.models.filter((m) => m.default).map((m) => m.id)
+            : ids[0] === 'all'
+              ? manifest.models.map((m) => m.id)
+              : ids;
         let failed = 0;
         for (const id of wanted) {
           try {
@@ -39,7 +50,11 @@ export async function modelsCommand(root: string, args: string[], out: (line: st
         return failed ? 1 : 0;
       }
       case 'verify': {
-        const wanted = ids.length ? ids : listModels(dir).filter((m) => m.installed).map((m) => m.id);
+        const wanted = ids.length
+          ? ids
+          : listModels(dir)
+              .filter((m) => m.installed)
+              .map((m) => m.id);
         let failed = 0;
         for (const id of wanted) {
           const v = verifyModelSync(dir, findModel(manifest, id), { allowPackage: true });

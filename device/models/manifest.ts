@@ -17,9 +17,22 @@ export const manifestSchema = z.object({
       sourceUrl: z.string().url(),
       source: z.union([
         z.object({ npm: z.object({ package: z.string(), path: z.string().default('') }) }),
-        z.object({ url: z.string().url(), archive: z.enum(['tar.bz2', 'tar.gz']).optional(), sha256: sha256.optional(), size: z.number().int().positive().optional() }),
+        z.object({
+          url: z.string().url(),
+          archive: z.enum(['tar.bz2', 'tar.gz']).optional(),
+          sha256: sha256.optional(),
+          size: z.number().int().positive().optional(),
+        }),
       ]),
-      files: z.array(z.object({ name: z.string().regex(/^[^/\\]+$/, 'must be a plain file name'), size: z.number().int().positive().optional(), sha256: sha256.optional() })).min(1),
+      files: z
+        .array(
+          z.object({
+            name: z.string().regex(/^[^/\\]+$/, 'must be a plain file name'),
+            size: z.number().int().positive().optional(),
+            sha256: sha256.optional(),
+          }),
+        )
+        .min(1),
       checksumNote: z.string().optional(),
       default: z.boolean().default(false),
     }),
@@ -49,6 +62,9 @@ export function loadManifest(path: string): Manifest {
 
 export function findModel(manifest: Manifest, id: string): ModelEntry {
   const m = manifest.models.find((x) => x.id === id);
-  if (!m) throw notFound(`model ${id} is not in the manifest (known: ${manifest.models.map((x) => x.id).join(', ')})`);
+  if (!m)
+    throw notFound(
+      `model ${id} is not in the manifest (known: ${manifest.models.map((x) => x.id).join(', ')})`,
+    );
   return m;
 }

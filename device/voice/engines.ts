@@ -1,16 +1,25 @@
+import { unavailable } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { Metrics } from '../../common/metrics.js';
 import { withTimeout } from '../../common/resilience.js';
-import { unavailable } from '../../common/errors.js';
 
 /** An engine that loaded, or the reason it did not. */
 export type EngineSlot<E> = { name: string; engine?: E; error?: string };
 
 /** Loads each configured engine in order; a failure is kept as the reason, never thrown. */
-export function loadEngines<E>(names: string[], factories: Record<string, () => E>, log: Logger, kind: string): EngineSlot<E>[] {
+export function loadEngines<E>(
+  names: string[],
+  factories: Record<string, () => E>,
+  log: Logger,
+  kind: string,
+): EngineSlot<E>[] {
   return names.map((name) => {
     const make = factories[name];
-    if (!make) return { name, error: `unknown ${kind} engine "${name}" (known: ${Object.keys(factories).join(', ')})` };
+    if (!make)
+      return {
+        name,
+        error: `unknown ${kind} engine "${name}" (known: ${Object.keys(factories).join(', ')})`,
+      };
     try {
       return { name, engine: make() };
     } catch (err) {
@@ -39,7 +48,11 @@ export async function firstThatWorks<E extends { name: string }, T>(
   fn: (engine: E, signal: AbortSignal) => Promise<T>,
   deps: { log: Logger; metrics: Metrics },
 ): Promise<{ value: T; engine: string }> {
-  const failures = deps.metrics.counter('aide_voice_engine_failures_total', 'Speech engine calls that failed or timed out', ['engine', 'what']);
+  const failures = deps.metrics.counter(
+    'aide_voice_engine_failures_total',
+    'Speech engine calls that failed or timed out',
+    ['engine', 'what'],
+  );
   let last: unknown;
   for (const slot of slots) {
     if (!slot.engine) continue;
@@ -50,7 +63,10 @@ export async function firstThatWorks<E extends { name: string }, T>(
     } catch (err) {
       last = err;
       failures.inc({ engine: engine.name, what });
-      deps.log.warn({ engine: engine.name, what, reason: (err as Error).message }, 'speech engine failed, trying the next one');
+      deps.log.warn(
+        { engine: engine.name, what, reason: (err as Error).message },
+        'speech engine failed, trying the next one',
+      );
     }
   }
   throw last ?? unavailable(`${what}: no engine is available`);

@@ -23,8 +23,12 @@ export const grammarFiles = (dir: string): GrammarFiles => ({
  * generated corpus and cmudict trimmed to the domain words (plus medicine names). Files are written
  * through a rename so a reader never sees half a model.
  */
-export function buildGrammar(outDir: string, dictPath = debianDict): { sentences: number; words: number; pronunciations: number; skipped: number } {
-  if (!existsSync(dictPath)) throw unavailable(`pronunciation dictionary not found: ${dictPath} (apt-get install pocketsphinx-en-us)`);
+export function buildGrammar(
+  outDir: string,
+  dictPath = debianDict,
+): { sentences: number; words: number; pronunciations: number; skipped: number } {
+  if (!existsSync(dictPath))
+    throw unavailable(`pronunciation dictionary not found: ${dictPath} (apt-get install pocketsphinx-en-us)`);
   const cmu = new Map<string, string[]>();
   for (const line of readFileSync(dictPath, 'utf8').split('\n')) {
     const m = /^(\S+?)(\(\d+\))?\s+(.+)$/.exec(line.trim());
@@ -33,7 +37,11 @@ export function buildGrammar(outDir: string, dictPath = debianDict): { sentences
     list.push(m[3]!.trim());
     cmu.set(m[1]!, list);
   }
-  const pron = (w: string) => [...(medicines[w] ?? []), ...(extraPronunciations[w] ?? []), ...(cmu.get(w) ?? [])];
+  const pron = (w: string) => [
+    ...(medicines[w] ?? []),
+    ...(extraPronunciations[w] ?? []),
+    ...(cmu.get(w) ?? []),
+  ];
   // Sentences with a word nobody can pronounce are left out (and named) rather than failing the build.
   const all = domainCorpus();
   const corpus = all.filter((s) => s.split(' ').every((w) => pron(w).length));
@@ -47,15 +55,27 @@ export function buildGrammar(outDir: string, dictPath = debianDict): { sentences
     writeFileSync(`${path}.tmp`, text);
     renameSync(`${path}.tmp`, path);
   };
-  put(f.corpus, `${corpus.join('\n')}\n`);
   put(f.dict, `${dict.join('\n')}\n`);
-  put(f.lm, buildArpa(corpus)); // last: its presence means the set is complete
+  put(f.lm, buildArpa(corpus));
+  // Last: the full corpus (what the model was built from) marks the set complete and current.
+  put(f.corpus, `${all.join('\n')}\n`);
   return { sentences: corpus.length, words: words.length, pronunciations: dict.length, skipped };
 }
 
 /** The domain model folder, generated on first use when missing (first writable of `dirs`). */
 export function ensureGrammar(dirs: string[]): GrammarFiles {
-  for (const dir of dirs) if (existsSync(grammarFiles(dir).lm) && existsSync(grammarFiles(dir).dict)) return grammarFiles(dir);
+  // Rebuilt when the vocabulary (or the agent's phrases) changed since the files were generated.
+  const want = `${domainCorpus().join('\n')}\n`;
+  const current = (dir: string) => {
+    const f = grammarFiles(dir);
+    return (
+      existsSync(f.lm) &&
+      existsSync(f.dict) &&
+      existsSync(f.corpus) &&
+      readFileSync(f.corpus, 'utf8') === want
+    );
+  };
+  for (const dir of dirs) if (current(dir)) return grammarFiles(dir);
   let last: unknown;
   for (const dir of dirs) {
     try {

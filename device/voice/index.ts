@@ -39,7 +39,9 @@ export async function startVoice(ctx: DeviceContext): Promise<VoiceSubsystem> {
   ctx.readiness.set('wake', {
     ready: true,
     optional: true,
-    detail: ctx.config.AIDE_WAKE_MODEL ? `configured: ${ctx.config.AIDE_WAKE_MODEL} (not run by this build)` : 'push-to-talk / console (no wake model configured)',
+    detail: ctx.config.AIDE_WAKE_MODEL
+      ? `configured: ${ctx.config.AIDE_WAKE_MODEL} (not run by this build)`
+      : 'push-to-talk / console (no wake model configured)',
   });
   const stopLocal = startLocalAudio(ctx, voice, newVad);
   ctx.lifecycle.onShutdown('audio', stopLocal);

@@ -1,5 +1,5 @@
-import type { DeviceContext } from '../context.js';
 import { openSpeaker, startMicrophone } from '../audio/capture.js';
+import type { DeviceContext } from '../context.js';
 import type { Voice } from './service.js';
 import { createEndpointer, type Vad } from './vad.js';
 
@@ -11,7 +11,11 @@ import { createEndpointer, type Vad } from './vad.js';
 export function startLocalAudio(ctx: DeviceContext, voice: Voice, newVad: () => Vad): () => void {
   const c = ctx.config;
   if (!c.AIDE_AUDIO_CAPTURE) {
-    ctx.readiness.set('audio', { ready: true, optional: true, detail: 'off (AIDE_AUDIO_CAPTURE=false): console and WebSocket only' });
+    ctx.readiness.set('audio', {
+      ready: true,
+      optional: true,
+      detail: 'off (AIDE_AUDIO_CAPTURE=false): console and WebSocket only',
+    });
     return () => {};
   }
   let stopped = false;
@@ -21,13 +25,21 @@ export function startLocalAudio(ctx: DeviceContext, voice: Voice, newVad: () => 
   let emergencyPlaying = false;
 
   const fail = (what: string, message: string) => {
-    ctx.readiness.set('audio', { ready: false, optional: true, detail: `${what} unavailable: ${message} (retrying every 30 s)` });
+    ctx.readiness.set('audio', {
+      ready: false,
+      optional: true,
+      detail: `${what} unavailable: ${message} (retrying every 30 s)`,
+    });
     ctx.log.warn({ what, reason: message }, 'sound device unavailable');
     mic?.stop();
     mic = undefined;
     detach?.();
     detach = undefined;
-    if (!stopped && !retry) retry = ctx.clock.setTimeout(() => { retry = undefined; void start(); }, 30_000);
+    if (!stopped && !retry)
+      retry = ctx.clock.setTimeout(() => {
+        retry = undefined;
+        void start();
+      }, 30_000);
   };
 
   async function start() {
@@ -48,22 +60,36 @@ export function startLocalAudio(ctx: DeviceContext, voice: Voice, newVad: () => 
         }
       },
     });
-    const endpointer = createEndpointer(newVad(), { threshold: c.AIDE_VAD_THRESHOLD, silenceMs: c.AIDE_VAD_SILENCE_MS, maxUtteranceMs: c.AIDE_VOICE_MAX_SECONDS * 1000 });
+    const endpointer = createEndpointer(newVad(), {
+      threshold: c.AIDE_VAD_THRESHOLD,
+      silenceMs: c.AIDE_VAD_SILENCE_MS,
+      maxUtteranceMs: c.AIDE_VOICE_MAX_SECONDS * 1000,
+    });
     let chain = Promise.resolve();
-    mic = startMicrophone({ device: c.AIDE_AUDIO_IN_DEVICE, recorder: c.AIDE_AUDIO_RECORDER }, (pcm) => {
-      chain = chain.then(async () => {
-        for (const ev of await endpointer.push(pcm)) {
-          if (ev.type === 'speech_start') {
-            if (!emergencyPlaying) voice.interrupt();
-          } else {
-            const heard = await voice.transcribe(ev.pcm);
-            const outcome = await voice.respond(heard, {});
-            void voice.speak(outcome.reply, { emergency: outcome.emergency });
-          }
-        }
-      }).catch((err) => ctx.log.warn({ reason: (err as Error).message }, 'local voice turn failed'));
-    }, (message) => fail('microphone', message));
-    ctx.readiness.set('audio', { ready: true, optional: true, detail: `microphone ${c.AIDE_AUDIO_IN_DEVICE || 'default'} (${c.AIDE_AUDIO_RECORDER}), speaker ${c.AIDE_AUDIO_OUT_DEVICE || 'default'}` });
+    mic = startMicrophone(
+      { device: c.AIDE_AUDIO_IN_DEVICE, recorder: c.AIDE_AUDIO_RECORDER },
+      (pcm) => {
+        chain = chain
+          .then(async () => {
+            for (const ev of await endpointer.push(pcm)) {
+              if (ev.type === 'speech_start') {
+                if (!emergencyPlaying) voice.interrupt();
+              } else {
+                const heard = await voice.transcribe(ev.pcm);
+                const outcome = await voice.respond(heard, {});
+                void voice.speak(outcome.reply, { emergency: outcome.emergency });
+              }
+            }
+          })
+          .catch((err) => ctx.log.warn({ reason: (err as Error).message }, 'local voice turn failed'));
+      },
+      (message) => fail('microphone', message),
+    );
+    ctx.readiness.set('audio', {
+      ready: true,
+      optional: true,
+      detail: `microphone ${c.AIDE_AUDIO_IN_DEVICE || 'default'} (${c.AIDE_AUDIO_RECORDER}), speaker ${c.AIDE_AUDIO_OUT_DEVICE || 'default'}`,
+    });
   }
   void start();
   return () => {

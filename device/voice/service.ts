@@ -1,15 +1,21 @@
-
 import { join, resolve } from 'node:path';
 import { invalidArgument, unavailable } from '../../common/errors.js';
-import type { Agent, ActionRecord } from '../agent/turn.js';
+import type { ActionRecord, Agent } from '../agent/turn.js';
 import { durationMs, pcmToWav } from '../audio/wav.js';
 import type { DeviceContext } from '../context.js';
 import { activeModelDir } from '../models/store.js';
 import { getSetting } from '../store/settings.js';
 import { type AsrEngine, createPocketSphinxAsr, createSherpaAsr, debianGeneralModel } from './asr.js';
-import { ensureGrammar } from './grammar.js';
 import { describeSlots, firstThatWorks, loadEngines } from './engines.js';
-import { createEspeakTts, createFliteTts, createSherpaTts, type Speech, splitSentences, type TtsEngine } from './tts.js';
+import { ensureGrammar } from './grammar.js';
+import {
+  createEspeakTts,
+  createFliteTts,
+  createSherpaTts,
+  type Speech,
+  splitSentences,
+  type TtsEngine,
+} from './tts.js';
 
 export interface Heard {
   text: string;
@@ -42,9 +48,16 @@ export interface TurnOutcome {
 export interface Voice {
   transcribe(pcm: Int16Array): Promise<Heard>;
   /** Synthesizes sentence by sentence; yields each as soon as it is ready. */
-  synthesize(text: string, prefs?: VoicePrefs & { personId?: string }, signal?: AbortSignal): AsyncGenerator<Speech & { text: string; engine: string }>;
+  synthesize(
+    text: string,
+    prefs?: VoicePrefs & { personId?: string },
+    signal?: AbortSignal,
+  ): AsyncGenerator<Speech & { text: string; engine: string }>;
   /** Whole reply as one WAV (for POST /api/voice/speak and /turn). */
-  synthesizeWav(text: string, prefs?: VoicePrefs & { personId?: string }): Promise<{ wav: Buffer; engine: string }>;
+  synthesizeWav(
+    text: string,
+    prefs?: VoicePrefs & { personId?: string },
+  ): Promise<{ wav: Buffer; engine: string }>;
   /** Recognized text → the agent's turn (rejected transcripts get a "say again" without calling it). */
   respond(heard: Heard, opts?: { personId?: string; signal?: AbortSignal }): Promise<TurnOutcome>;
   /**
@@ -65,26 +78,40 @@ const sayAgain = "Sorry, I didn't catch that. Could you say it again?";
 export function createVoice(ctx: DeviceContext, deps: { agent?: () => Agent | undefined } = {}): Voice {
   const { config: c, log, metrics } = ctx;
   const modelsDir = resolve(c.AIDE_MODELS_DIR);
-  const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = (s: string) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
   const sherpaDir = (configured: string | undefined, task: 'asr' | 'tts') => {
     const dir = configured ? resolve(configured) : activeModelDir(modelsDir, task);
     if (!dir) throw unavailable(`no ${task} model installed (aide models fetch, then aide models use)`);
     return dir;
   };
-  const asrSlots = loadEngines<AsrEngine>(list(c.AIDE_ASR_ENGINES), {
-    sherpa: () => createSherpaAsr(sherpaDir(c.AIDE_ASR_MODEL, 'asr')),
-    pocketsphinx: () =>
-      createPocketSphinxAsr({
-        domain: ensureGrammar([join(modelsDir, 'grammar'), join(resolve(c.AIDE_DATA_DIR), 'grammar')]),
-        general: debianGeneralModel(),
-        acceptConfidence: c.AIDE_ASR_ACCEPT_CONFIDENCE,
-      }),
-  }, log, 'asr');
-  const ttsSlots = loadEngines<TtsEngine>(list(c.AIDE_TTS_ENGINES), {
-    sherpa: () => createSherpaTts(sherpaDir(c.AIDE_TTS_MODEL, 'tts')),
-    espeak: () => createEspeakTts(c.AIDE_TTS_VOICE),
-    flite: () => createFliteTts(),
-  }, log, 'tts');
+  const asrSlots = loadEngines<AsrEngine>(
+    list(c.AIDE_ASR_ENGINES),
+    {
+      sherpa: () => createSherpaAsr(sherpaDir(c.AIDE_ASR_MODEL, 'asr')),
+      pocketsphinx: () =>
+        createPocketSphinxAsr({
+          domain: ensureGrammar([join(modelsDir, 'grammar'), join(resolve(c.AIDE_DATA_DIR), 'grammar')]),
+          general: debianGeneralModel(),
+          acceptConfidence: c.AIDE_ASR_ACCEPT_CONFIDENCE,
+        }),
+    },
+    log,
+    'asr',
+  );
+  const ttsSlots = loadEngines<TtsEngine>(
+    list(c.AIDE_TTS_ENGINES),
+    {
+      sherpa: () => createSherpaTts(sherpaDir(c.AIDE_TTS_MODEL, 'tts')),
+      espeak: () => createEspeakTts(c.AIDE_TTS_VOICE),
+      flite: () => createFliteTts(),
+    },
+    log,
+    'tts',
+  );
   const asrState = describeSlots(asrSlots);
   const ttsState = describeSlots(ttsSlots);
   ctx.readiness.set('voice', {
@@ -93,12 +120,18 @@ export function createVoice(ctx: DeviceContext, deps: { agent?: () => Agent | un
   });
   log.info({ asr: asrState.active ?? 'none', tts: ttsState.active ?? 'none' }, 'voice engines loaded');
 
-  const rtf = metrics.histogram('aide_voice_real_time_factor', 'Engine processing time / audio duration', ['engine', 'task']);
+  const rtf = metrics.histogram('aide_voice_real_time_factor', 'Engine processing time / audio duration', [
+    'engine',
+    'task',
+  ]);
   const turns = metrics.counter('aide_voice_turns_total', 'Spoken turns', ['outcome']);
   const sinks = new Map<string, AudioSink>();
   let playback = new AbortController();
 
-  const prefsFor = (personId: string | undefined, given: VoicePrefs = {}): Required<Pick<VoicePrefs, 'rate'>> & VoicePrefs => {
+  const prefsFor = (
+    personId: string | undefined,
+    given: VoicePrefs = {},
+  ): Required<Pick<VoicePrefs, 'rate'>> & VoicePrefs => {
     let stored: VoicePrefs = {};
     if (personId) {
       try {
@@ -110,13 +143,22 @@ export function createVoice(ctx: DeviceContext, deps: { agent?: () => Agent | un
     return { voice: given.voice ?? stored.voice, rate: given.rate ?? stored.rate ?? c.AIDE_TTS_RATE };
   };
 
-  async function* synthesize(text: string, prefs: VoicePrefs & { personId?: string } = {}, signal?: AbortSignal) {
+  async function* synthesize(
+    text: string,
+    prefs: VoicePrefs & { personId?: string } = {},
+    signal?: AbortSignal,
+  ) {
     const opts = prefsFor(prefs.personId, prefs);
     for (const sentence of splitSentences(text)) {
       if (signal?.aborted) return;
       const t0 = performance.now();
-      const { value, engine } = await firstThatWorks(ttsSlots, c.AIDE_TTS_TIMEOUT_MS, 'synthesize',
-        (e, s) => e.synthesize(sentence, opts, s), { log, metrics });
+      const { value, engine } = await firstThatWorks(
+        ttsSlots,
+        c.AIDE_TTS_TIMEOUT_MS,
+        'synthesize',
+        (e, s) => e.synthesize(sentence, opts, s),
+        { log, metrics },
+      );
       const seconds = value.pcm.length / value.sampleRate;
       if (seconds > 0) rtf.observe({ engine, task: 'tts' }, (performance.now() - t0) / 1000 / seconds);
       yield { ...value, text: sentence, engine };
@@ -126,18 +168,32 @@ export function createVoice(ctx: DeviceContext, deps: { agent?: () => Agent | un
   const voice: Voice = {
     async transcribe(pcm) {
       const t0 = performance.now();
-      const { value, engine } = await firstThatWorks(asrSlots, c.AIDE_ASR_TIMEOUT_MS, 'transcribe',
-        (e, s) => e.transcribe(pcm, s), { log, metrics });
+      const { value, engine } = await firstThatWorks(
+        asrSlots,
+        c.AIDE_ASR_TIMEOUT_MS,
+        'transcribe',
+        (e, s) => e.transcribe(pcm, s),
+        { log, metrics },
+      );
       const ms = durationMs(pcm);
       if (ms > 0) rtf.observe({ engine, task: 'asr' }, (performance.now() - t0) / ms);
       const rejected = !value.text || value.confidence < c.AIDE_ASR_REJECT_CONFIDENCE;
-      return { text: value.text, confidence: Number(value.confidence.toFixed(3)), engine, durationMs: ms, rejected };
+      return {
+        text: value.text,
+        confidence: Number(value.confidence.toFixed(3)),
+        engine,
+        durationMs: ms,
+        rejected,
+      };
     },
 
     synthesize,
 
     async synthesizeWav(text, prefs) {
-      if (!text.trim()) throw invalidArgument('text must not be empty', { details: [{ field: 'text', rule: 'required', message: 'text must not be empty' }] });
+      if (!text.trim())
+        throw invalidArgument('text must not be empty', {
+          details: [{ field: 'text', rule: 'required', message: 'text must not be empty' }],
+        });
       const parts: Int16Array[] = [];
       let rate = 0;
       let engine = '';
@@ -164,18 +220,34 @@ export function createVoice(ctx: DeviceContext, deps: { agent?: () => Agent | un
       }
       const agent = deps.agent?.();
       if (!agent) throw unavailable('the agent is not running, so spoken turns cannot be answered');
-      const result = await agent.runTurn({ text: heard.text, personId: opts.personId, source: 'voice', signal: opts.signal });
+      const result = await agent.runTurn({
+        text: heard.text,
+        personId: opts.personId,
+        source: 'voice',
+        signal: opts.signal,
+      });
       turns.inc({ outcome: result.emergency ? 'emergency' : 'answered' });
-      return { transcript: heard, reply: result.reply.text, actions: result.actions, emergency: result.emergency };
+      return {
+        transcript: heard,
+        reply: result.reply.text,
+        actions: result.actions,
+        emergency: result.emergency,
+      };
     },
 
     async speak(text, opts = {}) {
       const signal = opts.emergency ? new AbortController().signal : playback.signal;
       for await (const s of synthesize(text, { personId: opts.personId }, signal)) {
         if (signal.aborted) return;
-        await Promise.all([...sinks.values()].map((sink) =>
-          sink.play(s, { text: s.text, emergency: Boolean(opts.emergency) }, signal).catch((err) =>
-            log.warn({ sink: sink.id, reason: (err as Error).message }, 'audio sink failed'))));
+        await Promise.all(
+          [...sinks.values()].map((sink) =>
+            sink
+              .play(s, { text: s.text, emergency: Boolean(opts.emergency) }, signal)
+              .catch((err) =>
+                log.warn({ sink: sink.id, reason: (err as Error).message }, 'audio sink failed'),
+              ),
+          ),
+        );
       }
     },
 
@@ -211,4 +283,3 @@ export function resampleLinear(pcm: Int16Array, from: number, to: number): Int16
   }
   return out;
 }
-

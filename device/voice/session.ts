@@ -28,7 +28,11 @@ let nextId = 1;
  * and streams the reply back sentence by sentence. Speech during playback stops it (barge-in), except
  * during an emergency reply, which always plays to the end.
  */
-export function runVoiceSession(socket: WebSocket, deps: SessionDeps, opts: { personId?: string } = {}): void {
+export function runVoiceSession(
+  socket: WebSocket,
+  deps: SessionDeps,
+  opts: { personId?: string } = {},
+): void {
   const { voice, log } = deps;
   const id = `ws-${nextId++}`;
   let personId = opts.personId;
@@ -71,7 +75,11 @@ export function runVoiceSession(socket: WebSocket, deps: SessionDeps, opts: { pe
   const detach = voice.attachSink({
     id,
     async play(speech, meta) {
-      sendAudio(speech.pcm, speech.sampleRate, { text: meta.text, emergency: meta.emergency, source: 'speak' });
+      sendAudio(speech.pcm, speech.sampleRate, {
+        text: meta.text,
+        emergency: meta.emergency,
+        source: 'speak',
+      });
     },
   });
 
@@ -97,7 +105,12 @@ export function runVoiceSession(socket: WebSocket, deps: SessionDeps, opts: { pe
           : { text: input.text ?? '', confidence: 1, engine: 'text', durationMs: 0, rejected: false };
         send({ type: 'transcript', final: true, ...heard });
         const outcome = await voice.respond(heard, { personId });
-        send({ type: 'reply', text: outcome.reply, actions: outcome.actions.map((a) => ({ tool: a.tool, ok: a.result.ok })), emergency: outcome.emergency });
+        send({
+          type: 'reply',
+          text: outcome.reply,
+          actions: outcome.actions.map((a) => ({ tool: a.tool, ok: a.result.ok })),
+          emergency: outcome.emergency,
+        });
         await speakReply(outcome.reply, outcome.emergency);
       } catch (err) {
         const e = err instanceof AppError ? err : toAppError(err);
@@ -110,24 +123,30 @@ export function runVoiceSession(socket: WebSocket, deps: SessionDeps, opts: { pe
   socket.on('message', (data: Buffer, isBinary: boolean) => {
     if (isBinary) {
       const pcm = bytesToPcm(Buffer.isBuffer(data) ? data : Buffer.from(data));
-      inputChain = inputChain.then(async () => {
-        for (const ev of await endpointer.push(pcm)) {
-          if (ev.type === 'speech_start') {
-            send({ type: 'vad', speaking: true });
-            bargeIn();
-          } else {
-            send({ type: 'vad', speaking: false });
-            turn({ pcm: ev.pcm });
+      inputChain = inputChain
+        .then(async () => {
+          for (const ev of await endpointer.push(pcm)) {
+            if (ev.type === 'speech_start') {
+              send({ type: 'vad', speaking: true });
+              bargeIn();
+            } else {
+              send({ type: 'vad', speaking: false });
+              turn({ pcm: ev.pcm });
+            }
           }
-        }
-      }).catch((err) => log.warn({ session: id, reason: (err as Error).message }, 'vad failed'));
+        })
+        .catch((err) => log.warn({ session: id, reason: (err as Error).message }, 'vad failed'));
       return;
     }
     let msg: ClientMessage;
     try {
       msg = JSON.parse(data.toString()) as ClientMessage;
     } catch {
-      send({ type: 'error', code: 'invalid_argument', message: 'message: must be JSON text or binary PCM16 audio' });
+      send({
+        type: 'error',
+        code: 'invalid_argument',
+        message: 'message: must be JSON text or binary PCM16 audio',
+      });
       return;
     }
     if (msg.type === 'start') {
@@ -135,17 +154,22 @@ export function runVoiceSession(socket: WebSocket, deps: SessionDeps, opts: { pe
       send({ type: 'ready', sampleRate: 16000, engines: voice.engines() });
     } else if (msg.type === 'end') {
       inputChain = inputChain.then(() => {
-        for (const ev of endpointer.flush()) if (ev.type === 'speech_end') {
-          send({ type: 'vad', speaking: false });
-          turn({ pcm: ev.pcm });
-        }
+        for (const ev of endpointer.flush())
+          if (ev.type === 'speech_end') {
+            send({ type: 'vad', speaking: false });
+            turn({ pcm: ev.pcm });
+          }
       });
     } else if (msg.type === 'interrupt') {
       bargeIn();
     } else if (msg.type === 'text' && typeof msg.text === 'string' && msg.text.trim()) {
       turn({ text: msg.text.trim().slice(0, 4000) });
     } else {
-      send({ type: 'error', code: 'invalid_argument', message: `type: must be start, end, interrupt or text, got ${String((msg as { type?: unknown }).type)}` });
+      send({
+        type: 'error',
+        code: 'invalid_argument',
+        message: `type: must be start, end, interrupt or text, got ${String((msg as { type?: unknown }).type)}`,
+      });
     }
   });
   socket.on('close', () => {

@@ -20,12 +20,29 @@ export function createSphinxStream(model: SphinxModel, extraArgs: string[]) {
   let onLine: ((line: string) => void) | undefined;
 
   const start = () => {
-    const args = ['-infile', '/dev/stdin', '-lm', model.lm, '-dict', model.dict, '-time', 'yes', '-logfn', '/dev/null', '-vad_postspeech', '80', ...extraArgs];
+    const args = [
+      '-infile',
+      '/dev/stdin',
+      '-lm',
+      model.lm,
+      '-dict',
+      model.dict,
+      '-time',
+      'yes',
+      '-logfn',
+      '/dev/null',
+      '-vad_postspeech',
+      '80',
+      ...extraArgs,
+    ];
     if (model.hmm) args.push('-hmm', model.hmm);
     if (model.args) args.push(...model.args);
     // Node's stdio "pipes" are sockets, which pocketsphinx cannot fopen as /dev/stdin: put a real pipe
     // (cat |) in front, in its own process group so the whole group is stopped together.
-    const p = spawn('sh', ['-c', 'cat | exec pocketsphinx_continuous "$@"', 'sh', ...args], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+    const p = spawn('sh', ['-c', 'cat | exec pocketsphinx_continuous "$@"', 'sh', ...args], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+      detached: true,
+    });
     p.stdin!.on('error', () => {});
     p.on('error', () => {});
     p.on('exit', () => {
@@ -63,7 +80,11 @@ export function createSphinxStream(model: SphinxModel, extraArgs: string[]) {
         onLine = undefined;
         signal.removeEventListener('abort', abort);
         if (err) return reject(err);
-        resolve(words.length ? { text: words.join(' '), confidence: probs.reduce((a, b) => a + b, 0) / probs.length } : { text: '', confidence: 0 });
+        resolve(
+          words.length
+            ? { text: words.join(' '), confidence: probs.reduce((a, b) => a + b, 0) / probs.length }
+            : { text: '', confidence: 0 },
+        );
       };
       const abort = () => {
         kill(p); // out of step with our timeline: start afresh next time

@@ -36,7 +36,11 @@ function run(cmd: string, args: string[], input: string | undefined, signal: Abo
     p.stderr.on('data', (d: Buffer) => void (err += d.toString()));
     p.stdin.on('error', () => {});
     p.on('error', (e) => reject(unavailable(`${cmd} could not run: ${e.message}`)));
-    p.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(unavailable(`${cmd} exited with ${code}: ${err.slice(0, 120)}`))));
+    p.on('close', (code) =>
+      code === 0
+        ? resolve(Buffer.concat(out))
+        : reject(unavailable(`${cmd} exited with ${code}: ${err.slice(0, 120)}`)),
+    );
     p.stdin.end(input ?? '');
   });
 }
@@ -53,7 +57,12 @@ export function createEspeakTts(defaultVoice = 'en-gb'): TtsEngine {
     name: 'espeak',
     async synthesize(text, opts, signal) {
       const voice = opts.voice && /^[a-z0-9+_-]{2,40}$/i.test(opts.voice) ? opts.voice : defaultVoice;
-      const buf = await run('espeak-ng', ['-v', voice, '-s', String(Math.round(opts.rate)), '--stdin', '--stdout'], text, signal);
+      const buf = await run(
+        'espeak-ng',
+        ['-v', voice, '-s', String(Math.round(opts.rate)), '--stdin', '--stdout'],
+        text,
+        signal,
+      );
       return wavOrFail('espeak-ng', buf);
     },
   };
@@ -71,7 +80,12 @@ export function createFliteTts(defaultVoice = 'slt'): TtsEngine {
       try {
         const out = join(dir, 'o.wav');
         const stretch = (175 / Math.max(60, opts.rate)).toFixed(2);
-        await run('flite', ['-voice', voice, '--setf', `duration_stretch=${stretch}`, '-t', text, '-o', out], undefined, signal);
+        await run(
+          'flite',
+          ['-voice', voice, '--setf', `duration_stretch=${stretch}`, '-t', text, '-o', out],
+          undefined,
+          signal,
+        );
         return wavOrFail('flite', await readFile(out));
       } finally {
         await rm(dir, { recursive: true, force: true });
@@ -84,14 +98,26 @@ export function createFliteTts(defaultVoice = 'slt'): TtsEngine {
 export function createSherpaTts(dir: string): TtsEngine {
   if (!existsSync(dir)) throw unavailable(`sherpa-onnx TTS model folder not found: ${dir}`);
   const f = (n: string) => join(dir, n);
-  const model = ['model.onnx', 'model.int8.onnx', ...readdirSync(dir).filter((n) => n.endsWith('.onnx')).sort()].map(f).find(existsSync);
-  if (!model || !existsSync(f('tokens.txt'))) throw unavailable(`sherpa-onnx TTS model in ${dir} needs model.onnx and tokens.txt`);
+  const model = [
+    'model.onnx',
+    'model.int8.onnx',
+    ...readdirSync(dir)
+      .filter((n) => n.endsWith('.onnx'))
+      .sort(),
+  ]
+    .map(f)
+    .find(existsSync);
+  if (!model || !existsSync(f('tokens.txt')))
+    throw unavailable(`sherpa-onnx TTS model in ${dir} needs model.onnx and tokens.txt`);
   const dataDir = existsSync(f('espeak-ng-data')) ? f('espeak-ng-data') : '';
   const modelConfig: Record<string, unknown> = existsSync(f('voices.bin'))
     ? { kokoro: { model, voices: f('voices.bin'), tokens: f('tokens.txt'), dataDir } }
     : { vits: { model, tokens: f('tokens.txt'), dataDir } };
   const sherpa = require('sherpa-onnx-node');
-  const tts = new sherpa.OfflineTts({ model: { ...modelConfig, numThreads: 1, provider: 'cpu', debug: 0 }, maxNumSentences: 1 });
+  const tts = new sherpa.OfflineTts({
+    model: { ...modelConfig, numThreads: 1, provider: 'cpu', debug: 0 },
+    maxNumSentences: 1,
+  });
   return {
     name: 'sherpa',
     async synthesize(text, opts) {
@@ -99,7 +125,8 @@ export function createSherpaTts(dir: string): TtsEngine {
       const audio = await tts.generateAsync({ text, sid, speed: opts.rate / 175 });
       const f32 = audio.samples as Float32Array;
       const pcm = new Int16Array(f32.length);
-      for (let i = 0; i < f32.length; i++) pcm[i] = Math.max(-32768, Math.min(32767, Math.round(f32[i]! * 32767)));
+      for (let i = 0; i < f32.length; i++)
+        pcm[i] = Math.max(-32768, Math.min(32767, Math.round(f32[i]! * 32767)));
       return { pcm, sampleRate: audio.sampleRate as number };
     },
   };
@@ -107,7 +134,5 @@ export function createSherpaTts(dir: string): TtsEngine {
 
 /** Splits a reply into sentences so the first can play while the rest is synthesized. */
 export function splitSentences(text: string): string[] {
-  return (text.match(/[^.!?;\n]+[.!?;]*/g) ?? [])
-    .map((s) => s.trim())
-    .filter((s) => /[a-z0-9]/i.test(s));
+  return (text.match(/[^.!?;\n]+[.!?;]*/g) ?? []).map((s) => s.trim()).filter((s) => /[a-z0-9]/i.test(s));
 }

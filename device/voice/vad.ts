@@ -27,7 +27,8 @@ export async function loadSileroVad(modelPath: string): Promise<() => Vad> {
   } catch (err) {
     throw unavailable(`silero VAD could not load ${modelPath}: ${(err as Error).message}`);
   }
-  if (!session.inputNames.includes('state')) throw unavailable(`silero VAD ${modelPath}: not a v5 model (no "state" input)`);
+  if (!session.inputNames.includes('state'))
+    throw unavailable(`silero VAD ${modelPath}: not a v5 model (no "state" input)`);
   const sr = new ort.Tensor('int64', BigInt64Array.from([16000n]), [1]);
   return () => {
     let state = new Float32Array(2 * 128);
@@ -78,7 +79,9 @@ export interface EndpointerOptions {
   maxUtteranceMs?: number;
 }
 
-export type EndpointEvent = { type: 'speech_start' } | { type: 'speech_end'; pcm: Int16Array; endedAtSample: number };
+export type EndpointEvent =
+  | { type: 'speech_start' }
+  | { type: 'speech_end'; pcm: Int16Array; endedAtSample: number };
 
 /**
  * Turns a stream of 16 kHz PCM into utterances with hysteresis: speech starts after `minSpeechMs` of

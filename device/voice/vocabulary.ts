@@ -36,7 +36,18 @@ export const extraPronunciations: Record<string, string[]> = {
 };
 
 const ones = ['one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
-const teens = ['ten', 'eleven', 'twelve', 'thirteen', 'fourteen', 'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen'];
+const teens = [
+  'ten',
+  'eleven',
+  'twelve',
+  'thirteen',
+  'fourteen',
+  'fifteen',
+  'sixteen',
+  'seventeen',
+  'eighteen',
+  'nineteen',
+];
 const tensWords = ['twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 'eighty', 'ninety'];
 
 /** 0..99 in words. */
@@ -65,7 +76,19 @@ const times = (): string[] => {
   const out: string[] = [];
   for (let h = 1; h <= 12; h++) {
     const hw = below100(h);
-    out.push(`${hw} o'clock`, `${hw} am`, `${hw} pm`, `${hw} in the morning`, `${hw} in the evening`, `${hw} thirty`, `half past ${hw}`, `quarter past ${hw}`, `quarter to ${hw}`, `${hw} fifteen`, `${hw} forty five`);
+    out.push(
+      `${hw} o'clock`,
+      `${hw} am`,
+      `${hw} pm`,
+      `${hw} in the morning`,
+      `${hw} in the evening`,
+      `${hw} thirty`,
+      `half past ${hw}`,
+      `quarter past ${hw}`,
+      `quarter to ${hw}`,
+      `${hw} fifteen`,
+      `${hw} forty five`,
+    );
   }
   out.push('noon', 'midnight', 'bedtime', 'breakfast', 'lunch', 'dinner', 'lunchtime');
   return out;
@@ -88,48 +111,228 @@ export function domainCorpus(): string[] {
     const d = 50 + ((s * 7) % 60);
     for (let v = 0; v < 3; v++) {
       const pair = `${num(s, v + s)} over ${num(d, v)}`;
-      add(pick([`my blood pressure is ${pair}`, `blood pressure ${pair}`, `my blood pressure was ${pair}`, `record blood pressure ${pair}`, `${pair}`, `b p ${pair}`, `my blood pressure is ${pair} pulse ${num(55 + (s % 45))}`], s + v));
+      add(
+        pick(
+          [
+            `my blood pressure is ${pair}`,
+            `blood pressure ${pair}`,
+            `my blood pressure was ${pair}`,
+            `record blood pressure ${pair}`,
+            `${pair}`,
+            `b p ${pair}`,
+            `my blood pressure is ${pair} pulse ${num(55 + (s % 45))}`,
+          ],
+          s + v,
+        ),
+      );
     }
   }
   // Heart rate, oxygen, glucose, weight, temperature, steps, sleep
   for (let n = 40; n <= 180; n++) {
-    add(pick([`my heart rate is ${num(n)}`, `pulse ${num(n)}`, `my pulse is ${num(n)} beats per minute`, `heart rate ${num(n)} beats per minute`], n));
+    add(
+      pick(
+        [
+          `my heart rate is ${num(n)}`,
+          `pulse ${num(n)}`,
+          `my pulse is ${num(n)} beats per minute`,
+          `heart rate ${num(n)} beats per minute`,
+        ],
+        n,
+      ),
+    );
   }
-  for (let n = 80; n <= 100; n++) for (const t of [`my oxygen is ${num(n)} percent`, `oxygen saturation ${num(n)}`, `my oxygen level is ${num(n)}`, `sats ${num(n)} percent`]) add(t);
-  for (let n = 40; n <= 400; n += 1) add(pick([`my blood sugar is ${num(n, n)}`, `blood glucose ${num(n, n)} milligrams per deciliter`, `my glucose was ${num(n, n)}`, `sugar level ${num(n, n)}`], n));
-  for (let a = 2; a <= 20; a++) for (const b of [0, 1, 2, 5, 8]) add(pick([`my blood sugar is ${below100(a)} point ${below100(b)}`, `glucose ${below100(a)} point ${below100(b)} millimoles`, `my sugar is ${below100(a)} point ${below100(b)} millimole`], a + b));
-  for (let n = 40; n <= 150; n++) add(pick([`my weight is ${num(n)} kilos`, `i weigh ${num(n)} kilograms`, `weight ${num(n)} kilos`, `i weigh ${num(n)} pounds`, `my weight is ${num(n)} point ${below100(n % 10)} kilos`], n));
+  for (let n = 80; n <= 100; n++)
+    for (const t of [
+      `my oxygen is ${num(n)} percent`,
+      `oxygen saturation ${num(n)}`,
+      `my oxygen level is ${num(n)}`,
+      `sats ${num(n)} percent`,
+    ])
+      add(t);
+  for (let n = 40; n <= 400; n += 1)
+    add(
+      pick(
+        [
+          `my blood sugar is ${num(n, n)}`,
+          `blood glucose ${num(n, n)} milligrams per deciliter`,
+          `my glucose was ${num(n, n)}`,
+          `sugar level ${num(n, n)}`,
+        ],
+        n,
+      ),
+    );
+  for (let a = 2; a <= 20; a++)
+    for (const b of [0, 1, 2, 5, 8])
+      add(
+        pick(
+          [
+            `my blood sugar is ${below100(a)} point ${below100(b)}`,
+            `glucose ${below100(a)} point ${below100(b)} millimoles`,
+            `my sugar is ${below100(a)} point ${below100(b)} millimole`,
+          ],
+          a + b,
+        ),
+      );
+  for (let n = 40; n <= 150; n++)
+    add(
+      pick(
+        [
+          `my weight is ${num(n)} kilos`,
+          `i weigh ${num(n)} kilograms`,
+          `weight ${num(n)} kilos`,
+          `i weigh ${num(n)} pounds`,
+          `my weight is ${num(n)} point ${below100(n % 10)} kilos`,
+        ],
+        n,
+      ),
+    );
   for (let n = 6; n <= 25; n++) add(`i weigh ${below100(n)} stone ${below100(n % 12)}`);
-  for (let n = 34; n <= 42; n++) for (const b of [0, 2, 5, 8]) add(pick([`my temperature is ${below100(n)} point ${below100(b)}`, `temperature ${below100(n)} point ${below100(b)} degrees`, `my temperature is ${below100(n)} point ${below100(b)} celsius`], n + b));
+  for (let n = 34; n <= 42; n++)
+    for (const b of [0, 2, 5, 8])
+      add(
+        pick(
+          [
+            `my temperature is ${below100(n)} point ${below100(b)}`,
+            `temperature ${below100(n)} point ${below100(b)} degrees`,
+            `my temperature is ${below100(n)} point ${below100(b)} celsius`,
+          ],
+          n + b,
+        ),
+      );
   for (let n = 95; n <= 105; n++) add(`my temperature is ${num(n)} point ${below100(n % 10)} fahrenheit`);
-  for (const n of [1000, 2000, 3000, 4500, 5000, 8000, 10000]) add(`i walked ${below100(Math.floor(n / 1000))} thousand ${n % 1000 ? 'five hundred ' : ''}steps today`);
-  for (let n = 3; n <= 10; n++) add(pick([`i slept ${below100(n)} hours`, `i slept ${below100(n)} and a half hours last night`, `sleep ${below100(n)} hours`], n));
+  for (const n of [1000, 2000, 3000, 4500, 5000, 8000, 10000])
+    add(`i walked ${below100(Math.floor(n / 1000))} thousand ${n % 1000 ? 'five hundred ' : ''}steps today`);
+  for (let n = 3; n <= 10; n++)
+    add(
+      pick(
+        [
+          `i slept ${below100(n)} hours`,
+          `i slept ${below100(n)} and a half hours last night`,
+          `sleep ${below100(n)} hours`,
+        ],
+        n,
+      ),
+    );
   // Medicines
   meds.forEach((m, i) => {
     for (let k = 0; k < 6; k++) {
       const t = pick(ts, i * 7 + k * 3);
-      add(pick([`i took my ${m}`, `i have taken my ${m}`, `i took my ${m} at ${t}`, `did i take my ${m}`, `remind me to take my ${m} at ${t}`, `when do i take my ${m}`, `i skipped my ${m}`, `add ${m} ${num(5 + ((i * 37 + k) % 95))} milligrams at ${t}`, `i take ${m} twice a day`, `stop my ${m}`, `what is my ${m} for`, `i missed my ${m} this morning`], i + k));
+      add(
+        pick(
+          [
+            `i took my ${m}`,
+            `i have taken my ${m}`,
+            `i took my ${m} at ${t}`,
+            `did i take my ${m}`,
+            `remind me to take my ${m} at ${t}`,
+            `when do i take my ${m}`,
+            `i skipped my ${m}`,
+            `add ${m} ${num(5 + ((i * 37 + k) % 95))} milligrams at ${t}`,
+            `i take ${m} twice a day`,
+            `stop my ${m}`,
+            `what is my ${m} for`,
+            `i missed my ${m} this morning`,
+          ],
+          i + k,
+        ),
+      );
     }
   });
-  for (const t of ts) add(pick([`remind me to take my tablets at ${t}`, `remind me at ${t}`, `set a reminder for ${t}`, `wake me up at ${t}`], t.length));
+  for (const t of ts)
+    add(
+      pick(
+        [
+          `remind me to take my tablets at ${t}`,
+          `remind me at ${t}`,
+          `set a reminder for ${t}`,
+          `wake me up at ${t}`,
+        ],
+        t.length,
+      ),
+    );
   // Questions, answers, help, emergencies
   for (const s of [
-    'what medicines do i take', 'what are my medicines', 'what tablets do i take today', 'have i taken my tablets today',
-    'did i take my pills', 'i took my pills', 'i took my tablets', 'i have taken my medicine', 'what is my next medicine',
-    'what was my last blood pressure', 'what was my blood pressure yesterday', 'how is my blood pressure this week',
-    'what was my blood sugar this morning', 'show my readings', 'what is my average blood pressure',
-    'how much do i weigh', 'what time is it', 'what day is it', 'what is the date today', 'what is the weather',
-    'yes', 'no', 'yes i did', 'no i did not', 'not yet', 'yes i have', 'no i have not', 'i forgot', 'later', 'stop', 'cancel',
-    'thank you', 'thanks', 'hello', 'good morning', 'good night', 'repeat that', 'say that again', 'speak slower',
-    'speak louder', 'louder', 'quieter', 'help', 'help me', 'i need help', "i've fallen", 'i have fallen',
-    "i've fallen and i can't get up", 'i fell down', 'call an ambulance', 'call nine nine nine', 'call nine one one',
-    'i have chest pain', 'i have pain in my chest', "i can't breathe", 'i am having trouble breathing', 'i feel dizzy',
-    'i feel sick', 'i feel unwell', 'i feel fine', 'i feel good today', 'call my daughter', 'call my son',
-    'call my caregiver', 'send a message to my daughter', 'tell my son i am fine', 'i have a headache',
-    'my blood pressure is high', 'what should my blood pressure be', 'what is a normal blood sugar',
-    'remind me in ten minutes', 'remind me in an hour', 'cancel my reminder', 'what reminders do i have',
-    'snooze', 'snooze for ten minutes', 'i will take it later', 'delete my last reading', 'that was wrong',
-  ]) add(s);
+    'what medicines do i take',
+    'what are my medicines',
+    'what tablets do i take today',
+    'have i taken my tablets today',
+    'did i take my pills',
+    'i took my pills',
+    'i took my tablets',
+    'i have taken my medicine',
+    'what is my next medicine',
+    'what was my last blood pressure',
+    'what was my blood pressure yesterday',
+    'how is my blood pressure this week',
+    'what was my blood sugar this morning',
+    'show my readings',
+    'what is my average blood pressure',
+    'how much do i weigh',
+    'what time is it',
+    'what day is it',
+    'what is the date today',
+    'what is the weather',
+    'yes',
+    'no',
+    'yes i did',
+    'no i did not',
+    'not yet',
+    'yes i have',
+    'no i have not',
+    'i forgot',
+    'later',
+    'stop',
+    'cancel',
+    'thank you',
+    'thanks',
+    'hello',
+    'good morning',
+    'good night',
+    'repeat that',
+    'say that again',
+    'speak slower',
+    'speak louder',
+    'louder',
+    'quieter',
+    'help',
+    'help me',
+    'i need help',
+    "i've fallen",
+    'i have fallen',
+    "i've fallen and i can't get up",
+    'i fell down',
+    'call an ambulance',
+    'call nine nine nine',
+    'call nine one one',
+    'i have chest pain',
+    'i have pain in my chest',
+    "i can't breathe",
+    'i am having trouble breathing',
+    'i feel dizzy',
+    'i feel sick',
+    'i feel unwell',
+    'i feel fine',
+    'i feel good today',
+    'call my daughter',
+    'call my son',
+    'call my caregiver',
+    'send a message to my daughter',
+    'tell my son i am fine',
+    'i have a headache',
+    'my blood pressure is high',
+    'what should my blood pressure be',
+    'what is a normal blood sugar',
+    'remind me in ten minutes',
+    'remind me in an hour',
+    'cancel my reminder',
+    'what reminders do i have',
+    'snooze',
+    'snooze for ten minutes',
+    'i will take it later',
+    'delete my last reading',
+    'that was wrong',
+  ])
+    add(s);
   for (const s of agentPhrases()) add(s);
   return [...out];
 }
@@ -140,7 +343,14 @@ function agentPhrases(): string[] {
     const path = fileURLToPath(new URL('../agent/devset.json', import.meta.url));
     const set = JSON.parse(readFileSync(path, 'utf8')) as { text: string }[];
     return set
-      .map((e) => e.text.toLowerCase().replace(/[’']/g, "'").replace(/[^a-z' ]+/g, ' ').replace(/\s+/g, ' ').trim())
+      .map((e) =>
+        e.text
+          .toLowerCase()
+          .replace(/[’']/g, "'")
+          .replace(/[^a-z' ]+/g, ' ')
+          .replace(/\s+/g, ' ')
+          .trim(),
+      )
       .filter((t) => t && !/\d/.test(t));
   } catch {
     return [];

@@ -84,14 +84,23 @@ export const testVoices = [
 
 /** Word error rate: word-level Levenshtein distance over reference length. */
 export function wordErrors(ref: string, hyp: string): { errors: number; words: number } {
-  const norm = (s: string) => s.toLowerCase().replace(/[^a-z' ]+/g, ' ').split(/\s+/).filter(Boolean);
+  const norm = (s: string) =>
+    s
+      .toLowerCase()
+      .replace(/[^a-z' ]+/g, ' ')
+      .split(/\s+/)
+      .filter(Boolean);
   const r = norm(ref);
   const h = norm(hyp);
   const d = Array.from({ length: r.length + 1 }, (_, i) => [i, ...Array(h.length).fill(0)] as number[]);
   for (let j = 1; j <= h.length; j++) d[0]![j] = j;
   for (let i = 1; i <= r.length; i++) {
     for (let j = 1; j <= h.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (r[i - 1] === h[j - 1] ? 0 : 1));
+      d[i]![j] = Math.min(
+        d[i - 1]![j]! + 1,
+        d[i]![j - 1]! + 1,
+        d[i - 1]![j - 1]! + (r[i - 1] === h[j - 1] ? 0 : 1),
+      );
     }
   }
   return { errors: d[r.length]![h.length]!, words: r.length };

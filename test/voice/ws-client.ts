@@ -15,10 +15,11 @@ export async function openSession(url: string) {
     }
     const m = { ...(JSON.parse(data.toString()) as Msg), at: performance.now() };
     messages.push(m);
-    for (const w of [...waiters]) if (w.pred(m)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(m);
-    }
+    for (const w of [...waiters])
+      if (w.pred(m)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
   });
   await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
   const waitFor = (pred: (m: Msg) => boolean, what: string, timeoutMs = 30_000) =>
@@ -26,8 +27,18 @@ export async function openSession(url: string) {
       // Already here (it may arrive while the caller was still streaming).
       const seen = messages.find(pred);
       if (seen) return resolve(seen);
-      const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}; got ${messages.map((m) => m.type).join(',')}`)), timeoutMs);
-      waiters.push({ pred, resolve: (m) => { clearTimeout(t); resolve(m); } });
+      const t = setTimeout(
+        () =>
+          reject(new Error(`timed out waiting for ${what}; got ${messages.map((m) => m.type).join(',')}`)),
+        timeoutMs,
+      );
+      waiters.push({
+        pred,
+        resolve: (m) => {
+          clearTimeout(t);
+          resolve(m);
+        },
+      });
     });
   /** Sends PCM in 100 ms frames (3200 bytes); `pace` waits between frames (ms). */
   const stream = async (pcm: Int16Array, pace = 0) => {
@@ -37,5 +48,12 @@ export async function openSession(url: string) {
       if (pace) await new Promise((r) => setTimeout(r, pace));
     }
   };
-  return { ws, messages, waitFor, stream, send: (m: object) => ws.send(JSON.stringify(m)), close: () => ws.close() };
+  return {
+    ws,
+    messages,
+    waitFor,
+    stream,
+    send: (m: object) => ws.send(JSON.stringify(m)),
+    close: () => ws.close(),
+  };
 }
