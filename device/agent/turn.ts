@@ -274,7 +274,7 @@ export function createAgent(
         at: Math.max(clock.now(), now + 1),
         actions: actions.map((a) => ({ tool: a.tool, ok: a.result.ok })),
       });
-    })();
+    }).immediate();
 
     const result: TurnResult = {
       reply: { text: replyText },

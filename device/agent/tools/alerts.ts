@@ -39,7 +39,7 @@ export function createAlertSender(deps: { db: Db; outbox: Outbox; clock: Clock }
       };
       deps.db.transaction(() =>
         deps.outbox.enqueue('alert', payload, { priority: a.priority, messageId: id }),
-      )();
+      ).immediate();
       return { id };
     },
   };

@@ -71,7 +71,8 @@ const notFoundMed = (name: string) => ({
 export function healthTools(deps: {
   store: HealthStore;
   alerts: AlertSender;
-  db: { transaction<T>(fn: () => T): () => T };
+  /** Store writes use IMMEDIATE transactions so they always see the active data key (see aide keys rotate). */
+  db: { transaction<T>(fn: () => T): { immediate(): T } };
 }): Tool[] {
   const { store, alerts } = deps;
 
@@ -151,7 +152,7 @@ export function healthTools(deps: {
           },
           { source: t.source },
         );
-      })();
+      }).immediate();
       return { ok: true, replaced: id, reading: readingView(fresh) };
     },
   });
@@ -245,7 +246,7 @@ export function healthTools(deps: {
               ...(args.days ? { days: args.days } : {}),
             });
         return { med, existing };
-      })();
+      }).immediate();
       return {
         ok: true,
         updatedExisting: !!existing,
@@ -331,7 +332,7 @@ export function healthTools(deps: {
       const chosen = medId ? [nearest] : candidates.filter((d) => d.dueAt === nearest.dueAt);
       const out = deps.db.transaction(() =>
         chosen.map((d) => store.doses.mark(d.id, args.status, { via: t.source, at: t.now })),
-      )();
+      ).immediate();
       return {
         ok: true,
         doses: out.map(({ dose }) => ({
@@ -417,7 +418,7 @@ export function healthTools(deps: {
       if (!meds.length) return args.all ? { ok: true, cancelled: [] } : notFoundMed(args.medicine!);
       deps.db.transaction(() => {
         for (const m of meds) store.medications.update(m.id, { active: false });
-      })();
+      }).immediate();
       return { ok: true, cancelled: meds.map((m) => m.name) };
     },
   });
