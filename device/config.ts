@@ -20,6 +20,11 @@ export const deviceConfigShape = {
     .describe('Device id (default: generated once and kept in the data folder)'),
   AIDE_TIMEZONE: timezone().default(systemTimezone()).describe("The first person's time zone (default: the system's)"),
   AIDE_LOCALE: z.string().default('en-GB').describe('Language and region for speech and dates'),
+  AIDE_CONSOLE_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .optional()
+    .describe('Secret the console asks of browsers not on this machine (required when AIDE_HOST is not loopback)'),
   AIDE_BODY_LIMIT_BYTES: positiveInt(1024 * 1024).describe('Largest JSON request body on the console'),
 
   // --- store

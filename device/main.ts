@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../common/log.js';
 import { createMetrics } from '../common/metrics.js';
 import { createReadiness } from '../common/readiness.js';
 import type { DeviceConfig } from './config.js';
+import { checkConsoleExposure } from './console/access.js';
 import { createConsole } from './console/server.js';
 import { createAgent } from './agent/turn.js';
 import { startVoice } from './voice/index.js';
@@ -39,6 +40,7 @@ export async function startDevice(
   const readiness = createReadiness();
   const lifecycle = createLifecycle({ log });
 
+  checkConsoleExposure(config.AIDE_HOST, config.AIDE_CONSOLE_TOKEN);
   const db = openDeviceDb(deviceDbPath(config));
   const applied = migrateDeviceDb(db);
   if (applied.length) log.info({ applied }, 'store migrated');

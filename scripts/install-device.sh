@@ -321,6 +321,8 @@ setting AIDE_TIMEZONE "$(system_tz)" "Time zone of the person (e.g. Europe/Londo
 setting AIDE_LOCALE en-GB "Language and region (e.g. en-GB)"
 setting AIDE_HOST 0.0.0.0 ""
 setting AIDE_PORT 8080 ""
+# The console shows health records: browsers on the home network must present this secret.
+setting AIDE_CONSOLE_TOKEN "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" ""
 setting AIDE_AUDIO_CAPTURE true ""
 setting AIDE_MODELS_DIR "$STATE_DIR/models" ""
 setting MQTT_URL "" "Cloud MQTT URL (empty: offline only)"
@@ -471,7 +473,7 @@ else
 fi
 
 printf '\nAide %s is installed.\n' "$VERSION"
-printf '  console:      http://%s:%s/\n' "${IP:-<this device>}" "$PORT"
+printf '  console:      http://%s:%s/?token=%s\n' "${IP:-<this device>}" "$PORT" "${CUR[AIDE_CONSOLE_TOKEN]}"
 printf '  pairing code: %s\n' "$(cat "$STATE_DIR/pairing-code")"
 printf '  settings:     %s/aide.env    data: %s    checks: aide doctor\n' "$ETC_DIR" "$STATE_DIR"
 if [ ${#WARNINGS[@]} -gt 0 ]; then

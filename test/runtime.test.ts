@@ -54,6 +54,10 @@ test('invalid configuration exits before listening and lists each bad variable',
   assert.match(stderr, /AIDE_PORT: must be between 0 and 65535/);
   assert.match(stderr, /AIDE_TIMEZONE: must be an IANA time zone/);
   assert.match(stderr, /MQTT_URL: must be a URL with scheme/);
+
+  const open = await runAide(['device', '--data', tmp(), '--host', '0.0.0.0', '--port', '0']);
+  assert.equal(open.code, 78, 'a console open to the network needs AIDE_CONSOLE_TOKEN');
+  assert.match(open.stderr, /AIDE_CONSOLE_TOKEN: required when AIDE_HOST is not a loopback address/);
 });
 
 test('a cloud service with an unreachable database reports 503 naming it and keeps retrying', async () => {

@@ -5,6 +5,7 @@ import { createHttpServer, type FastifyInstance } from '../../common/http.js';
 import type { DeviceContext } from '../context.js';
 import { registerStoreRoutes } from '../store/routes.js';
 import { registerAgentRoutes } from '../agent/routes.js';
+import { requireConsoleToken } from './access.js';
 
 const publicDir = join(dirname(fileURLToPath(import.meta.url)), 'public');
 
@@ -20,6 +21,7 @@ export function createConsole(ctx: DeviceContext): FastifyInstance {
     bodyLimit: ctx.config.AIDE_BODY_LIMIT_BYTES,
     info: { service: 'aide-device', deviceId: ctx.deviceId },
   });
+  if (ctx.config.AIDE_CONSOLE_TOKEN) requireConsoleToken(app, ctx.config.AIDE_CONSOLE_TOKEN);
   const page = (file: string) => readFileSync(join(publicDir, file), 'utf8');
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page('index.html')));
   app.get('/api/status', async () => ({
