@@ -124,3 +124,32 @@ test('an emergency reply is never cut off by speech', async () => {
     s.close();
   }
 });
+
+test('with a wake phrase model, only the command after "hey jarvis" becomes a turn', async () => {
+  const woken = await startVoiceDevice({ AIDE_WAKE_MODEL: 'openwakeword-hey-jarvis' });
+  const s = await openSession(woken.url);
+  try {
+    const ready = (await (await fetch(`${woken.url}/readyz`)).json()) as {
+      subsystems: Record<string, { detail: string }>;
+    };
+    assert.match(ready.subsystems.wake!.detail, /openwakeword-hey-jarvis — NON-COMMERCIAL/);
+    s.send({ type: 'start', wake: true });
+    assert.equal((await s.waitFor((m) => m.type === 'ready', 'ready')).wake, true);
+    await s.stream(join(await say('what time is it'), silence(1.5)));
+    await s.waitFor(
+      (m) => m.type === 'vad' && m.ignored === 'no wake phrase',
+      'ignored without the wake phrase',
+    );
+    await s.stream(
+      join(silence(0.5), await say('hey jarvis'), silence(1.5), await say('what time is it'), silence(1.5)),
+    );
+    const wake = await s.waitFor((m) => m.type === 'wake', 'wake');
+    assert.ok((wake.score as number) >= 0.5);
+    await s.waitFor((m) => m.type === 'audio_end', 'the command after the wake phrase is answered');
+    const transcripts = s.messages.filter((m) => m.type === 'transcript').map((m) => m.text);
+    assert.deepEqual(transcripts, ['what time is it']);
+  } finally {
+    s.close();
+    await woken.close();
+  }
+});

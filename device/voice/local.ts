@@ -2,13 +2,19 @@ import { openSpeaker, startMicrophone } from '../audio/capture.js';
 import type { DeviceContext } from '../context.js';
 import type { Voice } from './service.js';
 import { createEndpointer, type Vad } from './vad.js';
+import type { NewWake } from './wake.js';
 
 /**
  * The speaker-and-microphone loop of a real device (AIDE_AUDIO_CAPTURE=true): VAD on the microphone,
  * each utterance a turn, replies spoken on the sound card, speech during a non-emergency reply stops
  * it. A missing or busy sound device is reported on /readyz ("audio") and retried, never a crash.
  */
-export function startLocalAudio(ctx: DeviceContext, voice: Voice, newVad: () => Vad): () => void {
+export function startLocalAudio(
+  ctx: DeviceContext,
+  voice: Voice,
+  newVad: () => Vad,
+  newWake?: NewWake,
+): () => void {
   const c = ctx.config;
   if (!c.AIDE_AUDIO_CAPTURE) {
     ctx.readiness.set('audio', {
@@ -66,15 +72,27 @@ export function startLocalAudio(ctx: DeviceContext, voice: Voice, newVad: () => 
       maxUtteranceMs: c.AIDE_VOICE_MAX_SECONDS * 1000,
     });
     let chain = Promise.resolve();
+    // With a wake model, only the utterance after "hey …" becomes a turn (within 8 s).
+    const wake = newWake?.();
+    let armedUntil = 0;
+    let skipCurrent = false;
     mic = startMicrophone(
       { device: c.AIDE_AUDIO_IN_DEVICE, recorder: c.AIDE_AUDIO_RECORDER },
       (pcm) => {
         chain = chain
           .then(async () => {
+            if (wake && (await wake.push(pcm)) >= 0.5 && Date.now() > armedUntil) {
+              armedUntil = Date.now() + 8000;
+              skipCurrent = endpointer.speaking;
+              if (!emergencyPlaying) voice.interrupt();
+            }
             for (const ev of await endpointer.push(pcm)) {
               if (ev.type === 'speech_start') {
-                if (!emergencyPlaying) voice.interrupt();
+                if (!wake && !emergencyPlaying) voice.interrupt();
+              } else if (wake && (skipCurrent || Date.now() >= armedUntil)) {
+                skipCurrent = false;
               } else {
+                armedUntil = 0;
                 const heard = await voice.transcribe(ev.pcm);
                 const outcome = await voice.respond(heard, {});
                 void voice.speak(outcome.reply, { emergency: outcome.emergency });

@@ -7,6 +7,7 @@ import type { DeviceContext } from '../context.js';
 import type { Voice } from './service.js';
 import { runVoiceSession } from './session.js';
 import type { Vad } from './vad.js';
+import type { NewWake } from './wake.js';
 
 const speakBody = z.object({
   text: z.string().trim().min(1, 'must not be empty').max(2000, 'must be at most 2000 characters'),
@@ -33,6 +34,7 @@ export async function registerVoiceRoutes(
   ctx: DeviceContext,
   voice: Voice,
   newVad: () => Vad,
+  newWake?: NewWake,
 ): Promise<void> {
   const c = ctx.config;
   const limits = { maxBytes: c.AIDE_VOICE_MAX_BYTES, maxSeconds: c.AIDE_VOICE_MAX_SECONDS };
@@ -100,6 +102,7 @@ export async function registerVoiceRoutes(
         {
           voice,
           newVad,
+          newWake,
           log: ctx.log,
           vadThreshold: c.AIDE_VAD_THRESHOLD,
           silenceMs: c.AIDE_VAD_SILENCE_MS,

@@ -4,10 +4,13 @@ import type { Logger } from '../../common/log.js';
 import { bytesToPcm } from '../audio/wav.js';
 import type { Voice } from './service.js';
 import { createEndpointer, type Vad } from './vad.js';
+import type { NewWake } from './wake.js';
 
 export interface SessionDeps {
   voice: Voice;
   newVad: () => Vad;
+  /** The wake-phrase detector, when one is installed and configured. */
+  newWake?: NewWake;
   log: Logger;
   vadThreshold: number;
   silenceMs: number;
@@ -15,12 +18,15 @@ export interface SessionDeps {
 }
 
 type ClientMessage =
-  | { type: 'start'; personId?: string }
+  | { type: 'start'; personId?: string; wake?: boolean }
   | { type: 'end' }
   | { type: 'interrupt' }
   | { type: 'text'; text: string };
 
 let nextId = 1;
+const WAKE_THRESHOLD = 0.5;
+/** After the wake phrase, the next utterance must start within this time. */
+const WAKE_WINDOW_MS = 8000;
 
 /**
  * One talk session over a WebSocket (protocol in README.md, "Voice session protocol"): the client
@@ -49,6 +55,10 @@ export function runVoiceSession(
   /** Until then the client is playing emergency speech, which is never cut off. */
   let emergencyUntil = 0;
   let closed = false;
+  // Wake mode (start {wake: true}): only the utterance after the wake phrase becomes a turn.
+  let wake: ReturnType<NewWake> | undefined;
+  let armedUntil = 0;
+  let skipCurrent = false;
 
   const send = (msg: Record<string, unknown>) => {
     if (!closed && socket.readyState === socket.OPEN) socket.send(JSON.stringify(msg));
@@ -125,13 +135,31 @@ export function runVoiceSession(
       const pcm = bytesToPcm(Buffer.isBuffer(data) ? data : Buffer.from(data));
       inputChain = inputChain
         .then(async () => {
+          if (wake) {
+            const score = await wake.push(pcm);
+            if (score >= WAKE_THRESHOLD && Date.now() > armedUntil) {
+              armedUntil = Date.now() + WAKE_WINDOW_MS;
+              skipCurrent = endpointer.speaking; // the utterance holding the wake phrase itself
+              send({ type: 'wake', score: Number(score.toFixed(3)) });
+              bargeIn();
+            }
+          }
           for (const ev of await endpointer.push(pcm)) {
             if (ev.type === 'speech_start') {
               send({ type: 'vad', speaking: true });
-              bargeIn();
-            } else {
+              if (!wake) bargeIn();
+            } else if (!wake) {
               send({ type: 'vad', speaking: false });
               turn({ pcm: ev.pcm });
+            } else if (skipCurrent) {
+              skipCurrent = false;
+              send({ type: 'vad', speaking: false, ignored: 'wake phrase' });
+            } else if (Date.now() < armedUntil) {
+              armedUntil = 0;
+              send({ type: 'vad', speaking: false });
+              turn({ pcm: ev.pcm });
+            } else {
+              send({ type: 'vad', speaking: false, ignored: 'no wake phrase' });
             }
           }
         })
@@ -151,7 +179,8 @@ export function runVoiceSession(
     }
     if (msg.type === 'start') {
       if (typeof msg.personId === 'string') personId = msg.personId;
-      send({ type: 'ready', sampleRate: 16000, engines: voice.engines() });
+      wake = msg.wake === true && deps.newWake ? deps.newWake() : undefined;
+      send({ type: 'ready', sampleRate: 16000, engines: voice.engines(), wake: Boolean(wake) });
     } else if (msg.type === 'end') {
       inputChain = inputChain.then(() => {
         for (const ev of endpointer.flush())
