@@ -55,7 +55,12 @@ export async function startDevice(
   const ctx: DeviceContext = { config, deviceId, log, metrics, readiness, clock, db, outbox, store, cache, lifecycle };
   ctx.agent = createAgent(ctx);
 
-  if (config.MQTT_URL) (await import('../cloud-sync/device/index.js')).startSync(ctx);
+  if (config.MQTT_URL) {
+    // Caregivers' messages arrive as commands and are said aloud once the voice pipeline is up.
+    const speak = (text: string, personId?: string) =>
+      void ctx.voice?.speak(text, { personId }).catch((err) => log.warn({ err: (err as Error).message }, 'speaking a caregiver message failed'));
+    (await import('../cloud-sync/device/index.js')).startSync(ctx, { speak });
+  }
   else readiness.set('sync', { ready: true, optional: true, detail: 'off (no MQTT_URL)' });
 
   const voice = await startVoice(ctx);
