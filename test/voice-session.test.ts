@@ -153,3 +153,37 @@ test('with a wake phrase model, only the command after "hey jarvis" becomes a tu
     await woken.close();
   }
 });
+
+test('endpointing adapts per person: starting again right after being cut off lengthens their pause, and it is remembered', async () => {
+  const personId = 'voice-test-person';
+  const s = await openSession(device.url, `?personId=${personId}`);
+  try {
+    s.send({ type: 'start' });
+    await s.waitFor((m) => m.type === 'ready', 'ready');
+    // A pause mid-sentence (1 s plus the synthesizer's own padding) longer than the 1.2 s default cuts it in two.
+    await s.stream(
+      join(await say('my blood pressure is'), silence(1.0), await say('one forty over ninety'), silence(2)),
+    );
+    const adapted = await s.waitFor((m) => m.type === 'endpointing', 'endpointing adapted');
+    assert.equal(adapted.silenceMs, 1504); // 1.2 s + 300 ms, in 32 ms VAD windows
+    assert.equal(device.ctx.voice?.personPrefs(personId).silenceMs, 1504);
+  } finally {
+    s.close();
+  }
+  const again = await openSession(device.url, `?personId=${personId}`);
+  try {
+    again.send({ type: 'start' });
+    await again.waitFor((m) => m.type === 'ready', 'ready');
+    // The same pause no longer splits this person's sentence.
+    await again.stream(
+      join(await say('my blood pressure is'), silence(1.0), await say('one forty over ninety'), silence(2)),
+    );
+    await again.waitFor((m) => m.type === 'transcript', 'one transcript');
+    await new Promise((r) => setTimeout(r, 500));
+    const ends = again.messages.filter((m) => m.type === 'vad' && m.speaking === false);
+    assert.equal(ends.length, 1, 'one utterance');
+    assert.equal(again.messages.filter((m) => m.type === 'endpointing').length, 0);
+  } finally {
+    again.close();
+  }
+});

@@ -4,7 +4,7 @@ import type { ActionRecord, Agent } from '../agent/turn.js';
 import { durationMs, pcmToWav } from '../audio/wav.js';
 import type { DeviceContext } from '../context.js';
 import { activeModelDir } from '../models/store.js';
-import { getSetting } from '../store/settings.js';
+import { getSetting, setSetting } from '../store/settings.js';
 import { type AsrEngine, createPocketSphinxAsr, createSherpaAsr, debianGeneralModel } from './asr.js';
 import { describeSlots, firstThatWorks, loadEngines } from './engines.js';
 import { ensureGrammar } from './grammar.js';
@@ -27,6 +27,8 @@ export interface Heard {
 }
 
 export interface VoicePrefs {
+  /** Silence that ends this person's utterances (adapted as they speak). */
+  silenceMs?: number;
   voice?: string;
   rate?: number;
 }
@@ -69,6 +71,10 @@ export interface Voice {
   /** Stops non-emergency playback on all sinks. */
   interrupt(): void;
   engines(): { asr?: string; tts?: string };
+  /** The person's stored voice settings (voice, rate, silenceMs). */
+  personPrefs(personId: string): VoicePrefs;
+  /** Remembers a setting for the person (e.g. adapted end-of-speech silence). */
+  setPersonPrefs(personId: string, patch: VoicePrefs): void;
   /** Stops the engines' long-running processes. */
   close(): void;
 }
@@ -128,18 +134,18 @@ export function createVoice(ctx: DeviceContext, deps: { agent?: () => Agent | un
   const sinks = new Map<string, AudioSink>();
   let playback = new AbortController();
 
+  const storedPrefs = (personId: string): VoicePrefs => {
+    try {
+      return JSON.parse(getSetting(ctx.db, `voice:${personId}`) ?? '{}') as VoicePrefs;
+    } catch {
+      return {};
+    }
+  };
   const prefsFor = (
     personId: string | undefined,
     given: VoicePrefs = {},
   ): Required<Pick<VoicePrefs, 'rate'>> & VoicePrefs => {
-    let stored: VoicePrefs = {};
-    if (personId) {
-      try {
-        stored = JSON.parse(getSetting(ctx.db, `voice:${personId}`) ?? '{}') as VoicePrefs;
-      } catch {
-        stored = {};
-      }
-    }
+    const stored = personId ? storedPrefs(personId) : {};
     return { voice: given.voice ?? stored.voice, rate: given.rate ?? stored.rate ?? c.AIDE_TTS_RATE };
   };
 
@@ -265,6 +271,17 @@ export function createVoice(ctx: DeviceContext, deps: { agent?: () => Agent | un
 
     close() {
       for (const s of asrSlots) s.engine?.close?.();
+    },
+
+    personPrefs: (personId) => storedPrefs(personId),
+
+    setPersonPrefs(personId, patch) {
+      setSetting(
+        ctx.db,
+        ctx.clock,
+        `voice:${personId}`,
+        JSON.stringify({ ...storedPrefs(personId), ...patch }),
+      );
     },
   };
   return voice;

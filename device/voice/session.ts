@@ -27,6 +27,10 @@ let nextId = 1;
 const WAKE_THRESHOLD = 0.5;
 /** After the wake phrase, the next utterance must start within this time. */
 const WAKE_WINDOW_MS = 8000;
+/** A new utterance this soon after the end we detected means we cut the person off. */
+const ADAPT_MARGIN_MS = 600;
+const ADAPT_STEP_MS = 300;
+const MAX_SILENCE_MS = 2500;
 
 /**
  * One talk session over a WebSocket (protocol in README.md, "Voice session protocol"): the client
@@ -55,6 +59,22 @@ export function runVoiceSession(
   /** Until then the client is playing emergency speech, which is never cut off. */
   let emergencyUntil = 0;
   let closed = false;
+  // Adaptive endpointing: a person who starts again just after we cut them off needs a longer pause.
+  let lastEndSample = -1;
+  const applyPrefs = () => {
+    const ms = personId ? voice.personPrefs(personId).silenceMs : undefined;
+    if (ms) endpointer.setSilenceMs(ms);
+  };
+  const adapt = (startSample: number) => {
+    if (lastEndSample < 0) return;
+    const gapMs = ((startSample - lastEndSample) / 16000) * 1000;
+    if (gapMs >= endpointer.silenceMs + ADAPT_MARGIN_MS) return;
+    endpointer.setSilenceMs(Math.min(MAX_SILENCE_MS, endpointer.silenceMs + ADAPT_STEP_MS));
+    const next = endpointer.silenceMs; // whole VAD windows
+    if (personId) voice.setPersonPrefs(personId, { silenceMs: next });
+    send({ type: 'endpointing', silenceMs: next, gapMs: Math.round(gapMs) });
+  };
+  applyPrefs();
   // Wake mode (start {wake: true}): only the utterance after the wake phrase becomes a turn.
   let wake: ReturnType<NewWake> | undefined;
   let armedUntil = 0;
@@ -130,6 +150,22 @@ export function runVoiceSession(
     });
   };
 
+  const endOfUtterance = (pcm: Int16Array) => {
+    if (!wake) {
+      send({ type: 'vad', speaking: false });
+      turn({ pcm });
+    } else if (skipCurrent) {
+      skipCurrent = false;
+      send({ type: 'vad', speaking: false, ignored: 'wake phrase' });
+    } else if (Date.now() < armedUntil) {
+      armedUntil = 0;
+      send({ type: 'vad', speaking: false });
+      turn({ pcm });
+    } else {
+      send({ type: 'vad', speaking: false, ignored: 'no wake phrase' });
+    }
+  };
+
   socket.on('message', (data: Buffer, isBinary: boolean) => {
     if (isBinary) {
       const pcm = bytesToPcm(Buffer.isBuffer(data) ? data : Buffer.from(data));
@@ -147,19 +183,11 @@ export function runVoiceSession(
           for (const ev of await endpointer.push(pcm)) {
             if (ev.type === 'speech_start') {
               send({ type: 'vad', speaking: true });
+              adapt(ev.atSample);
               if (!wake) bargeIn();
-            } else if (!wake) {
-              send({ type: 'vad', speaking: false });
-              turn({ pcm: ev.pcm });
-            } else if (skipCurrent) {
-              skipCurrent = false;
-              send({ type: 'vad', speaking: false, ignored: 'wake phrase' });
-            } else if (Date.now() < armedUntil) {
-              armedUntil = 0;
-              send({ type: 'vad', speaking: false });
-              turn({ pcm: ev.pcm });
             } else {
-              send({ type: 'vad', speaking: false, ignored: 'no wake phrase' });
+              lastEndSample = ev.endedAtSample;
+              endOfUtterance(ev.pcm);
             }
           }
         })
@@ -179,6 +207,7 @@ export function runVoiceSession(
     }
     if (msg.type === 'start') {
       if (typeof msg.personId === 'string') personId = msg.personId;
+      applyPrefs();
       wake = msg.wake === true && deps.newWake ? deps.newWake() : undefined;
       send({ type: 'ready', sampleRate: 16000, engines: voice.engines(), wake: Boolean(wake) });
     } else if (msg.type === 'end') {

@@ -80,7 +80,7 @@ export interface EndpointerOptions {
 }
 
 export type EndpointEvent =
-  | { type: 'speech_start' }
+  | { type: 'speech_start'; atSample: number }
   | { type: 'speech_end'; pcm: Int16Array; endedAtSample: number };
 
 /**
@@ -91,7 +91,7 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
   const win = VAD_WINDOW;
   const msPerWin = (win / 16000) * 1000;
   const minSpeechWins = Math.max(1, Math.round((opts.minSpeechMs ?? 160) / msPerWin));
-  const silenceWins = Math.max(1, Math.round(opts.silenceMs / msPerWin));
+  let silenceWins = Math.max(1, Math.round(opts.silenceMs / msPerWin));
   const preRollWins = Math.round((opts.preRollMs ?? 300) / msPerWin);
   const maxWins = Math.round((opts.maxUtteranceMs ?? 60_000) / msPerWin);
   let pending = new Int16Array(0);
@@ -116,6 +116,13 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
     get speaking() {
       return speaking;
     },
+    get silenceMs() {
+      return silenceWins * msPerWin;
+    },
+    /** Per-person endpointing: how much silence ends an utterance from now on. */
+    setSilenceMs(ms: number) {
+      silenceWins = Math.max(1, Math.round(ms / msPerWin));
+    },
     async push(chunk: Int16Array): Promise<EndpointEvent[]> {
       const events: EndpointEvent[] = [];
       const all = new Int16Array(pending.length + chunk.length);
@@ -138,7 +145,7 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
             silent = 0;
             utterance = history;
             history = [];
-            events.push({ type: 'speech_start' });
+            events.push({ type: 'speech_start', atSample: processed - voiced * win });
           }
         } else {
           utterance.push(w);

@@ -3,8 +3,8 @@ import WebSocket from 'ws';
 export type Msg = Record<string, unknown> & { type: string };
 
 /** A test client for /api/voice/session: records JSON messages and the binary audio that follows them. */
-export async function openSession(url: string) {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/voice/session`);
+export async function openSession(url: string, query = '') {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/voice/session${query}`);
   const messages: (Msg & { at: number; bytes?: number })[] = [];
   const waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
   ws.on('message', (data: Buffer, isBinary: boolean) => {
