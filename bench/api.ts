@@ -59,6 +59,7 @@ async function load(url: string, headers: Record<string, string> = {}, connectio
 
 async function apiBench(pgUrl: string, redisUrl: string) {
   const db = new pg.Pool({ connectionString: pgUrl, max: 2 });
+  db.on('error', () => {}); // the server stops at the end of the run
   const env = {
     DATABASE_URL: pgUrl,
     REDIS_URL: redisUrl,
@@ -136,6 +137,7 @@ async function fanOutBench(pgUrl: string) {
   const kafkaServer = await getKafka();
   const smtp = await startSmtp();
   const db = new pg.Pool({ connectionString: pgUrl, max: 4 });
+  db.on('error', () => {}); // the server stops at the end of the run
   const topicGroup = `bench-notify-${Date.now()}`;
   const prefix = `bench${Date.now()}_`;
   const topic = `${prefix}notification_queue`;
