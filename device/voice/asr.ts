@@ -113,7 +113,7 @@ export function createPocketSphinxAsr(opts: SphinxOptions): AsrEngine {
   const domainDecoder = createSphinxStream(opts.domain, defaultSphinxArgs);
   const generalDecoder = opts.general ? createSphinxStream(opts.general, []) : undefined;
   domainDecoder.warm();
-  generalDecoder?.warm();
+  // The general model is large (seconds of CPU to load, ~100 MB): loaded on the first unsure utterance.
   return {
     name: 'pocketsphinx',
     async transcribe(pcm, signal) {
