@@ -68,7 +68,7 @@ export async function startCloudService(
   if (load) await (await load())(ctx);
   else readiness.set(service, { ready: false, detail: 'not implemented yet' });
 
-  await app.listen({ host: config.AIDE_HOST, port: config.AIDE_PORT || defaultCloudPorts[service] });
+  await app.listen({ host: config.AIDE_HOST, port: config.AIDE_PORT ?? defaultCloudPorts[service] });
   lifecycle.onShutdown('http', () => app.close());
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;

@@ -79,6 +79,8 @@ export async function openSpeaker(
     p.on('close', (code) =>
       code === 0 ? resolve() : reject(new Error(err.trim().split('\n').pop() || `aplay exited with ${code}`)),
     );
+    // aplay exits at once when there is no sound card; writing to it then must not crash the agent.
+    p.stdin!.on('error', () => {});
     p.stdin!.end(Buffer.alloc(320));
   });
   return {
