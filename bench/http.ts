@@ -11,7 +11,12 @@ const duration = Number(process.env.BENCH_SECONDS ?? 10);
 
 async function load(url: string) {
   const r = await autocannon({ url, connections: 10, duration });
-  return { reqPerSec: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+  return {
+    reqPerSec: Math.round(r.requests.average),
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx,
+  };
 }
 
 function rssMiB(pid: number): number {
@@ -25,7 +30,9 @@ async function baseline() {
     '-e',
     "require('http').createServer((q,s)=>{s.setHeader('content-type','application/json');s.end('{\"status\":\"ok\"}')}).listen(0,'127.0.0.1',function(){console.log(this.address().port)})",
   ]);
-  const port = await new Promise<number>((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+  const port = await new Promise<number>((resolve) =>
+    child.stdout.once('data', (d) => resolve(Number(String(d).trim()))),
+  );
   const result = await load(`http://127.0.0.1:${port}/`);
   child.kill();
   return result;
@@ -35,13 +42,19 @@ async function main() {
   const coldStarts: number[] = [];
   for (let i = 0; i < 3; i++) {
     const t0 = performance.now();
-    const aide = await spawnAide(['device', '--data', mkdtempSync(join(tmpdir(), 'aide-bench-')), '--port', '0'], { AIDE_LOG_LEVEL: 'info' });
+    const aide = await spawnAide(
+      ['device', '--data', mkdtempSync(join(tmpdir(), 'aide-bench-')), '--port', '0'],
+      { AIDE_LOG_LEVEL: 'info' },
+    );
     await fetch(`${aide.url}/readyz`);
     coldStarts.push(Math.round(performance.now() - t0));
     aide.child.kill('SIGTERM');
     await aide.exited;
   }
-  const aide = await spawnAide(['device', '--data', mkdtempSync(join(tmpdir(), 'aide-bench-')), '--port', '0'], { AIDE_LOG_LEVEL: 'info' });
+  const aide = await spawnAide(
+    ['device', '--data', mkdtempSync(join(tmpdir(), 'aide-bench-')), '--port', '0'],
+    { AIDE_LOG_LEVEL: 'info' },
+  );
   const rssIdle = rssMiB(aide.child.pid!);
   const healthz = await load(`${aide.url}/healthz`);
   const rssLoaded = rssMiB(aide.child.pid!);
@@ -54,7 +67,9 @@ async function main() {
     'aide console /healthz': healthz,
     'baseline node:http': bare,
   });
-  console.log(`aide share of baseline throughput: ${Math.round((100 * healthz.reqPerSec) / bare.reqPerSec)}%`);
+  console.log(
+    `aide share of baseline throughput: ${Math.round((100 * healthz.reqPerSec) / bare.reqPerSec)}%`,
+  );
   console.log(`aide device cold start to ready (ms, 3 runs): ${coldStarts.join(', ')}`);
   console.log(`aide device resident memory: ${rssIdle} MiB idle, ${rssLoaded} MiB after load`);
 }

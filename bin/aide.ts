@@ -30,7 +30,8 @@ const commands: Record<string, Command> = {
   async cloud(pos, flags) {
     const { cloudServices, loadCloudConfig } = await import('../cloud-sync/config.js');
     const service = pos[0] as (typeof cloudServices)[number];
-    if (!cloudServices.includes(service)) fail(`aide cloud: service must be one of ${cloudServices.join(', ')}, got ${pos[0] ?? 'nothing'}`);
+    if (!cloudServices.includes(service))
+      fail(`aide cloud: service must be one of ${cloudServices.join(', ')}, got ${pos[0] ?? 'nothing'}`);
     const { startCloudService } = await import('../cloud-sync/main.js');
     await startCloudService(service, loadCloudConfig({ flags, file: flags.config }), { handleSignals: true });
   },
@@ -50,7 +51,10 @@ const commands: Record<string, Command> = {
       const { loadCloudConfig } = await import('../cloud-sync/config.js');
       const { migrateCloudDb } = await import('../cloud-sync/db/migrate.js');
       const pg = (await import('pg')).default;
-      const pool = new pg.Pool({ connectionString: loadCloudConfig({ flags, file: flags.config }).DATABASE_URL, max: 1 });
+      const pool = new pg.Pool({
+        connectionString: loadCloudConfig({ flags, file: flags.config }).DATABASE_URL,
+        max: 1,
+      });
       try {
         const applied = await migrateCloudDb(pool);
         console.log(`cloud database: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}`);
@@ -58,7 +62,8 @@ const commands: Record<string, Command> = {
         await pool.end();
       }
     }
-    if (!['device', 'cloud', 'all'].includes(which)) fail(`aide migrate: store must be device, cloud or all, got ${which}`);
+    if (!['device', 'cloud', 'all'].includes(which))
+      fail(`aide migrate: store must be device, cloud or all, got ${which}`);
   },
 
   status: (pos, flags) => import('../device/ops/cli.js').then((m) => m.statusCommand(pos, flags)),
@@ -80,7 +85,9 @@ const commands: Record<string, Command> = {
     try {
       migrateDeviceDb(db);
       const r = rotateDataKey({ db, crypto: openCrypto({ db, clock: systemClock, config }) });
-      console.log(`data key ${r.keyId} active; ${r.reencrypted} values re-encrypted in ${r.ms} ms; retired keys: ${r.retiredKeys.join(', ') || 'none'}`);
+      console.log(
+        `data key ${r.keyId} active; ${r.reencrypted} values re-encrypted in ${r.ms} ms; retired keys: ${r.retiredKeys.join(', ') || 'none'}`,
+      );
     } finally {
       db.close();
     }
@@ -89,7 +96,10 @@ const commands: Record<string, Command> = {
   async models(pos, flags) {
     const { loadDeviceConfig } = await import('../device/config.js');
     const { modelsCommand } = await import('../device/models/cli.js');
-    process.exitCode = await modelsCommand(loadDeviceConfig({ flags, file: flags.config }).AIDE_MODELS_DIR, pos);
+    process.exitCode = await modelsCommand(
+      loadDeviceConfig({ flags, file: flags.config }).AIDE_MODELS_DIR,
+      pos,
+    );
   },
 
   async config(pos) {
@@ -102,7 +112,11 @@ const commands: Record<string, Command> = {
 };
 
 /** Flag names map onto the variables they override. */
-const flagToVariable: Record<string, string> = { data: 'AIDE_DATA_DIR', port: 'AIDE_PORT', host: 'AIDE_HOST' };
+const flagToVariable: Record<string, string> = {
+  data: 'AIDE_DATA_DIR',
+  port: 'AIDE_PORT',
+  host: 'AIDE_HOST',
+};
 
 function fail(message: string): never {
   console.error(message);
@@ -136,9 +150,11 @@ async function main() {
     process.exit(values.help ? 0 : 2);
   }
   const flags: Record<string, string | undefined> = { config: values.config };
-  for (const [flag, variable] of Object.entries(flagToVariable)) flags[variable] = values[flag as 'data'] as string | undefined;
+  for (const [flag, variable] of Object.entries(flagToVariable))
+    flags[variable] = values[flag as 'data'] as string | undefined;
   // Command options reach the command under their own name (--keep 3 → flags.keep = '3').
-  for (const [k, v] of Object.entries(values)) if (!(k in flagToVariable) && k !== 'config' && k !== 'help') flags[k] = String(v);
+  for (const [k, v] of Object.entries(values))
+    if (!(k in flagToVariable) && k !== 'config' && k !== 'help') flags[k] = String(v);
   await command(rest, flags);
 }
 

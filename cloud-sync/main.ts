@@ -4,13 +4,11 @@ import { createHttpServer } from '../common/http.js';
 import { createLifecycle, startSystemdWatchdog } from '../common/lifecycle.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { createMetrics } from '../common/metrics.js';
-import { createReadiness } from '../common/readiness.js';
-import { retryWithBackoff } from '../common/resilience.js';
+import { connectWithBackoff, createReadiness } from '../common/readiness.js';
 import { type CloudConfig, type CloudService, defaultCloudPorts } from './config.js';
 import type { CloudContext } from './context.js';
 import { migrateCloudDb } from './db/migrate.js';
 import { serviceStarters } from './services.js';
-
 
 export interface CloudHandle {
   url: string;
@@ -35,38 +33,39 @@ export async function startCloudService(
   const lifecycle = createLifecycle({ log });
   const app = createHttpServer({ log, metrics, readiness, info: { service: `aide-${service}` } });
 
-  const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.AIDE_DB_POOL_SIZE, connectionTimeoutMillis: 5000 });
+  const pool = new pg.Pool({
+    connectionString: config.DATABASE_URL,
+    max: config.AIDE_DB_POOL_SIZE,
+    connectionTimeoutMillis: 5000,
+  });
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle database connection failed'));
   lifecycle.onShutdown('database', () => pool.end());
 
-  readiness.set('database', { ready: false, detail: 'connecting' });
   const stopping = new AbortController();
   lifecycle.onShutdown('database-connect', () => stopping.abort());
-  const databaseReady = retryWithBackoff(
+  const databaseReady = connectWithBackoff(
+    'database',
     async () => {
       const applied = await migrateCloudDb(pool);
       if (applied.length) log.info({ applied }, 'database migrated');
-      readiness.set('database', { ready: true, detail: 'postgresql' });
+      return 'postgresql';
     },
-    {
-      attempts: Number.POSITIVE_INFINITY,
-      baseMs: 250,
-      maxMs: 10_000,
-      clock,
-      signal: stopping.signal,
-      shouldRetry: () => !stopping.signal.aborted,
-      onRetry: (err, attempt, delayMs) => {
-        readiness.set('database', { ready: false, detail: `unreachable: ${(err as Error).message}` });
-        log.warn({ attempt, delayMs, err: (err as Error).message }, 'database not reachable, retrying');
-      },
-    },
+    { readiness, log, clock, signal: stopping.signal },
   );
-  databaseReady.catch(() => {});
 
-  const ctx: CloudContext = { service, config, log, metrics, readiness, clock, pool, app, lifecycle, databaseReady };
-  const load = serviceStarters[service];
-  if (load) await (await load())(ctx);
-  else readiness.set(service, { ready: false, detail: 'not implemented yet' });
+  const ctx: CloudContext = {
+    service,
+    config,
+    log,
+    metrics,
+    readiness,
+    clock,
+    pool,
+    app,
+    lifecycle,
+    databaseReady,
+  };
+  await (await serviceStarters[service]())(ctx);
 
   await app.listen({ host: config.AIDE_HOST, port: config.AIDE_PORT ?? defaultCloudPorts[service] });
   lifecycle.onShutdown('http', () => app.close());

@@ -5,7 +5,7 @@ import type { CloudContext } from './context.js';
 export type ServiceStarter = (ctx: CloudContext) => Promise<void>;
 
 /** Loaded lazily so `aide cloud api` does not load the ingest worker's dependencies. */
-export const serviceStarters: Partial<Record<CloudService, () => Promise<ServiceStarter>>> = {
+export const serviceStarters: Record<CloudService, () => Promise<ServiceStarter>> = {
   api: () => import('./api/service.js').then((m) => m.start),
   notify: () => import('./notify/service.js').then((m) => m.start),
   ingest: () => import('./ingest/service.js').then((m) => m.start),

@@ -29,7 +29,8 @@ export function createManualClock(startMs: number | Date = Date.UTC(2026, 0, 1))
   const fireDue = (until: number) => {
     for (;;) {
       let best: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of timers) if (entry[1].at <= until && (!best || entry[1].at < best[1].at)) best = entry;
+      for (const entry of timers)
+        if (entry[1].at <= until && (!best || entry[1].at < best[1].at)) best = entry;
       if (!best) break;
       timers.delete(best[0]);
       now = Math.max(now, best[1].at);

@@ -19,7 +19,11 @@ test('flags beat environment, which beats the config file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'aide-cfg-'));
   const file = join(dir, 'aide.json');
   writeFileSync(file, JSON.stringify({ AIDE_PORT: 7000, AIDE_HOST: '0.0.0.0', AIDE_DATA_DIR: '/from-file' }));
-  const cfg = loadDeviceConfig({ env: { AIDE_PORT: '7001', AIDE_DATA_DIR: '/from-env' }, flags: { AIDE_DATA_DIR: '/from-flag' }, file });
+  const cfg = loadDeviceConfig({
+    env: { AIDE_PORT: '7001', AIDE_DATA_DIR: '/from-env' },
+    flags: { AIDE_DATA_DIR: '/from-flag' },
+    file,
+  });
   assert.equal(cfg.AIDE_DATA_DIR, '/from-flag');
   assert.equal(cfg.AIDE_PORT, 7001);
   assert.equal(cfg.AIDE_HOST, '0.0.0.0');
@@ -29,7 +33,12 @@ test('every bad variable is listed at once, naming it and the rule', () => {
   assert.throws(
     () =>
       loadDeviceConfig({
-        env: { AIDE_PORT: '99999', AIDE_TIMEZONE: 'Mars/Olympus', MQTT_URL: 'http://broker', AIDE_LOG_LEVEL: 'loud' },
+        env: {
+          AIDE_PORT: '99999',
+          AIDE_TIMEZONE: 'Mars/Olympus',
+          MQTT_URL: 'http://broker',
+          AIDE_LOG_LEVEL: 'loud',
+        },
       }),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
@@ -49,5 +58,8 @@ test('an unreadable config file or unknown key is reported', () => {
   const file = join(dir, 'aide.json');
   writeFileSync(file, JSON.stringify({ AIDE_PROT: 1 }));
   assert.throws(() => loadDeviceConfig({ env: {}, file }), /AIDE_PROT: not a known setting/);
-  assert.throws(() => loadDeviceConfig({ env: {}, file: join(dir, 'missing.json') }), /cannot read config file/);
+  assert.throws(
+    () => loadDeviceConfig({ env: {}, file: join(dir, 'missing.json') }),
+    /cannot read config file/,
+  );
 });

@@ -23,7 +23,10 @@ export interface ConfigSources {
  * Parses configuration once. Precedence: flags, then environment, then the config file, then defaults.
  * Every problem is collected and thrown together so an installer fixes them all in one go.
  */
-export function loadConfig<S extends ConfigShape>(shape: S, sources: ConfigSources = {}): z.infer<z.ZodObject<S>> {
+export function loadConfig<S extends ConfigShape>(
+  shape: S,
+  sources: ConfigSources = {},
+): z.infer<z.ZodObject<S>> {
   const env = sources.env ?? process.env;
   const problems: string[] = [];
   let fileValues: Record<string, unknown> = {};
@@ -78,21 +81,26 @@ export const port = (def: number) =>
     .min(0, 'must be between 0 and 65535')
     .max(65535, 'must be between 0 and 65535')
     .default(def);
-export const positiveInt = (def: number) => z.coerce.number().int('must be an integer').positive('must be greater than 0').default(def);
+export const positiveInt = (def: number) =>
+  z.coerce.number().int('must be an integer').positive('must be greater than 0').default(def);
 export const bool = (def: boolean) =>
   z
     .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])])
     .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes' || v === 'on')
     .default(def);
 export const url = (protocols: string[]) =>
-  z.string().refine((v) => {
-    try {
-      return protocols.includes(new URL(v).protocol.replace(':', ''));
-    } catch {
-      return false;
-    }
-  }, `must be a URL with scheme ${protocols.join(' or ')}`);
-export const logLevel = () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol.replace(':', ''));
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL with scheme ${protocols.join(' or ')}`,
+  );
+export const logLevel = () =>
+  z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
 export const timezone = () =>
   z.string().refine((tz) => {
     try {

@@ -5,14 +5,22 @@ import type { ZodError } from 'zod';
  * retry may help, and carries a plain sentence the device can speak when a turn fails.
  */
 export const errorCodes = {
-  invalid_argument: { status: 400, retryable: false, spoken: "I didn't quite get that. Could you say it another way?" },
+  invalid_argument: {
+    status: 400,
+    retryable: false,
+    spoken: "I didn't quite get that. Could you say it another way?",
+  },
   unauthenticated: { status: 401, retryable: false, spoken: 'I need you to sign in again.' },
   permission_denied: { status: 403, retryable: false, spoken: "I'm not allowed to do that." },
   not_found: { status: 404, retryable: false, spoken: "I couldn't find that." },
   conflict: { status: 409, retryable: false, spoken: 'That changed a moment ago. Please try again.' },
   payload_too_large: { status: 413, retryable: false, spoken: 'That was too long for me.' },
   unsupported_media_type: { status: 415, retryable: false, spoken: "I can't read that kind of recording." },
-  resource_exhausted: { status: 429, retryable: true, spoken: "I'm a bit busy. Please ask again in a moment." },
+  resource_exhausted: {
+    status: 429,
+    retryable: true,
+    spoken: "I'm a bit busy. Please ask again in a moment.",
+  },
   internal: { status: 500, retryable: false, spoken: 'Sorry, something went wrong on my side.' },
   unavailable: { status: 503, retryable: true, spoken: "I can't reach that service right now." },
   deadline_exceeded: { status: 504, retryable: true, spoken: 'That took too long. Please try again.' },
@@ -32,7 +40,11 @@ export class AppError extends Error {
   /** Seconds a client should wait before retrying (429/503). */
   readonly retryAfter?: number;
 
-  constructor(code: ErrorCode, message: string, opts: { details?: ErrorDetail[]; cause?: unknown; retryAfter?: number } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { details?: ErrorDetail[]; cause?: unknown; retryAfter?: number } = {},
+  ) {
     super(message, { cause: opts.cause });
     this.name = 'AppError';
     this.code = code;

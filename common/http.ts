@@ -1,6 +1,13 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { AppError, fromZodError, invalidArgument, payloadTooLarge, toAppError, unsupportedMediaType } from './errors.js';
+import {
+  AppError,
+  fromZodError,
+  invalidArgument,
+  payloadTooLarge,
+  toAppError,
+  unsupportedMediaType,
+} from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
@@ -27,8 +34,15 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
-  const requests = opts.metrics.counter('aide_http_requests_total', 'HTTP requests', ['method', 'route', 'status']);
-  const latency = opts.metrics.histogram('aide_http_request_duration_seconds', 'HTTP request latency', ['method', 'route']);
+  const requests = opts.metrics.counter('aide_http_requests_total', 'HTTP requests', [
+    'method',
+    'route',
+    'status',
+  ]);
+  const latency = opts.metrics.histogram('aide_http_request_duration_seconds', 'HTTP request latency', [
+    'method',
+    'route',
+  ]);
 
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -38,14 +52,19 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
 
   app.setErrorHandler((err: unknown, req, reply) => {
     const appErr = mapFrameworkError(err);
-    if (appErr.code === 'internal') opts.log.error({ err, route: req.routeOptions.url, method: req.method }, 'request failed');
+    if (appErr.code === 'internal')
+      opts.log.error({ err, route: req.routeOptions.url, method: req.method }, 'request failed');
     sendError(reply, appErr);
   });
   app.setNotFoundHandler((req, reply) => {
     sendError(reply, new AppError('not_found', `no route for ${req.method} ${req.url.split('?')[0]}`));
   });
 
-  app.get('/healthz', async () => ({ status: 'ok', uptimeSeconds: Math.round(process.uptime()), ...opts.info }));
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    uptimeSeconds: Math.round(process.uptime()),
+    ...opts.info,
+  }));
   app.get('/readyz', async (_req, reply) => {
     const snap = opts.readiness.snapshot();
     reply.code(snap.ready ? 200 : 503);
@@ -85,7 +104,8 @@ function mapFrameworkError(err: unknown): AppError {
         details: [{ field: 'body', rule: 'json', message: e.message ?? 'invalid JSON' }],
       });
   }
-  if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500) return invalidArgument(e.message ?? 'bad request');
+  if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500)
+    return invalidArgument(e.message ?? 'bad request');
   return toAppError(err);
 }
 

@@ -11,7 +11,11 @@ export interface Lifecycle {
   handleSignals(): void;
 }
 
-export function createLifecycle(opts: { log: Logger; graceMs?: number; exit?: (code: number) => void }): Lifecycle {
+export function createLifecycle(opts: {
+  log: Logger;
+  graceMs?: number;
+  exit?: (code: number) => void;
+}): Lifecycle {
   const hooks: Hook[] = [];
   const exit = opts.exit ?? ((code: number) => process.exit(code));
   let stopping: Promise<void> | undefined;
@@ -68,9 +72,12 @@ export function startSystemdWatchdog(healthy: () => boolean = () => true): () =>
   notifySystemd('READY=1', `STATUS=ready`);
   const usec = Number(process.env.WATCHDOG_USEC ?? 0);
   if (!process.env.NOTIFY_SOCKET || !usec) return () => {};
-  const timer = setInterval(() => {
-    if (healthy()) notifySystemd('WATCHDOG=1');
-  }, Math.max(500, usec / 2000));
+  const timer = setInterval(
+    () => {
+      if (healthy()) notifySystemd('WATCHDOG=1');
+    },
+    Math.max(500, usec / 2000),
+  );
   timer.unref();
   return () => clearInterval(timer);
 }

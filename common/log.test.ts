@@ -12,7 +12,10 @@ test('logs redact secrets and health values', () => {
     },
   });
   const log = createLogger({ destination, name: 'aide-test' });
-  log.info({ user: { password: 'hunter2', email: 'ann@example.com' }, token: 'eyJhbGciOi', apiKey: 'sk-live-123' }, 'login');
+  log.info(
+    { user: { password: 'hunter2', email: 'ann@example.com' }, token: 'eyJhbGciOi', apiKey: 'sk-live-123' },
+    'login',
+  );
   log.info({ reading: { systolic: 182, diastolic: 95, note: 'felt dizzy' }, measurementId: 'm-1' }, 'stored');
   log.info({ turn: { text: 'my name is Ann and my sugar is 40' } }, 'turn');
   for (const secret of ['hunter2', 'ann@example.com', 'eyJhbGciOi', 'sk-live-123', '182', 'dizzy', 'sugar']) {

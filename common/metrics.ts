@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
@@ -17,12 +17,17 @@ export function createMetrics(opts: { defaultMetrics?: boolean; prefix?: string 
     const prefix = opts.prefix ?? 'aide_';
     collectDefaultMetrics({ register: registry, prefix });
     // prom-client names these gauges *_total, which the exposition format reserves for counters.
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ]) {
       registry.removeSingleMetric(prefix + name);
     }
   }
 
-  const getOr = <M>(name: string, make: () => M): M => (registry.getSingleMetric(name) as M | undefined) ?? make();
+  const getOr = <M>(name: string, make: () => M): M =>
+    (registry.getSingleMetric(name) as M | undefined) ?? make();
 
   const counter = (name: string, help: string, labelNames: string[] = []) =>
     getOr(name, () => new Counter({ name, help, labelNames, registers: [registry] }));

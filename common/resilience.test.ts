@@ -6,10 +6,22 @@ import { createMetrics } from './metrics.js';
 import { backoffDelay, createBreaker, retryWithBackoff, withTimeout } from './resilience.js';
 
 test('backoff grows exponentially with jitter and is capped', () => {
-  assert.equal(backoffDelay(1, 100, 10_000, () => 0), 50);
-  assert.equal(backoffDelay(1, 100, 10_000, () => 1), 100);
-  assert.equal(backoffDelay(4, 100, 10_000, () => 1), 800);
-  assert.equal(backoffDelay(20, 100, 10_000, () => 1), 10_000);
+  assert.equal(
+    backoffDelay(1, 100, 10_000, () => 0),
+    50,
+  );
+  assert.equal(
+    backoffDelay(1, 100, 10_000, () => 1),
+    100,
+  );
+  assert.equal(
+    backoffDelay(4, 100, 10_000, () => 1),
+    800,
+  );
+  assert.equal(
+    backoffDelay(20, 100, 10_000, () => 1),
+    10_000,
+  );
 });
 
 test('retry retries retryable failures and gives up on caller mistakes', async () => {
@@ -55,21 +67,27 @@ test('timeout rejects with deadline_exceeded and aborts the work', async () => {
     clock,
   );
   clock.advance(8000);
-  await assert.rejects(p, (err: unknown) => err instanceof AppError && err.code === 'deadline_exceeded' && /8000 ms/.test(err.message));
+  await assert.rejects(
+    p,
+    (err: unknown) =>
+      err instanceof AppError && err.code === 'deadline_exceeded' && /8000 ms/.test(err.message),
+  );
   assert.ok(aborted);
 });
 
 test('breaker opens after consecutive failures, fails fast, and shows its state as a metric', async () => {
   const metrics = createMetrics({ defaultMetrics: false });
   const breaker = createBreaker('llm', { metrics, failures: 3, halfOpenAfterMs: 50 });
-  for (let i = 0; i < 3; i++) await assert.rejects(breaker.execute(async () => Promise.reject(unavailable('down'))));
+  for (let i = 0; i < 3; i++)
+    await assert.rejects(breaker.execute(async () => Promise.reject(unavailable('down'))));
   assert.equal(breaker.state(), 'open');
   let called = false;
   await assert.rejects(
     breaker.execute(async () => {
       called = true;
     }),
-    (err: unknown) => err instanceof AppError && err.code === 'unavailable' && /circuit open/.test(err.message),
+    (err: unknown) =>
+      err instanceof AppError && err.code === 'unavailable' && /circuit open/.test(err.message),
   );
   assert.equal(called, false);
   assert.match(await metrics.registry.metrics(), /aide_breaker_state\{name="llm"\} 2/);
@@ -82,6 +100,7 @@ test('breaker opens after consecutive failures, fails fast, and shows its state 
 
 test('caller mistakes do not open the breaker', async () => {
   const breaker = createBreaker('store', { failures: 2 });
-  for (let i = 0; i < 5; i++) await assert.rejects(breaker.execute(async () => Promise.reject(invalidArgument('bad'))));
+  for (let i = 0; i < 5; i++)
+    await assert.rejects(breaker.execute(async () => Promise.reject(invalidArgument('bad'))));
   assert.equal(breaker.state(), 'closed');
 });

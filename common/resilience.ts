@@ -1,10 +1,10 @@
 import {
   BrokenCircuitError,
+  type CircuitBreakerPolicy,
   CircuitState,
   ConsecutiveBreaker,
   circuitBreaker,
   handleWhen,
-  type CircuitBreakerPolicy,
 } from 'cockatiel';
 import { type Clock, systemClock } from './clock.js';
 import { AppError, deadlineExceeded, unavailable } from './errors.js';
@@ -68,7 +68,10 @@ export function sleep(ms: number, clock: Clock = systemClock, signal?: AbortSign
 
 const defaultShouldRetry = (err: unknown) => !(err instanceof AppError) || err.retryable;
 
-export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
+export async function retryWithBackoff<T>(
+  fn: (attempt: number) => Promise<T>,
+  opts: RetryOptions = {},
+): Promise<T> {
   const attempts = opts.attempts ?? 5;
   const shouldRetry = opts.shouldRetry ?? defaultShouldRetry;
   for (let attempt = 1; ; attempt++) {
@@ -114,9 +117,11 @@ export function createBreaker(
       breaker: new ConsecutiveBreaker(opts.failures ?? 5),
     },
   );
-  const gauge = opts.metrics?.gauge('aide_breaker_state', 'Circuit breaker state: 0 closed, 1 half open, 2 open', [
-    'name',
-  ]);
+  const gauge = opts.metrics?.gauge(
+    'aide_breaker_state',
+    'Circuit breaker state: 0 closed, 1 half open, 2 open',
+    ['name'],
+  );
   gauge?.set({ name }, 0);
   policy.onStateChange((s) => gauge?.set({ name }, stateValue[s]));
 
@@ -127,7 +132,8 @@ export function createBreaker(
       try {
         return await policy.execute(fn);
       } catch (err) {
-        if (err instanceof BrokenCircuitError) throw unavailable(`${name} is unavailable (circuit open)`, { cause: err });
+        if (err instanceof BrokenCircuitError)
+          throw unavailable(`${name} is unavailable (circuit open)`, { cause: err });
         throw err;
       }
     },

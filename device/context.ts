@@ -3,13 +3,13 @@ import type { Lifecycle } from '../common/lifecycle.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from '../common/metrics.js';
 import type { Readiness } from '../common/readiness.js';
+import type { Agent } from './agent/turn.js';
 import type { DeviceConfig } from './config.js';
-import type { Db } from './store/db.js';
+import type { Reminders } from './reminders/index.js';
 import type { Cache } from './store/cache.js';
+import type { Db } from './store/db.js';
 import type { HealthStore } from './store/health.js';
 import type { Outbox } from './store/outbox.js';
-import type { Agent } from './agent/turn.js';
-import type { Reminders } from './reminders/index.js';
 import type { Voice } from './voice/service.js';
 
 /** What every device subsystem is given: configuration, observability, time and the store. */

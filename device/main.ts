@@ -4,17 +4,17 @@ import { createLifecycle, startSystemdWatchdog } from '../common/lifecycle.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { createMetrics } from '../common/metrics.js';
 import { createReadiness } from '../common/readiness.js';
+import { createAgent } from './agent/turn.js';
 import type { DeviceConfig } from './config.js';
 import { checkConsoleExposure } from './console/access.js';
 import { createConsole } from './console/server.js';
-import { createAgent } from './agent/turn.js';
-import { startVoice } from './voice/index.js';
-import { startReminders } from './reminders/index.js';
-import { fakeNowClock } from './reminders/fake-now.js';
 import type { DeviceContext } from './context.js';
+import { fakeNowClock } from './reminders/fake-now.js';
+import { startReminders } from './reminders/index.js';
 import { migrateDeviceDb, openDeviceDb } from './store/db.js';
 import { openStoreRuntime } from './store/runtime.js';
 import { ensureDeviceId } from './store/settings.js';
+import { startVoice } from './voice/index.js';
 
 export interface DeviceHandle {
   url: string;
@@ -50,18 +50,35 @@ export async function startDevice(
   const deviceId = ensureDeviceId(db, clock, config.AIDE_DEVICE_ID);
   const { outbox, store, cache } = openStoreRuntime({ db, clock, log, metrics, config, deviceId });
   lifecycle.onShutdown('cache', () => cache.close());
-  readiness.set('cache', { ready: true, optional: true, detail: cache.kind === 'redis' ? 'redis (falls back to SQLite)' : 'in-process' });
+  readiness.set('cache', {
+    ready: true,
+    optional: true,
+    detail: cache.kind === 'redis' ? 'redis (falls back to SQLite)' : 'in-process',
+  });
   lifecycle.onShutdown('dose-horizon', store.startHorizon());
-  const ctx: DeviceContext = { config, deviceId, log, metrics, readiness, clock, db, outbox, store, cache, lifecycle };
+  const ctx: DeviceContext = {
+    config,
+    deviceId,
+    log,
+    metrics,
+    readiness,
+    clock,
+    db,
+    outbox,
+    store,
+    cache,
+    lifecycle,
+  };
   ctx.agent = createAgent(ctx);
 
   if (config.MQTT_URL) {
     // Caregivers' messages arrive as commands and are said aloud once the voice pipeline is up.
     const speak = (text: string, personId?: string) =>
-      void ctx.voice?.speak(text, { personId }).catch((err) => log.warn({ err: (err as Error).message }, 'speaking a caregiver message failed'));
+      void ctx.voice
+        ?.speak(text, { personId })
+        .catch((err) => log.warn({ err: (err as Error).message }, 'speaking a caregiver message failed'));
     (await import('../cloud-sync/device/index.js')).startSync(ctx, { speak });
-  }
-  else readiness.set('sync', { ready: true, optional: true, detail: 'off (no MQTT_URL)' });
+  } else readiness.set('sync', { ready: true, optional: true, detail: 'off (no MQTT_URL)' });
 
   const voice = await startVoice(ctx);
   ctx.voice = voice.voice;

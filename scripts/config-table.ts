@@ -9,7 +9,9 @@ function table(title: string, shape: ConfigShape): string {
     const def = v.name === 'AIDE_TIMEZONE' ? "the system's" : v.default === '' ? '—' : `\`${v.default}\``;
     return `| \`${v.name}\` | ${def} | ${v.description.replace(/\|/g, '\\|')} |`;
   });
-  return [`### ${title}`, '', '| variable | default | meaning |', '| --- | --- | --- |', ...rows, ''].join('\n');
+  return [`### ${title}`, '', '| variable | default | meaning |', '| --- | --- | --- |', ...rows, ''].join(
+    '\n',
+  );
 }
 
 export function configTables(): string {

@@ -82,9 +82,17 @@ test('a cloud service with an unreachable database reports 503 naming it and kee
 test('several replicas migrating PostgreSQL at once apply each migration exactly once', async () => {
   const pg = await startPostgres();
   after(() => pg.stop());
-  const runs = await Promise.all([1, 2, 3].map(() => runAide(['migrate', 'cloud'], { DATABASE_URL: pg.url })));
+  const runs = await Promise.all(
+    [1, 2, 3].map(() => runAide(['migrate', 'cloud'], { DATABASE_URL: pg.url })),
+  );
   for (const r of runs) assert.equal(r.code, 0, r.stderr);
   assert.equal(runs.filter((r) => /applied/.test(r.stdout)).length, 1);
-  const out = execFileSync('psql', [pg.url, '-tAc', 'SELECT count(*) FROM schema_migrations WHERE version = 1']).toString().trim();
+  const out = execFileSync('psql', [
+    pg.url,
+    '-tAc',
+    'SELECT count(*) FROM schema_migrations WHERE version = 1',
+  ])
+    .toString()
+    .trim();
   assert.equal(out, '1');
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Producer } from 'kafkajs';
 import mqtt, { type MqttClient } from 'mqtt';
-import { retryWithBackoff } from '../../common/resilience.js';
+import { connectWithBackoff } from '../../common/readiness.js';
 import type { CloudContext } from '../context.js';
 import {
   type AckItem,
@@ -57,32 +57,21 @@ export async function start(ctx: CloudContext): Promise<void> {
     },
   };
 
-  const topicsReady = retryWithBackoff(
+  const topicsReady = connectWithBackoff(
+    'kafka',
     async () => {
       const admin = kafka.admin();
       try {
         await admin.connect();
         await ensureKafkaTopics(admin, config.AIDE_KAFKA_PARTITIONS, config.AIDE_KAFKA_TOPIC_PREFIX);
         await kafkaHandle.producer();
-        readiness.set('kafka', { ready: true, detail: 'connected' });
+        return 'connected';
       } finally {
         await admin.disconnect().catch(() => {});
       }
     },
-    {
-      attempts: Number.POSITIVE_INFINITY,
-      baseMs: 250,
-      maxMs: 10_000,
-      clock,
-      signal: stopping.signal,
-      shouldRetry: () => !stopping.signal.aborted,
-      onRetry: (err, attempt, delayMs) => {
-        readiness.set('kafka', { ready: false, detail: `unreachable: ${(err as Error).message}` });
-        log.warn({ attempt, delayMs, err: (err as Error).message }, 'kafka not reachable, retrying');
-      },
-    },
+    { readiness, log, clock, signal: stopping.signal },
   );
-  topicsReady.catch(() => {});
 
   let client: MqttClient | undefined;
   const ackCounter = metrics.counter(

@@ -10,14 +10,21 @@ import { checkConsoleExposure, requireConsoleToken } from './access.js';
 const token = 'a3f1c9e07b2d4c5e8f9a0b1c2d3e4f50';
 
 function consoleWithToken() {
-  const app = createHttpServer({ log: silentLogger, metrics: createMetrics({ defaultMetrics: false }), readiness: createReadiness() });
+  const app = createHttpServer({
+    log: silentLogger,
+    metrics: createMetrics({ defaultMetrics: false }),
+    readiness: createReadiness(),
+  });
   requireConsoleToken(app, token);
   app.get('/api/measurements', async () => ({ items: [{ type: 'blood_pressure' }] }));
   return app;
 }
 
 test('a console open to the network without a token refuses to start', () => {
-  assert.throws(() => checkConsoleExposure('0.0.0.0', undefined), (err: unknown) => err instanceof ConfigError && /AIDE_CONSOLE_TOKEN: required/.test(err.message));
+  assert.throws(
+    () => checkConsoleExposure('0.0.0.0', undefined),
+    (err: unknown) => err instanceof ConfigError && /AIDE_CONSOLE_TOKEN: required/.test(err.message),
+  );
   assert.doesNotThrow(() => checkConsoleExposure('127.0.0.1', undefined));
   assert.doesNotThrow(() => checkConsoleExposure('0.0.0.0', token));
 });
@@ -30,8 +37,21 @@ test('browsers on the home network need the token; this machine and health probe
   assert.equal(denied.json().error.code, 'unauthenticated');
   assert.doesNotMatch(denied.body, /blood_pressure/);
 
-  assert.equal((await app.inject({ url: '/api/measurements', headers: { authorization: 'Bearer wrong-token-wrong-token!!' }, ...remote })).statusCode, 401);
-  assert.equal((await app.inject({ url: '/api/measurements', headers: { authorization: `Bearer ${token}` }, ...remote })).statusCode, 200);
+  assert.equal(
+    (
+      await app.inject({
+        url: '/api/measurements',
+        headers: { authorization: 'Bearer wrong-token-wrong-token!!' },
+        ...remote,
+      })
+    ).statusCode,
+    401,
+  );
+  assert.equal(
+    (await app.inject({ url: '/api/measurements', headers: { authorization: `Bearer ${token}` }, ...remote }))
+      .statusCode,
+    200,
+  );
   assert.equal((await app.inject({ url: '/readyz', ...remote })).statusCode, 200);
   assert.equal((await app.inject({ url: '/api/measurements', remoteAddress: '127.0.0.1' })).statusCode, 200);
 
@@ -41,5 +61,8 @@ test('browsers on the home network need the token; this machine and health probe
   const setCookie = String(first.headers['set-cookie']);
   assert.match(setCookie, /HttpOnly; SameSite=Strict/);
   const cookie = setCookie.split(';')[0];
-  assert.equal((await app.inject({ url: '/api/measurements', headers: { cookie }, ...remote })).statusCode, 200);
+  assert.equal(
+    (await app.inject({ url: '/api/measurements', headers: { cookie }, ...remote })).statusCode,
+    200,
+  );
 });

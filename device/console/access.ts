@@ -37,7 +37,8 @@ export function requireConsoleToken(app: FastifyInstance, token: string): void {
   };
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0];
-    if (openPaths.has(path) || isLoopbackHost(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '')) return;
+    if (openPaths.has(path) || isLoopbackHost(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''))
+      return;
     const fromQuery = new URL(req.url, 'http://console').searchParams.get('token') ?? undefined;
     if (matches(fromQuery)) {
       reply.header('set-cookie', `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000`);

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHttpServer, type FastifyInstance } from '../../common/http.js';
+import { registerAgentRoutes } from '../agent/routes.js';
 import type { DeviceContext } from '../context.js';
 import { registerStoreRoutes } from '../store/routes.js';
-import { registerAgentRoutes } from '../agent/routes.js';
 import { requireConsoleToken } from './access.js';
 
 const publicDir = join(dirname(fileURLToPath(import.meta.url)), 'public');

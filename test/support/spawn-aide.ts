@@ -24,7 +24,11 @@ export interface AideProcess {
 }
 
 /** Runs `aide <args>` as a real process and resolves once it logs its URL. */
-export async function spawnAide(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<AideProcess> {
+export async function spawnAide(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 30_000,
+): Promise<AideProcess> {
   const child = spawn(process.execPath, [aideBin, ...args], {
     env: { ...process.env, AIDE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -32,9 +36,14 @@ export async function spawnAide(args: string[], env: NodeJS.ProcessEnv = {}, tim
   running.add(child);
   child.once('exit', () => running.delete(child));
   let out = '';
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }) as { code: number | null; signal: NodeJS.Signals | null });
+  const exited = once(child, 'exit').then(
+    ([code, signal]) => ({ code, signal }) as { code: number | null; signal: NodeJS.Signals | null },
+  );
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`aide ${args.join(' ')} did not start in time:\n${out}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`aide ${args.join(' ')} did not start in time:\n${out}`)),
+      timeoutMs,
+    );
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
       const m = out.match(/"url":"(http:\/\/[^"]+)"/);
@@ -55,8 +64,14 @@ export async function spawnAide(args: string[], env: NodeJS.ProcessEnv = {}, tim
 }
 
 /** Runs `aide <args>` to completion. */
-export async function runAide(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [aideBin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runAide(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [aideBin, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c));

@@ -1,17 +1,9 @@
+import { type MeasurementType, measurementTypes } from '../../store/units.js';
 import type { Token } from './numbers.js';
 
-/** Measurement types and units as the store names them (device/store/units.ts). */
-export const readingTypes = [
-  'blood_pressure',
-  'heart_rate',
-  'oxygen_saturation',
-  'steps',
-  'sleep',
-  'blood_glucose',
-  'weight',
-  'temperature',
-] as const;
-export type ReadingType = (typeof readingTypes)[number];
+/** Measurement types as the store names them. */
+export const readingTypes = measurementTypes;
+export type ReadingType = MeasurementType;
 
 export type ReadingValue = number | { systolic: number; diastolic: number; pulse?: number };
 
