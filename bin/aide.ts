@@ -5,7 +5,7 @@ const usage = `Usage: aide <command> [options]
 
   device                     run the device agent and its console (what npm start runs)
   cloud <ingest|api|notify>  run a cloud service
-  migrate [device|cloud]     apply store migrations (default: both that are configured)
+  migrate [device|cloud|all] apply versioned store migrations (default: device)
   config [device|cloud]      list every configuration variable with its default
   models <list|fetch|verify|use|rollback> [id...]  speech models: install, verify checksums, choose, roll back
   keys rotate                new data key, re-encrypt stored values (safe while the agent runs)
@@ -38,6 +38,8 @@ const commands: Record<string, Command> = {
 
   async migrate(pos, flags) {
     const which = pos[0] ?? 'device';
+    if (!['device', 'cloud', 'all'].includes(which))
+      fail(`aide migrate: store must be device, cloud or all, got ${which}`);
     if (which === 'device' || which === 'all') {
       const { loadDeviceConfig } = await import('../device/config.js');
       const { deviceDbPath } = await import('../device/main.js');
@@ -62,8 +64,6 @@ const commands: Record<string, Command> = {
         await pool.end();
       }
     }
-    if (!['device', 'cloud', 'all'].includes(which))
-      fail(`aide migrate: store must be device, cloud or all, got ${which}`);
   },
 
   status: (pos, flags) => import('../device/ops/cli.js').then((m) => m.statusCommand(pos, flags)),
