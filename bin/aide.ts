@@ -8,6 +8,7 @@ const usage = `Usage: aide <command> [options]
   migrate [device|cloud|all] apply versioned store migrations (default: device)
   config [device|cloud]      list every configuration variable with its default
   models <list|fetch|verify|use|rollback> [id...]  speech models: install, verify checksums, choose, roll back
+  pair                       ask the cloud for a pairing code a caregiver types into the web app
   keys rotate                new data key, re-encrypt stored values (safe while the agent runs)
   status [--json]            sync backlog, last reminder, engine health, release, last backup
   doctor [--json]            check audio, models, disk, clock, broker, agent; says what to fix
@@ -70,6 +71,22 @@ const commands: Record<string, Command> = {
   doctor: (pos, flags) => import('../device/ops/cli.js').then((m) => m.doctorCommand(pos, flags)),
   backup: (pos, flags) => import('../device/ops/cli.js').then((m) => m.backupCommand(pos, flags)),
   update: (pos, flags) => import('../device/ops/cli.js').then((m) => m.updateCommand(pos, flags)),
+
+  async pair(_pos, flags) {
+    const { loadDeviceConfig } = await import('../device/config.js');
+    const { requestPairingCode } = await import('../cloud-sync/device/pairing.js');
+    const c = loadDeviceConfig({ flags, file: flags.config });
+    try {
+      const p = await requestPairingCode({
+        apiUrl: c.AIDE_CLOUD_API_URL,
+        deviceId: c.AIDE_MQTT_USERNAME,
+        password: c.AIDE_MQTT_PASSWORD,
+      });
+      console.log(`${p.code} (valid until ${p.expiresAt}; a caregiver types it into the Aide web app)`);
+    } catch (err) {
+      fail(`aide pair: ${(err as Error).message}`);
+    }
+  },
 
   async keys(pos, flags) {
     if (pos[0] !== 'rotate') fail(`aide keys: the only action is rotate, got ${pos[0] ?? 'nothing'}`);

@@ -127,6 +127,9 @@ export const deviceConfigShape = {
   MQTT_URL: url(['mqtt', 'mqtts', 'ws', 'wss']).optional().describe('Cloud MQTT broker (unset: sync off)'),
   AIDE_MQTT_USERNAME: z.string().optional().describe('Per-device MQTT user name (issued at provisioning)'),
   AIDE_MQTT_PASSWORD: z.string().optional().describe('Per-device MQTT password (issued at provisioning)'),
+  AIDE_CLOUD_API_URL: url(['http', 'https'])
+    .optional()
+    .describe('Caregiver API of the cloud, for pairing codes (aide pair, POST /api/pairing-code)'),
   AIDE_MQTT_CA_FILE: z.string().optional().describe('CA certificate for the broker’s TLS certificate'),
 
   // --- voice

@@ -43,6 +43,7 @@ Usage: sudo install-device.sh [options]
   --mqtt-username USER       per-device MQTT user name
   --mqtt-password PASS       per-device MQTT password
   --mqtt-ca-file FILE        CA certificate of the broker
+  --cloud-api-url URL        caregiver API, for the pairing code a caregiver types in (e.g. https://care.example.org)
   --provisioning-token TOK   one-time token for cloud provisioning (instead of user/password)
   --llm-base-url URL         OpenAI-compatible endpoint for hard questions (empty: offline answers only)
   --llm-model NAME           model name at that endpoint
@@ -103,6 +104,7 @@ while [ $# -gt 0 ]; do
   --mqtt-username) SET[AIDE_MQTT_USERNAME]="$val" ;;
   --mqtt-password) SET[AIDE_MQTT_PASSWORD]="$val" ;;
   --mqtt-ca-file) SET[AIDE_MQTT_CA_FILE]="$val" ;;
+  --cloud-api-url) SET[AIDE_CLOUD_API_URL]="$val" ;;
   --provisioning-token) SET[AIDE_PROVISIONING_TOKEN]="$val" ;;
   --llm-base-url) SET[LLM_BASE_URL]="$val" ;;
   --llm-model) SET[LLM_MODEL]="$val" ;;
@@ -331,7 +333,7 @@ if [ -n "${CUR[MQTT_URL]}" ]; then
   if [ -n "${CUR[AIDE_MQTT_USERNAME]}" ]; then setting AIDE_MQTT_PASSWORD "" "MQTT password" secret
   else setting AIDE_PROVISIONING_TOKEN "" "Provisioning token" secret; fi
 fi
-for k in AIDE_MQTT_CA_FILE AIDE_PROVISIONING_TOKEN LLM_BASE_URL LLM_MODEL LLM_API_KEY; do
+for k in AIDE_MQTT_CA_FILE AIDE_CLOUD_API_URL AIDE_PROVISIONING_TOKEN LLM_BASE_URL LLM_MODEL LLM_API_KEY; do
   if [ -n "${SET[$k]+x}" ]; then setting "$k" "" ""; fi
 done
 if [ -z "${CUR[LLM_BASE_URL]+x}" ]; then setting LLM_BASE_URL "" "OpenAI-compatible LLM URL for hard questions (empty: offline answers only)"; fi
@@ -442,9 +444,15 @@ fi
 step "self-test" "run: aide doctor"
 PORT="${CUR[AIDE_PORT]}"
 IP="$( (hostname -I 2>/dev/null || true) | awk '{print $1}')"
-if [ ! -s "$STATE_DIR/pairing-code" ]; then
-  (umask 077 && od -An -N4 -tu4 /dev/urandom | awk '{ printf "%06d\n", $1 % 1000000 }' >"$STATE_DIR/pairing-code")
-  chown "$AIDE_USER:$AIDE_USER" "$STATE_DIR/pairing-code"
+rm -f "$STATE_DIR/pairing-code" # written by earlier installers: a local code the cloud never knew
+# The pairing code comes from the caregiver API (the device signs in with its MQTT credentials).
+if [ -n "${CUR[AIDE_CLOUD_API_URL]:-}" ] && [ -n "${CUR[AIDE_MQTT_USERNAME]:-}" ]; then
+  if PAIRING="$("$BIN_LINK" pair 2>&1)"; then :; else
+    warn "could not get a pairing code: $PAIRING"
+    PAIRING="not available yet; once the cloud is reachable run: aide pair"
+  fi
+else
+  PAIRING="none: this device is offline-only. To link it to a caregiver, set MQTT_URL, AIDE_MQTT_USERNAME, AIDE_MQTT_PASSWORD and AIDE_CLOUD_API_URL in $ETC_DIR/aide.env, then run: aide pair"
 fi
 if [ "$SKIP_SELFTEST" = 1 ]; then
   note "skipped (--skip-selftest)"
@@ -474,7 +482,7 @@ fi
 
 printf '\nAide %s is installed.\n' "$VERSION"
 printf '  console:      http://%s:%s/?token=%s\n' "${IP:-<this device>}" "$PORT" "${CUR[AIDE_CONSOLE_TOKEN]}"
-printf '  pairing code: %s\n' "$(cat "$STATE_DIR/pairing-code")"
+printf '  pairing:      %s\n' "$PAIRING"
 printf '  settings:     %s/aide.env    data: %s    checks: aide doctor\n' "$ETC_DIR" "$STATE_DIR"
 if [ ${#WARNINGS[@]} -gt 0 ]; then
   printf '  %s warning(s):\n' "${#WARNINGS[@]}"

@@ -63,7 +63,8 @@ test('the installer completes on a fresh bookworm and says systemd is not runnin
   );
   assert.match(first.out, /systemd is not running here.*units installed but NOT started/);
   assert.match(first.out, /Aide \d+\.\d+\.\d+ is installed/);
-  assert.match(first.out, /pairing code: \d{6}/);
+  // No cloud configured: no made-up code, but how to get a real one.
+  assert.match(first.out, /pairing: +none: this device is offline-only\..*then run: aide pair/);
   assert.match(first.out, /console: +http:\/\/.*:8080\//);
 });
 
@@ -80,11 +81,6 @@ test('a second run changes nothing and keeps the settings', { skip }, () => {
     statSync(chroot.path('opt/aide/releases/0.1.0')).ino,
     releaseInodeAfterFirst,
     'release not copied again',
-  );
-  assert.equal(
-    first.out.match(/pairing code: (\d{6})/)?.[1],
-    second.out.match(/pairing code: (\d{6})/)?.[1],
-    'pairing code is stable',
   );
 });
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requestPairingCode } from '../../cloud-sync/device/pairing.js';
 import { createHttpServer, type FastifyInstance } from '../../common/http.js';
 import { registerAgentRoutes } from '../agent/routes.js';
 import type { DeviceContext } from '../context.js';
@@ -31,6 +32,14 @@ export function createConsole(ctx: DeviceContext): FastifyInstance {
     outboxSize: ctx.outbox.size(),
     readiness: ctx.readiness.snapshot(),
   }));
+  // The console (or the agent) shows or speaks this code; a caregiver types it into the web app.
+  app.post('/api/pairing-code', async () =>
+    requestPairingCode({
+      apiUrl: ctx.config.AIDE_CLOUD_API_URL,
+      deviceId: ctx.config.AIDE_MQTT_USERNAME,
+      password: ctx.config.AIDE_MQTT_PASSWORD,
+    }),
+  );
   registerStoreRoutes(app, ctx.store);
   if (ctx.agent) registerAgentRoutes(app, ctx.agent);
   return app;
