@@ -11,7 +11,12 @@ import { createManualClock } from '../common/clock.js';
 import { createLogger } from '../common/log.js';
 import { createMetrics } from '../common/metrics.js';
 import { loadDeviceConfig } from '../device/config.js';
-import { createReminderScheduler, observeDoseChanges, type ReminderEvent, type ReminderScheduler } from '../device/reminders/scheduler.js';
+import {
+  createReminderScheduler,
+  observeDoseChanges,
+  type ReminderEvent,
+  type ReminderScheduler,
+} from '../device/reminders/scheduler.js';
 import { reminderSettings } from '../device/reminders/settings.js';
 import { migrateDeviceDb, openDeviceDb } from '../device/store/db.js';
 import { openStoreRuntime } from '../device/store/runtime.js';
@@ -29,9 +34,13 @@ const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
-const rssMiB = () => Math.round(Number(readFileSync('/proc/self/status', 'utf8').match(/VmRSS:\s+(\d+)/)?.[1]) / 1024);
+const rssMiB = () =>
+  Math.round(Number(readFileSync('/proc/self/status', 'utf8').match(/VmRSS:\s+(\d+)/)?.[1]) / 1024);
 const fmt = (v: number) => (Number.isInteger(v) ? v.toLocaleString('en-US') : v.toFixed(2));
-const out = (name: string, value: string | number, note = '') => console.log(`${name.padEnd(62)} ${String(typeof value === 'number' ? fmt(value) : value).padStart(12)}  ${note}`);
+const out = (name: string, value: string | number, note = '') =>
+  console.log(
+    `${name.padEnd(62)} ${String(typeof value === 'number' ? fmt(value) : value).padStart(12)}  ${note}`,
+  );
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const settle = () => new Promise<void>((r) => setImmediate(r));
 
@@ -39,8 +48,20 @@ const rssAtStart = rssMiB();
 const db = openDeviceDb(join(dir, 'aide.db'));
 migrateDeviceDb(db);
 const { store, outbox } = openStoreRuntime({ db, clock, log, metrics, config });
-const slots = [['08:00'], ['08:00', '20:00'], ['07:30', '13:00', '19:00'], ['22:00'], ['08:00', '12:00', '16:00', '20:00']];
-for (let i = 0; i < 20; i++) store.medications.create({ name: `Medicine ${i}`, dose: `${(i + 1) * 5} mg`, times: slots[i % slots.length]!, startDate: '2025-11-24' });
+const slots = [
+  ['08:00'],
+  ['08:00', '20:00'],
+  ['07:30', '13:00', '19:00'],
+  ['22:00'],
+  ['08:00', '12:00', '16:00', '20:00'],
+];
+for (let i = 0; i < 20; i++)
+  store.medications.create({
+    name: `Medicine ${i}`,
+    dose: `${(i + 1) * 5} mg`,
+    times: slots[i % slots.length]!,
+    startDate: '2025-11-24',
+  });
 
 // 1. A year of history: every planned dose, recorded taken / skipped / missed, as closed reminders.
 const h0 = performance.now();
@@ -75,8 +96,18 @@ const answer = (e: ReminderEvent, s: ReminderScheduler) => {
 };
 
 async function simulate(days: number, maxSleepSeconds: number) {
-  const settings = reminderSettings(loadDeviceConfig({ env: { ...env, AIDE_REMINDER_MAX_SLEEP_SECONDS: String(maxSleepSeconds) } }));
-  const scheduler = createReminderScheduler({ db, clock, log, metrics: createMetrics(), store, outbox, settings });
+  const settings = reminderSettings(
+    loadDeviceConfig({ env: { ...env, AIDE_REMINDER_MAX_SLEEP_SECONDS: String(maxSleepSeconds) } }),
+  );
+  const scheduler = createReminderScheduler({
+    db,
+    clock,
+    log,
+    metrics: createMetrics(),
+    store,
+    outbox,
+    settings,
+  });
   const offChanges = { on: true };
   observeDoseChanges(store, () => offChanges.on && scheduler.poke());
   scheduler.onEvent((e) => answer(e, scheduler));
@@ -90,7 +121,11 @@ async function simulate(days: number, maxSleepSeconds: number) {
     clock.advance(DAY);
     await settle();
     const answers = answerMs - a0;
-    perDay.push({ all: cpuMs() - c0 - answers, sched: scheduler.stats().cpuMs - s0 - answers, wakes: scheduler.stats().wakeups - w0 });
+    perDay.push({
+      all: cpuMs() - c0 - answers,
+      sched: scheduler.stats().cpuMs - s0 - answers,
+      wakes: scheduler.stats().wakeups - w0,
+    });
   }
   scheduler.stop();
   stopHorizon();
@@ -103,25 +138,68 @@ const rssAfter = rssMiB();
 const uncapped = await simulate(Math.min(DAYS, 14), 86_400);
 
 // Baseline from the same run: one pass at a quiet moment (nothing due), run once a second by a poller.
-const probe = createReminderScheduler({ db, clock, log, metrics: createMetrics(), store, outbox, settings: reminderSettings(config) });
+const probe = createReminderScheduler({
+  db,
+  clock,
+  log,
+  metrics: createMetrics(),
+  store,
+  outbox,
+  settings: reminderSettings(config),
+});
 const c1 = cpuMs();
 probe.start(); // the catch-up pass a restart runs, on a year of history
 const restartMs = cpuMs() - c1;
 const N = 2000;
 const p0 = cpuMs();
-for (let i = 0; i < N; i++) probe.poke(), await settle();
+for (let i = 0; i < N; i++) {
+  probe.poke();
+  await settle();
+}
 const passMs = (cpuMs() - p0) / N;
 probe.stop();
 
-const counts = (db.prepare('SELECT status, count(*) AS n FROM doses WHERE due_at >= ? GROUP BY status').all(now0) as { status: string; n: number }[]).map((r) => `${r.status} ${r.n}`).join(', ');
-const alerts = (db.prepare('SELECT kind, count(*) AS n FROM reminder_alerts GROUP BY kind').all() as { kind: string; n: number }[]).map((r) => `${r.kind} ${r.n}`).join(', ');
-console.log(`\n20 medicines (${slots.map((s) => s.length).join('/')} times a day, cycled), Europe/Berlin; ${history.toLocaleString('en-US')} doses of history written in ${(historyMs / 1000).toFixed(1)} s`);
+const counts = (
+  db.prepare('SELECT status, count(*) AS n FROM doses WHERE due_at >= ? GROUP BY status').all(now0) as {
+    status: string;
+    n: number;
+  }[]
+)
+  .map((r) => `${r.status} ${r.n}`)
+  .join(', ');
+const alerts = (
+  db.prepare('SELECT kind, count(*) AS n FROM reminder_alerts GROUP BY kind').all() as {
+    kind: string;
+    n: number;
+  }[]
+)
+  .map((r) => `${r.kind} ${r.n}`)
+  .join(', ');
+console.log(
+  `\n20 medicines (${slots.map((s) => s.length).join('/')} times a day, cycled), Europe/Berlin; ${history.toLocaleString('en-US')} doses of history written in ${(historyMs / 1000).toFixed(1)} s`,
+);
 out(`doses of the ${DAYS + Math.min(DAYS, 14)} simulated days`, counts);
 out('caregiver alerts raised in them', alerts || '0');
-out('scheduler CPU per simulated day (ms)', mean(capped.map((x) => x.sched)), 'its passes; the simulated answers excluded');
-out('all CPU per simulated day (ms)', mean(capped.map((x) => x.all)), "+ the store's hourly dose horizon (store code)");
-out('scheduler wake-ups per day, sleep capped at 300 s (default)', mean(capped.map((x) => x.wakes)), 'the cap notices NTP steps within 5 min');
-out('scheduler wake-ups per day, cap lifted (due times only)', mean(uncapped.map((x) => x.wakes)), 'AIDE_REMINDER_MAX_SLEEP_SECONDS=86400');
+out(
+  'scheduler CPU per simulated day (ms)',
+  mean(capped.map((x) => x.sched)),
+  'its passes; the simulated answers excluded',
+);
+out(
+  'all CPU per simulated day (ms)',
+  mean(capped.map((x) => x.all)),
+  "+ the store's hourly dose horizon (store code)",
+);
+out(
+  'scheduler wake-ups per day, sleep capped at 300 s (default)',
+  mean(capped.map((x) => x.wakes)),
+  'the cap notices NTP steps within 5 min',
+);
+out(
+  'scheduler wake-ups per day, cap lifted (due times only)',
+  mean(uncapped.map((x) => x.wakes)),
+  'AIDE_REMINDER_MAX_SLEEP_SECONDS=86400',
+);
 out('scheduler CPU per simulated day, cap lifted (ms)', mean(uncapped.map((x) => x.sched)));
 out('one scheduler pass with nothing due (ms)', passMs, 'the least a wake-up costs');
 out('baseline: 1-second poller, wake-ups per day', 86_400);

@@ -5,6 +5,7 @@ const usage = `Usage: aide <command> [options]
 
   device                     run the device agent and its console (what npm start runs)
   cloud <ingest|api|notify>  run a cloud service
+  cloud devices <add|list|revoke|acl> [id] [--out FILE] [--rotate]  devices' broker credentials (details: aide cloud devices)
   migrate [device|cloud|all] apply versioned store migrations (default: device)
   config [device|cloud]      list every configuration variable with its default
   models <list|fetch|verify|use|rollback> [id...]  speech models: install, verify checksums, choose, roll back
@@ -29,6 +30,11 @@ const commands: Record<string, Command> = {
   },
 
   async cloud(pos, flags) {
+    if (pos[0] === 'devices') {
+      const { devicesCommand } = await import('../cloud-sync/broker/cli.js');
+      process.exitCode = await devicesCommand(pos.slice(1), flags);
+      return;
+    }
     const { cloudServices, loadCloudConfig } = await import('../cloud-sync/config.js');
     const service = pos[0] as (typeof cloudServices)[number];
     if (!cloudServices.includes(service))
@@ -158,6 +164,9 @@ async function main() {
       check: { type: 'boolean' },
       'restart-command': { type: 'string' },
       'ready-timeout': { type: 'string' },
+      // aide cloud devices
+      out: { type: 'string' },
+      rotate: { type: 'boolean' },
     },
   });
   const [name, ...rest] = positionals;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { bool, type ConfigSources, loadConfig, logLevel, positiveInt, url } from '../common/config.js';
+import { parseKeyEncryptionKeys } from './api/auth/key-sealing.js';
 
 export const cloudServices = ['ingest', 'api', 'notify'] as const;
 export type CloudService = (typeof cloudServices)[number];
@@ -78,6 +79,23 @@ export const cloudConfigShape = {
   AIDE_JWT_ROTATE_DAYS: positiveInt(30).describe(
     'Caregiver API: a new signing key is made when the current one is this old',
   ),
+  AIDE_JWT_KEY_ENCRYPTION_KEYS: z
+    .string()
+    .optional()
+    .superRefine((v, ctx) => {
+      if (v === undefined) return;
+      try {
+        parseKeyEncryptionKeys(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
+    .describe(
+      'Caregiver API: keys that encrypt the JWT signing keys at rest (AES-256-GCM), id:base64 32 bytes, comma-separated; the first seals, all open (unset: stored unencrypted, readiness says so)',
+    ),
+  AIDE_INVITE_TTL_HOURS: positiveInt(168).describe(
+    'Caregiver API: how long an emailed caregiver invitation can be accepted',
+  ),
   AIDE_ARGON2_MEMORY_KIB: positiveInt(19456).describe(
     'Caregiver API: argon2id memory cost per password hash (KiB)',
   ),
@@ -92,7 +110,23 @@ export const cloudConfigShape = {
     .string()
     .optional()
     .describe(
-      'Caregiver API: the broker’s Mosquitto password file; devices sign in to the API (pairing codes, LLM proxy) with their MQTT credentials',
+      'The broker’s Mosquitto password file: aide cloud devices adds and revokes devices in it; devices sign in to the caregiver API (pairing codes, LLM proxy) with the same credentials',
+    ),
+  AIDE_BROKER_PID_FILE: z
+    .string()
+    .min(1)
+    .default('/run/mosquitto/mosquitto.pid')
+    .describe(
+      'aide cloud devices: Mosquitto’s pid_file; the broker gets SIGHUP to re-read its password file after a device is added or revoked',
+    ),
+  AIDE_DEVICE_MQTT_URL: url(['mqtt', 'mqtts', 'ws', 'wss'])
+    .optional()
+    .describe('aide cloud devices: broker URL put in device credentials bundles (default: MQTT_URL)'),
+  AIDE_DEVICE_CA_FILE: z
+    .string()
+    .optional()
+    .describe(
+      'aide cloud devices: CA certificate put in device credentials bundles (default: AIDE_MQTT_CA_FILE)',
     ),
   AIDE_OIDC_PROVIDERS: z
     .string()
@@ -145,6 +179,9 @@ export const cloudConfigShape = {
     .default('mailto:aide@localhost')
     .describe('Notify: Web Push VAPID subject (mailto: or https: contact)'),
   AIDE_NOTIFY_GROUP: z.string().min(1).default('aide-notify').describe('Notify: Kafka consumer group'),
+  AIDE_NOTIFY_TICK_MS: positiveInt(30000).describe(
+    'Notify: how often due daily summaries and notifications held in quiet hours are looked for',
+  ),
 };
 
 export type CloudConfig = z.infer<z.ZodObject<typeof cloudConfigShape>>;

@@ -56,12 +56,17 @@ export const deviceConfigShape = {
   // --- agent
   LLM_BASE_URL: url(['http', 'https'])
     .optional()
-    .describe('OpenAI-compatible endpoint for hard questions (unset: offline only)'),
+    .describe(
+      "OpenAI-compatible endpoint for hard questions (unset: the cloud's LLM proxy when the device is provisioned, else offline only)",
+    ),
   LLM_MODEL: z.string().default('gpt-4o-mini').describe('Model name sent to the LLM endpoint'),
   LLM_API_KEY: z
     .string()
     .optional()
     .describe('API key for the LLM endpoint (or device credentials for the Aide proxy)'),
+  AIDE_LLM_VIA_CLOUD: bool(true).describe(
+    "With no LLM_BASE_URL: use the cloud's LLM proxy (<AIDE_CLOUD_API_URL>/v1/llm, device credentials) when provisioned",
+  ),
   AIDE_LLM_TIMEOUT_MS: positiveInt(8000).describe('Deadline for one cloud LLM call'),
   AIDE_LLM_MAX_TOOL_STEPS: positiveInt(4).describe(
     'Most tool-calling rounds the cloud LLM may take in one turn',
@@ -140,11 +145,11 @@ export const deviceConfigShape = {
   AIDE_ASR_ENGINES: z
     .string()
     .default('sherpa,pocketsphinx')
-    .describe('Speech recognizers to try, in order (sherpa, pocketsphinx)'),
+    .describe('Speech recognizers to try, in order (remote, sherpa, pocketsphinx)'),
   AIDE_TTS_ENGINES: z
     .string()
     .default('sherpa,espeak,flite')
-    .describe('Speech synthesizers to try, in order (sherpa, espeak, flite)'),
+    .describe('Speech synthesizers to try, in order (remote, sherpa, espeak, flite)'),
   AIDE_ASR_MODEL: z
     .string()
     .optional()
@@ -171,10 +176,36 @@ export const deviceConfigShape = {
     .max(1)
     .default(0.45)
     .describe('Below this confidence a transcript is rejected ("say again")'),
+  AIDE_SPEECH_URL: url(['http', 'https'])
+    .optional()
+    .describe(
+      "OpenAI-compatible base URL of the remote speech engines (default: the cloud's proxy <AIDE_CLOUD_API_URL>/v1/llm when provisioned)",
+    ),
+  AIDE_SPEECH_API_KEY: z
+    .string()
+    .optional()
+    .describe('API key of AIDE_SPEECH_URL (default with the cloud proxy: the device credentials)'),
+  AIDE_ASR_REMOTE_MODEL: z.string().min(1).default('whisper-1').describe('Model for the remote recognizer'),
+  AIDE_TTS_REMOTE_MODEL: z.string().min(1).default('tts-1').describe('Model for the remote synthesizer'),
+  AIDE_TTS_REMOTE_VOICE: z
+    .string()
+    .min(1)
+    .default('alloy')
+    .describe('Voice of the remote synthesizer (a person’s own voice setting wins when the remote knows it)'),
+  AIDE_SPEECH_REMOTE_TIMEOUT_MS: positiveInt(5000).describe(
+    'Deadline for one remote recognition or sentence before the local engine answers',
+  ),
   AIDE_TTS_VOICE: z.string().default('en-gb').describe('Default voice (per person: voice settings)'),
   AIDE_TTS_RATE: positiveInt(145).describe(
     'Default speaking rate in words per minute (slower than the usual 175)',
   ),
+  AIDE_TTS_VOLUME: z.coerce
+    .number()
+    .int('must be an integer')
+    .min(0, 'must be 0-100')
+    .max(100, 'must be 0-100')
+    .default(100)
+    .describe('Speech volume in percent of the synthesized level (the cloud setting speech.volume)'),
   AIDE_VOICE_MAX_SECONDS: positiveInt(60).describe('Longest accepted recording in seconds'),
   AIDE_VOICE_MAX_BYTES: positiveInt(5 * 1024 * 1024).describe('Largest accepted recording in bytes'),
   AIDE_VAD_SILENCE_MS: positiveInt(1200).describe(

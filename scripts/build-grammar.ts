@@ -17,5 +17,5 @@ const { values } = parseArgs({
 });
 const r = buildGrammar(values.out!, values.dict!);
 console.log(
-  `build-grammar: ${r.sentences} sentences, ${r.words} words, ${r.pronunciations} pronunciations, ${r.skipped} sentences skipped (unknown words) → ${values.out}`,
+  `build-grammar: ${r.sentences} sentences, ${r.words} words, ${r.pronunciations} pronunciations (${r.british} British variants from espeak-ng), ${r.skipped} sentences skipped (unknown words) → ${values.out}`,
 );

@@ -12,12 +12,16 @@
 # /var/log/aide-firstboot.log); it retries at every boot until it succeeds, then removes itself.
 #
 # --root DIR customises an already mounted (or unpacked) root file system instead of an image.
+# --credentials FILE puts a device's bundle from `aide cloud devices add <id> --out FILE` into the
+# image (root-only, deleted with the rest after a successful install): that card is then for that
+# one device. The bundle is checked here, before the image is touched.
 set -Eeuo pipefail
 
 IMAGE=""
 ROOT=""
 RELEASE=""
 NODE_TARBALL=""
+CREDENTIALS=""
 INSTALLER_ARGS=()
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PAYLOAD=/opt/aide-firstboot
@@ -35,8 +39,9 @@ while [ $# -gt 0 ]; do
   --root) ROOT="$2"; shift 2 ;;
   --release) RELEASE="$2"; shift 2 ;;
   --node-tarball) NODE_TARBALL="$2"; shift 2 ;;
+  --credentials) CREDENTIALS="$2"; shift 2 ;;
   --) shift; INSTALLER_ARGS=("$@"); break ;;
-  -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown option $1" "see --help" ;;
   esac
 done
@@ -45,8 +50,19 @@ done
 [ -e "$RELEASE" ] || die "--release $RELEASE does not exist"
 [ -z "$NODE_TARBALL" ] || [ -f "$NODE_TARBALL" ] || die "--node-tarball $NODE_TARBALL does not exist"
 for a in "${INSTALLER_ARGS[@]}"; do
-  case "$a" in *$'\n'*) die "installer arguments must not contain line breaks" ;; esac
+  case "$a" in
+  *$'\n'*) die "installer arguments must not contain line breaks" ;;
+  --credentials) die "--credentials after -- would name a file on the device, which is not there" "give --credentials FILE before --: flash-sd.sh copies the bundle into the image" ;;
+  esac
 done
+if [ -n "$CREDENTIALS" ]; then
+  # The same check as install-device.sh's, so a bad bundle is found now, not at first boot.
+  CRED_FIX="give the file written by: aide cloud devices add <device id> --out FILE"
+  [ -f "$CREDENTIALS" ] && [ -r "$CREDENTIALS" ] || die "cannot read the credentials bundle $CREDENTIALS" "$CRED_FIX"
+  for k in AIDE_DEVICE_ID MQTT_URL AIDE_MQTT_USERNAME AIDE_MQTT_PASSWORD; do
+    grep -Eq "^$k='[^']+'\$" "$CREDENTIALS" || die "the credentials bundle $CREDENTIALS has no $k='...' line" "$CRED_FIX"
+  done
+fi
 
 LOOP=""
 MNT=""
@@ -90,6 +106,11 @@ if [ -n "$NODE_TARBALL" ]; then
   sums="$(dirname "$NODE_TARBALL")/SHASUMS256.txt"
   if [ -f "$sums" ]; then cp "$sums" "$ROOT$PAYLOAD/"; fi
   INSTALLER_ARGS=(--node-tarball "$PAYLOAD/$(basename "$NODE_TARBALL")" "${INSTALLER_ARGS[@]}")
+fi
+if [ -n "$CREDENTIALS" ]; then
+  install -m 0600 "$CREDENTIALS" "$ROOT$PAYLOAD/device.credentials"
+  INSTALLER_ARGS=(--credentials "$PAYLOAD/device.credentials" "${INSTALLER_ARGS[@]}")
+  echo "==> device credentials for $(sed -n "s/^AIDE_DEVICE_ID='\(.*\)'\$/\1/p" "$CREDENTIALS") in $PAYLOAD/device.credentials (root-only)"
 fi
 # One argument per line (they may hold secrets: root-only, deleted after a successful install).
 printf '%s\n' --source "$PAYLOAD/$RELEASE_FILE" --yes "${INSTALLER_ARGS[@]}" >"$ROOT$PAYLOAD/installer.args"

@@ -29,6 +29,8 @@ ASSUME_YES=0
 SKIP_MODELS=0
 SKIP_SELFTEST=0
 NO_START=0
+CREDENTIALS=""
+CREDENTIALS_CA=""
 declare -A SET=() # settings given as flags, by variable name
 
 usage() {
@@ -39,6 +41,8 @@ Usage: sudo install-device.sh [options]
   --node-tarball FILE        official Node.js >= 20.19 linux tarball, used when Node is missing or old
   --timezone TZ              e.g. Europe/London (default: the system's)
   --locale LOCALE            e.g. en-GB (default en-GB)
+  --credentials FILE         the device's credentials bundle from `aide cloud devices add <id> --out FILE`
+                             (device id, broker URL, user, password, API URL, broker CA); flags below win
   --mqtt-url URL             cloud broker, e.g. mqtts://mqtt.example.org:8883 (empty: offline only)
   --mqtt-username USER       per-device MQTT user name
   --mqtt-password PASS       per-device MQTT password
@@ -98,6 +102,7 @@ while [ $# -gt 0 ]; do
   case "$opt" in
   --source) SOURCE="$val" ;;
   --node-tarball) NODE_TARBALL="$val" ;;
+  --credentials) CREDENTIALS="$val" ;;
   --timezone) SET[AIDE_TIMEZONE]="$val" ;;
   --locale) SET[AIDE_LOCALE]="$val" ;;
   --mqtt-url) SET[MQTT_URL]="$val" ;;
@@ -117,6 +122,23 @@ while [ $# -gt 0 ]; do
 done
 
 interactive() { [ "$ASSUME_YES" = 0 ] && [ -t 0 ]; }
+
+# ---------------------------------------------------------------- credentials bundle
+# Read before anything changes: a bad bundle stops the installer here. Values given as flags win.
+if [ -n "$CREDENTIALS" ]; then
+  STEP="reading the credentials bundle $CREDENTIALS"
+  CRED_FIX="give the file written by: aide cloud devices add <device id> --out FILE"
+  [ -f "$CREDENTIALS" ] && [ -r "$CREDENTIALS" ] || die "cannot read the credentials bundle $CREDENTIALS" "$CRED_FIX"
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [[ "$line" =~ ^(AIDE_DEVICE_ID|MQTT_URL|AIDE_MQTT_USERNAME|AIDE_MQTT_PASSWORD|AIDE_CLOUD_API_URL)=\'([^\']*)\'$ ]]; then
+      [ -n "${SET[${BASH_REMATCH[1]}]+x}" ] || SET[${BASH_REMATCH[1]}]="${BASH_REMATCH[2]}"
+    fi
+  done <"$CREDENTIALS"
+  for k in AIDE_DEVICE_ID MQTT_URL AIDE_MQTT_USERNAME AIDE_MQTT_PASSWORD; do
+    [ -n "${SET[$k]:-}" ] || die "the credentials bundle $CREDENTIALS has no $k='...' line" "$CRED_FIX"
+  done
+  CREDENTIALS_CA="$(sed -n '/^-----BEGIN CERTIFICATE-----$/,/^-----END CERTIFICATE-----$/p' "$CREDENTIALS")"
+fi
 
 # ---------------------------------------------------------------- 1. platform
 step "checking the platform" "install on Debian 12 (bookworm) or Raspberry Pi OS (64-bit)"
@@ -327,13 +349,22 @@ setting AIDE_PORT 8080 ""
 setting AIDE_CONSOLE_TOKEN "$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" ""
 setting AIDE_AUDIO_CAPTURE true ""
 setting AIDE_MODELS_DIR "$STATE_DIR/models" ""
+# The broker CA from the credentials bundle goes beside the settings (readable by the agent only).
+if [ -n "$CREDENTIALS_CA" ] && [ -z "${SET[AIDE_MQTT_CA_FILE]+x}" ]; then
+  printf '%s\n' "$CREDENTIALS_CA" >"$ETC_DIR/broker-ca.crt.tmp"
+  chown root:"$AIDE_USER" "$ETC_DIR/broker-ca.crt.tmp"
+  chmod 0640 "$ETC_DIR/broker-ca.crt.tmp"
+  mv -f "$ETC_DIR/broker-ca.crt.tmp" "$ETC_DIR/broker-ca.crt"
+  SET[AIDE_MQTT_CA_FILE]="$ETC_DIR/broker-ca.crt"
+  note "broker CA from the credentials bundle: $ETC_DIR/broker-ca.crt"
+fi
 setting MQTT_URL "" "Cloud MQTT URL (empty: offline only)"
 if [ -n "${CUR[MQTT_URL]}" ]; then
   setting AIDE_MQTT_USERNAME "" "MQTT user name of this device (empty: use a provisioning token)"
   if [ -n "${CUR[AIDE_MQTT_USERNAME]}" ]; then setting AIDE_MQTT_PASSWORD "" "MQTT password" secret
   else setting AIDE_PROVISIONING_TOKEN "" "Provisioning token" secret; fi
 fi
-for k in AIDE_MQTT_CA_FILE AIDE_CLOUD_API_URL AIDE_PROVISIONING_TOKEN LLM_BASE_URL LLM_MODEL LLM_API_KEY; do
+for k in AIDE_DEVICE_ID AIDE_MQTT_CA_FILE AIDE_CLOUD_API_URL AIDE_PROVISIONING_TOKEN LLM_BASE_URL LLM_MODEL LLM_API_KEY; do
   if [ -n "${SET[$k]+x}" ]; then setting "$k" "" ""; fi
 done
 if [ -z "${CUR[LLM_BASE_URL]+x}" ]; then setting LLM_BASE_URL "" "OpenAI-compatible LLM URL for hard questions (empty: offline answers only)"; fi

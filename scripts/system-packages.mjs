@@ -8,14 +8,33 @@ import { execFileSync, spawnSync } from 'node:child_process';
 export const packageSets = {
   device: ['espeak-ng', 'flite', 'pocketsphinx', 'pocketsphinx-en-us', 'sox', 'alsa-utils', 'ffmpeg'],
   test: [
-    'espeak-ng', 'flite', 'pocketsphinx', 'pocketsphinx-en-us', 'sox', 'libsox-fmt-all', 'alsa-utils', 'ffmpeg',
-    'libasound2-dev', 'chromium', 'prometheus', 'debootstrap', 'python3-aiosmtpd', 'mosquitto', 'mosquitto-clients',
-    'postgresql', 'redis-server', 'openssl', 'maven', 'openjdk-17-jre-headless', 'systemd',
+    'espeak-ng',
+    'flite',
+    'pocketsphinx',
+    'pocketsphinx-en-us',
+    'sox',
+    'libsox-fmt-all',
+    'alsa-utils',
+    'ffmpeg',
+    'libasound2-dev',
+    'chromium',
+    'prometheus',
+    'debootstrap',
+    'python3-aiosmtpd',
+    'mosquitto',
+    'mosquitto-clients',
+    'postgresql',
+    'redis-server',
+    'openssl',
+    'maven',
+    'openjdk-17-jre-headless',
+    'systemd',
   ],
 };
 
 export function missingPackages(names) {
   return names.filter((name) => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${Status} is dpkg-query's own --showformat field, not JS
     const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', name], { encoding: 'utf8' });
     return r.status !== 0 || !r.stdout.includes('install ok installed');
   });
@@ -38,7 +57,10 @@ export function ensurePackages(names, { required = false } = {}) {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const lock = ['-o', 'DPkg::Lock::Timeout=600'];
   execFileSync('apt-get', [...lock, 'update', '-q'], { stdio: 'inherit', env });
-  execFileSync('apt-get', [...lock, 'install', '-y', '-q', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  execFileSync('apt-get', [...lock, 'install', '-y', '-q', '--no-install-recommends', ...missing], {
+    stdio: 'inherit',
+    env,
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,11 +1,14 @@
 // Shared by the caregiver-*.test.ts files: an in-process `aide cloud api` on real PostgreSQL/Redis,
 // a clock tests can move forward, captured logs, and a small JSON client.
 import { Writable } from 'node:stream';
-import { loadCloudConfig } from '../cloud-sync/config.js';
+import type pg from 'pg';
+import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
+import { type CloudService, loadCloudConfig } from '../cloud-sync/config.js';
 import { type CloudHandle, startCloudService } from '../cloud-sync/main.js';
 import type { Clock } from '../common/clock.js';
 import { createLogger } from '../common/log.js';
 import { freePort } from './harness/index.js';
+import { type AideProcess, spawnAide } from './support/spawn-aide.js';
 
 /** Real time plus an offset the test controls (timers stay real). */
 export interface ShiftClock extends Clock {
@@ -33,18 +36,21 @@ export interface ApiUnderTest {
   close(): Promise<void>;
 }
 
-export async function startApi(
+/**
+ * `aide cloud <service>` in-process on a free port, logging at debug level; every chunk of its log
+ * goes to `onLog`.
+ */
+export async function startServiceLogged(
+  service: CloudService,
   env: Record<string, string>,
-  opts: { clock?: ShiftClock } = {},
-): Promise<ApiUnderTest> {
-  let captured = '';
+  opts: { clock?: Clock; onLog: (text: string) => void; name?: string },
+): Promise<CloudHandle> {
   const sink = new Writable({
     write(chunk, _enc, cb) {
-      captured += chunk.toString();
+      opts.onLog(chunk.toString());
       cb();
     },
   });
-  const clock = opts.clock ?? createShiftClock();
   // AIDE_PORT=0 falls back to the service's default port in cloud-sync/main.ts, so ask for a free one.
   const config = loadCloudConfig({
     env: {
@@ -54,9 +60,24 @@ export async function startApi(
       ...env,
     },
   });
-  const handle = await startCloudService('api', config, {
+  return startCloudService(service, config, {
+    clock: opts.clock,
+    log: createLogger({ level: 'debug', name: opts.name, destination: sink }),
+  });
+}
+
+export async function startApi(
+  env: Record<string, string>,
+  opts: { clock?: ShiftClock } = {},
+): Promise<ApiUnderTest> {
+  let captured = '';
+  const clock = opts.clock ?? createShiftClock();
+  const handle = await startServiceLogged('api', env, {
     clock,
-    log: createLogger({ level: 'debug', name: 'aide-api', destination: sink }),
+    name: 'aide-api',
+    onLog: (text) => {
+      captured += text;
+    },
   });
   await handle.ctx.databaseReady;
   // Wait until the first signing key exists.
@@ -126,4 +147,34 @@ export async function addDeviceWithPerson(
     `INSERT INTO people (id, device_id, name, timezone, version, updated_at, message_id) VALUES ($1, $2, $3, 'Europe/London', 1, now(), gen_random_uuid())`,
     [personId, deviceId, name],
   );
+}
+
+/** `who` claims the device with a fresh pairing code, as the app's "Connect speaker" does. */
+export async function claimDevice(
+  api: { url: string; clock: Clock },
+  db: pg.Pool,
+  who: { accessToken: string },
+  deviceId: string,
+): Promise<void> {
+  const { code } = await createPairingCode(db, api.clock, deviceId);
+  const r = await call(api.url, 'POST', '/v1/devices/claim', { token: who.accessToken, body: { code } });
+  if (r.status !== 201) throw new Error(`claim of ${deviceId} failed: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+/** `aide cloud api` as a real process on a free port, returned once its /readyz answers 200. */
+export async function spawnCloudApi(env: Record<string, string>): Promise<AideProcess> {
+  const p = await spawnAide(['cloud', 'api', '--port', String(await freePort())], env);
+  for (let i = 0; i < 100 && (await fetch(`${p.url}/readyz`)).status !== 200; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  return p;
+}
+
+/** Sends `signal` to an aide process and waits for it to exit; nothing if it never started or already exited. */
+export async function stopAide(
+  p: AideProcess | undefined,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
+  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill(signal);
+  await p.exited;
 }

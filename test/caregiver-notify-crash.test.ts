@@ -150,10 +150,16 @@ test(`kill -9 the notify worker ${KILLS} times with ${ALERTS} alerts queued: eve
   assert.equal(distinct.size, ALERTS, 'every alert has its email, under one Message-ID each');
   // SMTP has no idempotent submit: a kill after the server accepted a message and before the worker
   // recorded it re-sends that message with the same Message-ID (receivers drop the copy). Counted, not hidden.
+  // The worker marks a delivery 'submitting' just before the end-of-data, so only those are uncertain;
+  // every copy must come from a resend the worker logged as uncertain (a 'sending' row is never a copy).
+  const uncertain = logs.split('resending a message the server may have accepted').length - 1;
   console.log(
-    `# emails received ${emails.length} for ${ALERTS} alerts: ${emails.length - distinct.size} re-sent copies with a repeated Message-ID after ${KILLS} kills`,
+    `# emails received ${emails.length} for ${ALERTS} alerts: ${emails.length - distinct.size} re-sent copies with a repeated Message-ID after ${KILLS} kills; ${uncertain} uncertain resends logged`,
   );
-  assert.ok(emails.length - distinct.size <= KILLS * 32, 'at most the in-flight window per kill');
+  assert.ok(
+    emails.length - distinct.size <= uncertain,
+    'duplicates only from deliveries killed between the end-of-data and recording the outcome',
+  );
   for (const secret of ['evening dose', 'Carol', helper + '@'])
     assert.ok(!logs.includes(secret), `logs leak ${secret}`);
 });

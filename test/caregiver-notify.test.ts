@@ -1,26 +1,22 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-import pg from 'pg';
+import type pg from 'pg';
 import webpush from 'web-push';
-import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
-import { loadCloudConfig } from '../cloud-sync/config.js';
-import { type CloudHandle, startCloudService } from '../cloud-sync/main.js';
-import { createLogger } from '../common/log.js';
-import { type ApiUnderTest, addDeviceWithPerson, call, signUp, startApi } from './caregiver-helpers.js';
+import type { CloudHandle } from '../cloud-sync/main.js';
+import {
+  type ApiUnderTest,
+  addDeviceWithPerson,
+  call,
+  claimDevice,
+  signUp,
+  startApi,
+  startServiceLogged,
+} from './caregiver-helpers.js';
 import { startPushService, startSmsProvider, startSmtp } from './caregiver-receivers.js';
-import { freePort, getKafka, type PostgresServer, startPostgres } from './harness/index.js';
-
-const until = async (what: string, fn: () => boolean | Promise<boolean>, ms = 20_000) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
+import { getKafka, type PostgresServer, startPostgres } from './harness/index.js';
+import { newPool, waitFor } from './support/common.js';
 
 describe('notify: alerts from Kafka reach caregivers by in-app, push, email and SMS', () => {
   let pgServer: PostgresServer;
@@ -68,7 +64,7 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
   /** All `n` delivery rows of the event exist and none is still being sent. */
   const settled = async (eventId: string, n: number) => {
     const rows = await deliveries(eventId);
-    return rows.length >= n && rows.every((r) => r.status !== 'sending');
+    return rows.length >= n && rows.every((r) => r.status !== 'sending' && r.status !== 'submitting');
   };
   const deliveries = async (eventId: string) =>
     (
@@ -83,8 +79,7 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
     [pgServer, smtp] = await Promise.all([startPostgres(), startSmtp()]);
     sms = await startSmsProvider('AC123', 'tok');
     push = await startPushService(vapid.publicKey);
-    db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-    db.on('error', () => {});
+    db = newPool(pgServer.url, 2);
     const env = {
       DATABASE_URL: pgServer.url,
       KAFKA_BROKERS: kafkaServer.bootstrap,
@@ -101,19 +96,11 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
       AIDE_AUTH_RATE_LIMIT_PER_MIN: '10000',
     };
     api = await startApi(env);
-    const sink = new Writable({
-      write: (c, _e, cb) => {
-        notifyLogs += c.toString();
-        cb();
+    notify = await startServiceLogged('notify', env, {
+      onLog: (text) => {
+        notifyLogs += text;
       },
     });
-    notify = await startCloudService(
-      'notify',
-      loadCloudConfig({ env: { ...env, AIDE_PORT: String(await freePort()), AIDE_LOG_LEVEL: 'debug' } }),
-      {
-        log: createLogger({ level: 'debug', destination: sink }),
-      },
-    );
     const kafka = new Kafka({
       clientId: 'notify-test',
       brokers: kafkaServer.brokers,
@@ -126,8 +113,7 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
     [owner, helper, viewer, smsOnly] = await Promise.all(
       ['owner', 'helper', 'viewer', 'smsonly'].map((n) => signUp(api.url, n)),
     );
-    const { code } = await createPairingCode(db, api.clock, 'dev-n');
-    await call(api.url, 'POST', '/v1/devices/claim', { token: owner.accessToken, body: { code } });
+    await claimDevice(api, db, owner, 'dev-n');
     for (const [s, receiveAlerts] of [
       [helper, true],
       [viewer, false],
@@ -166,7 +152,7 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
       ).status,
       200,
     );
-    await until('notify ready', async () => (await fetch(`${notify.url}/readyz`)).status === 200, 60_000);
+    await waitFor('notify ready', async () => (await fetch(`${notify.url}/readyz`)).status === 200, 60_000);
   });
   after(async () => {
     await producer?.disconnect();
@@ -182,7 +168,7 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
       priority: 1,
       message: 'Metformin 500 mg at 08:00 not confirmed',
     });
-    await until('deliveries', () => settled(id, 6));
+    await waitFor('deliveries', () => settled(id, 6));
     const rows = await deliveries(id);
     const of = (s: Session) =>
       rows
@@ -217,7 +203,7 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
       body: { quietStart: '00:00', quietEnd: '23:59', timezone: 'UTC' },
     });
     const id = await publish({ type: 'emergency', priority: 2, message: 'Alice said: help, I fell' });
-    await until('emergency deliveries', () => settled(id, 8));
+    await waitFor('emergency deliveries', () => settled(id, 8));
     const rows = await deliveries(id);
     assert.deepEqual(
       rows
@@ -230,14 +216,24 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
     assert.equal(p?.urgency, 'high');
   });
 
-  test('quiet hours hold back everything but the in-app record for normal alerts', async () => {
+  test('quiet hours hold back everything but the in-app record for normal alerts (delivered when they end: caregiver-notify-schedule)', async () => {
     const id = await publish({ type: 'out_of_range', priority: 1, message: 'Blood pressure 190/110' });
-    await until('quiet deliveries', () => settled(id, 8));
+    await waitFor('quiet deliveries', () => settled(id, 5));
+    await waitFor(
+      'held',
+      async () =>
+        (
+          await db.query('SELECT 1 FROM notification_held WHERE event_id = $1 AND user_id = $2', [
+            id,
+            owner.id,
+          ])
+        ).rowCount === 1,
+    );
     const rows = (await deliveries(id))
       .filter((r) => r.user_id === owner.id)
       .map((r) => `${r.channel}:${r.status}`)
       .sort();
-    assert.deepEqual(rows, ['email:skipped', 'inapp:sent', 'push:skipped', 'sms:skipped']);
+    assert.deepEqual(rows, ['inapp:sent']);
     await call(api.url, 'PUT', '/v1/me/notification-settings', {
       token: owner.accessToken,
       body: { quietStart: null, quietEnd: null },
@@ -253,13 +249,13 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
     sms.failWith(503);
     const before = sms.requests();
     const id = await publish({ type: 'missed_dose', priority: 1, message: 'Ramipril not confirmed' });
-    await until(
+    await waitFor(
       'dead letter',
       async () =>
         (await db.query('SELECT 1 FROM notification_dead_letters WHERE event_id = $1', [id])).rowCount === 1,
       30_000,
     );
-    await until('settled', () => settled(id, 7));
+    await waitFor('settled', () => settled(id, 7));
     const rows = await deliveries(id);
     const owners = rows
       .filter((r) => r.user_id === owner.id)
@@ -280,12 +276,12 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
   test('a redelivered Kafka record sends nothing twice', async () => {
     const id = randomUUID();
     await publish({ id, type: 'caregiver_message', priority: 0, message: 'hello' });
-    await until('first delivery', () => settled(id, 6));
+    await waitFor('first delivery', () => settled(id, 6));
     const mails = smtp.messages().length;
     const texts = sms.received.length;
     await publish({ id, type: 'caregiver_message', priority: 0, message: 'hello' });
     const marker = await publish({ type: 'caregiver_message', priority: 0, message: 'after' });
-    await until('marker', () => settled(marker, 6));
+    await waitFor('marker', () => settled(marker, 6));
     const markerEmails = (await deliveries(marker)).filter((d) => d.channel === 'email').length;
     assert.equal(markerEmails, 2, 'owner (push gone) and helper');
     assert.equal(smtp.messages().length - mails, markerEmails, 'only the marker’s emails');

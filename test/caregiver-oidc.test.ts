@@ -4,9 +4,10 @@ import { after, before, describe, test } from 'node:test';
 // @ts-expect-error oidc-provider ships no type declarations
 import Provider from 'oidc-provider';
 import pg from 'pg';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { type ApiUnderTest, call, signUp, startApi } from './caregiver-helpers.js';
 import { freePort, type PostgresServer, startPostgres } from './harness/index.js';
+import { launchChromium } from './support/browser.js';
 
 /** Accounts at the identity provider: id → claims. */
 const accounts: Record<string, { email: string; email_verified: boolean; name: string }> = {};
@@ -59,10 +60,7 @@ describe('sign-in with an external OpenID Connect provider (oidc-provider, autho
         testidp: { issuer, clientId: 'aide', clientSecret: 'aide-client-secret' },
       }),
     });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

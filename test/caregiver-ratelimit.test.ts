@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { call, signUp } from './caregiver-helpers.js';
-import {
-  freePort,
-  type PostgresServer,
-  type RedisServer,
-  startPostgres,
-  startRedis,
-} from './harness/index.js';
-import { type AideProcess, spawnAide } from './support/spawn-aide.js';
+import { call, signUp, spawnCloudApi, stopAide } from './caregiver-helpers.js';
+import { type PostgresServer, type RedisServer, startPostgres, startRedis } from './harness/index.js';
+import type { AideProcess } from './support/spawn-aide.js';
 
 describe('rate limits shared by two API processes through a real Redis', () => {
   let pgServer: PostgresServer;
@@ -26,19 +20,11 @@ describe('rate limits shared by two API processes through a real Redis', () => {
       AIDE_ARGON2_MEMORY_KIB: '8192',
     };
     // One after the other: the first migrates, the second finds the schema ready.
-    a = await spawnAide(['cloud', 'api', '--port', String(await freePort())], env);
-    b = await spawnAide(['cloud', 'api', '--port', String(await freePort())], env);
-    for (const p of [a, b]) {
-      for (let i = 0; i < 100 && (await fetch(`${p.url}/readyz`)).status !== 200; i++)
-        await new Promise((r) => setTimeout(r, 100));
-    }
+    a = await spawnCloudApi(env);
+    b = await spawnCloudApi(env);
   });
   after(async () => {
-    for (const p of [a, b])
-      if (p) {
-        p.child.kill('SIGTERM');
-        await p.exited;
-      }
+    for (const p of [a, b]) await stopAide(p);
     await Promise.all([pgServer?.stop(), redis?.stop()]);
   });
 

@@ -36,26 +36,30 @@ export async function startSmtp(): Promise<{
   return {
     url: `smtp://127.0.0.1:${port}`,
     messages() {
-      const out: MailMessage[] = [];
+      const files: { path: string; order: number[] }[] = [];
       for (const sub of ['new', 'cur']) {
-        let files: string[] = [];
+        let names: string[] = [];
         try {
-          files = readdirSync(join(maildir, sub));
+          names = readdirSync(join(maildir, sub));
         } catch {}
-        for (const f of files) {
-          const raw = readFileSync(join(maildir, sub, f), 'utf8');
-          out.push({
-            raw,
-            to: header(raw, 'To'),
-            subject: header(raw, 'Subject'),
-            messageId: header(raw, 'Message-ID'),
-          });
-        }
+        for (const f of names) files.push({ path: join(maildir, sub, f), order: arrivalOrder(f) });
       }
-      return out;
+      // In arrival order: readdir's order is not, and Python names files `<sec>.M<µs>P<pid>Q<n>.<host>`
+      // with µs not zero-padded, so a name sort puts M100000 before the earlier M99999.
+      files.sort((a, b) => a.order[0]! - b.order[0]! || a.order[1]! - b.order[1]! || a.order[2]! - b.order[2]!);
+      return files.map(({ path }) => {
+        const raw = readFileSync(path, 'utf8');
+        return { raw, to: header(raw, 'To'), subject: header(raw, 'Subject'), messageId: header(raw, 'Message-ID') };
+      });
     },
     stop: () => proc.stop(),
   };
+}
+
+/** Seconds, microseconds and the per-process counter from a Maildir file name written by Python's mailbox. */
+function arrivalOrder(name: string): number[] {
+  const m = /^(\d+)\.M(\d+)P\d+Q(\d+)\./.exec(name);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {

@@ -1,29 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
 import { type ApiUnderTest, addDeviceWithPerson, startApi } from './caregiver-helpers.js';
 import { type PostgresServer, startPostgres } from './harness/index.js';
-
-const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-
-/** axe-core's automated WCAG 2.x A/AA checks on the current page; returns the violations. */
-async function axe(page: Page) {
-  await page.addScriptTag({ path: axePath });
-  return page.evaluate(async () => {
-    const r = await (
-      window as unknown as {
-        axe: { run(o: unknown): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> };
-      }
-    ).axe.run({
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    });
-    return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  });
-}
+import { axe, launchChromium } from './support/browser.js';
 
 describe('caregiver web app in Chromium (phone-sized), with axe-core', () => {
   let pgServer: PostgresServer;
@@ -62,10 +45,7 @@ describe('caregiver web app in Chromium (phone-sized), with axe-core', () => {
       `INSERT INTO alerts (id, device_id, person_id, type, priority, message, at, message_id) VALUES (gen_random_uuid(), 'dev-web', $1, 'missed_dose', 1, 'Evening dose not confirmed', now(), gen_random_uuid())`,
       [person],
     );
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     // bypassCSP only so the test can inject axe-core; the app's own CSP is checked in the second test.
     page = await browser.newPage({
       viewport: { width: 390, height: 844 },

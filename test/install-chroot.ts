@@ -1,7 +1,8 @@
 // A throwaway Debian bookworm root for installer tests: a cached debootstrap (minbase) root in
 // ~/.cache/aide/debootstrap, mounted copy-on-write (overlayfs) per test, with /proc, /dev, the
 // apt caches (so packages download once) and the Aide checkout (read-only) bind-mounted in.
-import { execFileSync, spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFileSync, type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -15,6 +16,7 @@ import {
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderBundle } from '../cloud-sync/broker/devices.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cache = join(homedir(), '.cache', 'aide');
@@ -29,6 +31,11 @@ export function chrootUnavailable(): string | undefined {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `needs ${tool}`;
   }
   return undefined;
+}
+
+/** The `skip` of a chroot test: slow ones are skipped with AIDE_TEST_QUICK=1, all where chroots cannot run. */
+export function chrootTestSkip(): string | undefined {
+  return process.env.AIDE_TEST_QUICK === '1' ? 'slow (AIDE_TEST_QUICK=1)' : chrootUnavailable();
 }
 
 /** The Debian mirror apt on this machine already uses (deb.debian.org when none is found). */
@@ -194,4 +201,67 @@ function removeScratch(work: string): void {
     return;
   }
   rmSync(work, { recursive: true, force: true });
+}
+
+/** scripts/install-device.sh run inside the root from the checkout, with the Node tarball ensureNodeTarball made. */
+export function installDeviceCommand(...args: string[]): string[] {
+  return [
+    '/bin/bash',
+    '/src/aide/scripts/install-device.sh',
+    '--source',
+    '/src/aide',
+    '--node-tarball',
+    `/mnt/node/node-${process.version}-linux-${nodeArch}.tar.gz`,
+    ...args,
+  ];
+}
+
+/** scripts/flash-sd.sh on the host, customising the chroot's root as it would an image's. */
+export function flashSd(c: Chroot, nodeTarball: string, ...args: string[]): SpawnSyncReturns<string> {
+  return spawnSync(
+    'bash',
+    [
+      join(repoRoot, 'scripts', 'flash-sd.sh'),
+      '--root',
+      c.root,
+      '--release',
+      c.path('src/aide'),
+      '--node-tarball',
+      nodeTarball,
+      ...args,
+    ],
+    { encoding: 'utf8', timeout: 5 * 60_000 },
+  );
+}
+
+/** A made-up broker CA for the credentials bundles of the installer tests. */
+export const testCaPem =
+  '-----BEGIN CERTIFICATE-----\nMIIBdGVzdCBjYSBmb3IgYWlkZQ==\n-----END CERTIFICATE-----\n';
+
+/** The bundle `aide cloud devices add` would write for this device. */
+export function testBundle(deviceId: string, password: string): string {
+  return renderBundle({
+    deviceId,
+    password,
+    brokerUrl: 'mqtts://mqtt.example.org:8883',
+    apiUrl: 'https://care.example.org',
+    caPem: testCaPem,
+    issuedAt: new Date(),
+  });
+}
+
+/** The root's /etc/aide/aide.env holds testBundle's settings and the CA is beside it; returns aide.env. */
+export function assertBundleInstalled(c: Chroot, deviceId: string, password: string): string {
+  const env = readFileSync(c.path('etc/aide/aide.env'), 'utf8');
+  for (const line of [
+    `AIDE_DEVICE_ID='${deviceId}'`,
+    "MQTT_URL='mqtts://mqtt.example.org:8883'",
+    `AIDE_MQTT_USERNAME='${deviceId}'`,
+    `AIDE_MQTT_PASSWORD='${password}'`,
+    "AIDE_CLOUD_API_URL='https://care.example.org'",
+    "AIDE_MQTT_CA_FILE='/etc/aide/broker-ca.crt'",
+  ])
+    assert.ok(env.split('\n').includes(line), `aide.env has ${line.replace(password, '…')}`);
+  assert.equal(readFileSync(c.path('etc/aide/broker-ca.crt'), 'utf8'), testCaPem);
+  return env;
 }

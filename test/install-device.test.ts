@@ -6,10 +6,15 @@ import { spawn } from 'node:child_process';
 import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { freePort } from './harness/index.js';
-import { type Chroot, chrootUnavailable, ensureNodeTarball, openChroot } from './install-chroot.js';
+import {
+  type Chroot,
+  chrootTestSkip,
+  ensureNodeTarball,
+  installDeviceCommand,
+  openChroot,
+} from './install-chroot.js';
 
-const quick = process.env.AIDE_TEST_QUICK === '1';
-const skip = quick ? 'slow (AIDE_TEST_QUICK=1)' : chrootUnavailable();
+const skip = chrootTestSkip();
 
 let chroot: Chroot;
 let first: { status: number | null; out: string };
@@ -17,25 +22,20 @@ let second: { status: number | null; out: string };
 let envAfterFirst: string;
 let releaseInodeAfterFirst: number;
 
-const installer = () => [
-  '/bin/bash',
-  '/src/aide/scripts/install-device.sh',
-  '--source',
-  '/src/aide',
-  '--node-tarball',
-  `/mnt/node/node-${process.version}-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}.tar.gz`,
-  '--yes',
-  '--timezone',
-  'Europe/London',
-  '--locale',
-  'en-GB',
-  '--mqtt-url',
-  'mqtts://mqtt.example.org:8883',
-  '--mqtt-username',
-  'device-0042',
-  '--mqtt-password',
-  'pa ss word',
-];
+const installer = () =>
+  installDeviceCommand(
+    '--yes',
+    '--timezone',
+    'Europe/London',
+    '--locale',
+    'en-GB',
+    '--mqtt-url',
+    'mqtts://mqtt.example.org:8883',
+    '--mqtt-username',
+    'device-0042',
+    '--mqtt-password',
+    'pa ss word',
+  );
 
 before(
   () => {
@@ -45,7 +45,7 @@ before(
     first = chroot.run(installer());
     envAfterFirst = readFileSync(chroot.path('etc/aide/aide.env'), 'utf8');
     releaseInodeAfterFirst = statSync(chroot.path('opt/aide/releases/0.1.0')).ino;
-    second = chroot.run(installer().slice(0, 6).concat('--yes')); // no settings flags: keeps what is there
+    second = chroot.run(installDeviceCommand('--yes')); // no settings flags: keeps what is there
   },
   { timeout: 15 * 60_000 },
 );

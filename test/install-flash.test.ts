@@ -3,14 +3,12 @@
 // systemd would on first boot, and must install Aide from the release tarball it carries and
 // remove itself. Slow (~1 min): skipped with AIDE_TEST_QUICK=1.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { type Chroot, chrootUnavailable, ensureNodeTarball, openChroot, repoRoot } from './install-chroot.js';
+import { type Chroot, chrootTestSkip, ensureNodeTarball, flashSd, openChroot } from './install-chroot.js';
 
-const quick = process.env.AIDE_TEST_QUICK === '1';
-const skip = quick ? 'slow (AIDE_TEST_QUICK=1)' : chrootUnavailable();
+const skip = chrootTestSkip();
 let chroot: Chroot | undefined;
 after(() => chroot?.cleanup());
 
@@ -21,26 +19,17 @@ test('an image prepared by flash-sd.sh installs Aide on first boot and removes t
   const nodeTarball = ensureNodeTarball();
   chroot = openChroot();
   const c = chroot;
-  const flash = spawnSync(
-    'bash',
-    [
-      join(repoRoot, 'scripts', 'flash-sd.sh'),
-      '--root',
-      c.root,
-      '--release',
-      c.path('src/aide'),
-      '--node-tarball',
-      nodeTarball,
-      '--',
-      '--timezone',
-      'Europe/Berlin',
-      '--mqtt-url',
-      'mqtts://mqtt.example.org:8883',
-      '--provisioning-token',
-      'tok en-1',
-      '--skip-selftest',
-    ],
-    { encoding: 'utf8', timeout: 5 * 60_000 },
+  const flash = flashSd(
+    c,
+    nodeTarball,
+    '--',
+    '--timezone',
+    'Europe/Berlin',
+    '--mqtt-url',
+    'mqtts://mqtt.example.org:8883',
+    '--provisioning-token',
+    'tok en-1',
+    '--skip-selftest',
   );
   assert.equal(flash.status, 0, `${flash.stdout}${flash.stderr}`);
   assert.doesNotMatch(flash.stdout, /tok en-1/, 'secrets are not printed');

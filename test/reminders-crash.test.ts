@@ -61,7 +61,13 @@ function startAgent(fakeNow: number): Promise<Agent> {
       const seen = lines.find((l) => l.msg === msg);
       if (seen) return resolve(seen);
       const timer = setTimeout(() => reject(new Error(`no "${msg}" within ${ms} ms`)), ms);
-      waiters.push({ msg, resolve: (r) => (clearTimeout(timer), resolve(r)) });
+      waiters.push({
+        msg,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+      });
     });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
@@ -87,10 +93,17 @@ const json = async (url: string, init?: RequestInit) => {
   return { status: res.status, body: (await res.json()) as any };
 };
 
-test('kill -9 with a dose due: announced late after the restart, exactly once; past the grace window, missed and not announced', { skip: quick && 'slow (AIDE_TEST_QUICK)', timeout: 120_000 }, async () => {
+test('kill -9 with a dose due: announced late after the restart, exactly once; past the grace window, missed and not announced', {
+  skip: quick && 'slow (AIDE_TEST_QUICK)',
+  timeout: 120_000,
+}, async () => {
   // 1. 07:59:40: a medicine for 08:00 is added; the power goes at once (before it is due).
   const a = await startAgent(local('2026-05-04T07:59:40', zone));
-  const med = await json(`${a.url}/api/medications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Metformin', times: ['08:00'] }) });
+  const med = await json(`${a.url}/api/medications`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Metformin', times: ['08:00'] }),
+  });
   assert.equal(med.status, 201);
   await a.kill9();
 
@@ -112,7 +125,10 @@ test('kill -9 with a dose due: announced late after the restart, exactly once; p
   assert.equal(item.announcements, 1);
   assert.equal(item.late, true);
   const next = Date.parse(item.nextReminderAt) - local('2026-05-04T08:30', zone);
-  assert.ok(next >= 0 && next < 10_000, `re-ask planned 10 min after the late announcement, got ${item.nextReminderAt}`);
+  assert.ok(
+    next >= 0 && next < 10_000,
+    `re-ask planned 10 min after the late announcement, got ${item.nextReminderAt}`,
+  );
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(c.lines.filter((l) => l.msg === 'reminder announced').length, 0);
   await c.kill9();

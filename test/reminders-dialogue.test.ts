@@ -24,7 +24,13 @@ describe('reading answers to a reminder', () => {
     ['skip it', [{ kind: 'skipped', doseIds: ['m', 'a'] }]],
     ['no', [{ kind: 'clarify', doseIds: ['m', 'a'] }]],
     ['I took the metformin', [{ kind: 'taken', doseIds: ['m'] }]],
-    ['I took the metformin, skip the aspirin', [{ kind: 'taken', doseIds: ['m'] }, { kind: 'skipped', doseIds: ['a'] }]],
+    [
+      'I took the metformin, skip the aspirin',
+      [
+        { kind: 'taken', doseIds: ['m'] },
+        { kind: 'skipped', doseIds: ['a'] },
+      ],
+    ],
     ['I took the metformin but not the aspirin', [{ kind: 'taken', doseIds: ['m'] }]],
     ['I took my aspirin and metformin', [{ kind: 'taken', doseIds: ['m', 'a'] }]],
     // Not answers: readings, questions, other requests.
@@ -38,10 +44,14 @@ describe('reading answers to a reminder', () => {
   }
   test('a bare "yes" after the agent has spoken since is not taken as an answer', () => {
     assert.equal(parseAnswer('yes', c, asked, { bareAllowed: false }), undefined);
-    assert.deepEqual(parseAnswer('I took it', c, asked, { bareAllowed: false }), [{ kind: 'taken', doseIds: ['m', 'a'] }]);
+    assert.deepEqual(parseAnswer('I took it', c, asked, { bareAllowed: false }), [
+      { kind: 'taken', doseIds: ['m', 'a'] },
+    ]);
   });
   test('after "no", a "yes" accepts the offer to remind again', () => {
-    assert.deepEqual(parseAnswer('yes please', c, asked, { mode: 'offer_snooze' }), [{ kind: 'snooze', doseIds: ['m', 'a'], minutes: undefined }]);
+    assert.deepEqual(parseAnswer('yes please', c, asked, { mode: 'offer_snooze' }), [
+      { kind: 'snooze', doseIds: ['m', 'a'], minutes: undefined },
+    ]);
   });
 });
 
@@ -50,11 +60,16 @@ describe('the reminder dialogue through the agent turn function', () => {
   const turn = (text: string) => t.dev.ctx.agent!.runTurn({ text, source: 'voice' });
   const status = (id: string) => t.dev.ctx.store.doses.get(id).status;
   before(async () => {
-    t = await startTestDevice({ timezone: zone, start: local('2026-04-01T07:00', zone), env: { AIDE_REMINDER_MAX_SNOOZES: '2' } });
+    t = await startTestDevice({
+      timezone: zone,
+      start: local('2026-04-01T07:00', zone),
+      env: { AIDE_REMINDER_MAX_SNOOZES: '2' },
+    });
     for (const m of [
       { name: 'Metformin', dose: '500 mg', times: ['08:00'] },
       { name: 'Aspirin', dose: '75 mg', times: ['08:00'] },
-    ]) assert.equal((await t.call('POST', '/api/medications', m)).status, 201);
+    ])
+      assert.equal((await t.call('POST', '/api/medications', m)).status, 201);
   });
   after(() => t.close());
 
@@ -63,7 +78,10 @@ describe('the reminder dialogue through the agent turn function', () => {
     const a = t.announcements();
     assert.equal(a.length, 1);
     assert.equal(a[0]!.doseIds.length, 2);
-    assert.equal(a[0]!.text, "It's 8 o'clock. Time for your Aspirin, 75 milligrams and your Metformin, 500 milligrams. Have you taken them?");
+    assert.equal(
+      a[0]!.text,
+      "It's 8 o'clock. Time for your Aspirin, 75 milligrams and your Metformin, 500 milligrams. Have you taken them?",
+    );
     t.clock.advance(MIN);
     const r = await turn('yes');
     assert.equal(r.reply.text, "Thank you, I've noted that you took your Aspirin and Metformin.");
@@ -80,9 +98,15 @@ describe('the reminder dialogue through the agent turn function', () => {
   test('one by one: took one, "not the other" → asked about it → "later" snoozes → "skip it"', async () => {
     t.clock.set(local('2026-04-02T08:00', zone));
     const ids = t.announcements().at(-1)!.doseIds;
-    const [met, asp] = ids.map((id) => t.dev.ctx.store.doses.get(id)).sort((x, y) => x.medicationName.localeCompare(y.medicationName)).reverse();
+    const [met, asp] = ids
+      .map((id) => t.dev.ctx.store.doses.get(id))
+      .sort((x, y) => x.medicationName.localeCompare(y.medicationName))
+      .reverse();
     const r1 = await turn('I took the metformin but not the aspirin');
-    assert.equal(r1.reply.text, "Thank you, I've noted that you took your Metformin. What about your Aspirin?");
+    assert.equal(
+      r1.reply.text,
+      "Thank you, I've noted that you took your Metformin. What about your Aspirin?",
+    );
     assert.equal(status(met!.id), 'taken');
     assert.equal(status(asp!.id), 'due');
     const r2 = await turn('in five minutes');
@@ -106,10 +130,16 @@ describe('the reminder dialogue through the agent turn function', () => {
     assert.equal((await turn('later')).reply.text, "All right, I'll remind you again in 10 minutes.");
     t.clock.advance(10 * MIN);
     const third = await turn('later please');
-    assert.match(third.reply.text, /^I can't put off your Aspirin and Metformin again\. Please take them now, or tell me to skip them\.$/);
+    assert.match(
+      third.reply.text,
+      /^I can't put off your Aspirin and Metformin again\. Please take them now, or tell me to skip them\.$/,
+    );
     assert.equal(third.actions[0]!.result.ok, false);
     const no = await turn('no');
-    assert.match(no.reply.text, /^Shall I remind you again about your Aspirin and Metformin in 10 minutes, or would you like to skip them\?$/);
+    assert.match(
+      no.reply.text,
+      /^Shall I remind you again about your Aspirin and Metformin in 10 minutes, or would you like to skip them\?$/,
+    );
     const done = await turn('I already took it');
     assert.equal(done.reply.text, "Thank you, I've noted that you took your Aspirin and Metformin.");
     assert.deepEqual(ids.map(status), ['taken', 'taken']);
@@ -121,7 +151,9 @@ describe('the reminder dialogue through the agent turn function', () => {
     const ok = await t.call('POST', `/api/reminders/${id}/snooze`, { minutes: 15 });
     assert.equal(ok.status, 200);
     assert.equal(ok.body.until, new Date(local('2026-04-04T08:15', zone)).toISOString());
-    const up = (await t.call('GET', '/api/reminders/upcoming')).body.items.find((i: { doseId: string }) => i.doseId === id);
+    const up = (await t.call('GET', '/api/reminders/upcoming')).body.items.find(
+      (i: { doseId: string }) => i.doseId === id,
+    );
     assert.equal(up.stage, 'snoozed');
     assert.equal(up.nextReminderAt, ok.body.until);
     const bad = await t.call('POST', `/api/reminders/${id}/snooze`, { minutes: 0 });

@@ -8,7 +8,11 @@ import { createManualClock } from '../common/clock.js';
 import { createLogger } from '../common/log.js';
 import { createMetrics } from '../common/metrics.js';
 import { loadDeviceConfig } from '../device/config.js';
-import { createReminderScheduler, observeDoseChanges, type ReminderEvent } from '../device/reminders/scheduler.js';
+import {
+  createReminderScheduler,
+  observeDoseChanges,
+  type ReminderEvent,
+} from '../device/reminders/scheduler.js';
 import { reminderSettings } from '../device/reminders/settings.js';
 import { migrateDeviceDb, openDeviceDb } from '../device/store/db.js';
 import { openStoreRuntime } from '../device/store/runtime.js';
@@ -40,7 +44,9 @@ function transitions(zone: string, year: number): number[] {
   return out;
 }
 
-test('DST sweep: each daily dose fires exactly once per local day across both changes, 2025-2027', { timeout: 120_000 }, () => {
+test('DST sweep: each daily dose fires exactly once per local day across both changes, 2025-2027', {
+  timeout: 120_000,
+}, () => {
   const dir = mkdtempSync(join(tmpdir(), 'aide-reminders-dst-'));
   const log = createLogger({ level: 'silent' });
   let checkedDays = 0;
@@ -48,13 +54,29 @@ test('DST sweep: each daily dose fires exactly once per local day across both ch
   try {
     for (const zone of zones) {
       const clock = createManualClock(Date.UTC(2025, 0, 1));
-      const config = loadDeviceConfig({ env: { AIDE_DATA_DIR: join(dir, zone.replace('/', '_')), AIDE_TIMEZONE: zone, AIDE_REMINDER_MAX_SLEEP_SECONDS: '3600' } });
+      const config = loadDeviceConfig({
+        env: {
+          AIDE_DATA_DIR: join(dir, zone.replace('/', '_')),
+          AIDE_TIMEZONE: zone,
+          AIDE_REMINDER_MAX_SLEEP_SECONDS: '3600',
+        },
+      });
       const db = openDeviceDb(join(config.AIDE_DATA_DIR, 'aide.db'));
       migrateDeviceDb(db);
       const metrics = createMetrics();
       const { store, outbox } = openStoreRuntime({ db, clock, log, metrics, config });
-      const meds = times.map((t) => store.medications.create({ name: `m${t}`, times: [t], startDate: '2025-01-01' }));
-      const scheduler = createReminderScheduler({ db, clock, log, metrics, store, outbox, settings: reminderSettings(config) });
+      const meds = times.map((t) =>
+        store.medications.create({ name: `m${t}`, times: [t], startDate: '2025-01-01' }),
+      );
+      const scheduler = createReminderScheduler({
+        db,
+        clock,
+        log,
+        metrics,
+        store,
+        outbox,
+        settings: reminderSettings(config),
+      });
       observeDoseChanges(store, () => scheduler.poke());
       const firsts: { doseId: string; at: number }[] = [];
       const lates: string[] = [];
@@ -63,7 +85,8 @@ test('DST sweep: each daily dose fires exactly once per local day across both ch
         if (e.type !== 'announce') return;
         for (const it of e.items) {
           // (Doses due before the window started are the test's own catch-up, not a scheduler fault.)
-          if (it.kind === 'late' && Date.parse(store.doses.get(it.doseId).dueAt) >= windowStart) lates.push(`${it.doseId} due ${store.doses.get(it.doseId).dueAt} said ${e.at}`);
+          if (it.kind === 'late' && Date.parse(store.doses.get(it.doseId).dueAt) >= windowStart)
+            lates.push(`${it.doseId} due ${store.doses.get(it.doseId).dueAt} said ${e.at}`);
           if (it.kind === 'first') {
             firsts.push({ doseId: it.doseId, at: Date.parse(e.at) });
             store.doses.mark(it.doseId, 'taken', { via: 'test' });
@@ -97,7 +120,10 @@ test('DST sweep: each daily dose fires exactly once per local day across both ch
               const [h, m] = t.split(':').map(Number) as [number, number];
               const mine = firsts.filter((f) => {
                 const dose = store.doses.get(f.doseId);
-                return dose.medicationId === meds[i]!.id && DateTime.fromMillis(f.at, { zone }).toISODate() === d.toISODate();
+                return (
+                  dose.medicationId === meds[i]!.id &&
+                  DateTime.fromMillis(f.at, { zone }).toISODate() === d.toISODate()
+                );
               });
               assert.equal(mine.length, 1, `${zone} ${d.toISODate()} ${t}: ${mine.length} announcements`);
               const at = DateTime.fromMillis(mine[0]!.at, { zone });
@@ -105,10 +131,26 @@ test('DST sweep: each daily dose fires exactly once per local day across both ch
               const exists = wanted.hour === h && wanted.minute === m && wanted.toISODate() === d.toISODate();
               if (exists) {
                 // A repeated hour fires once, at its first occurrence.
-                const first = DateTime.fromMillis(Math.min(wanted.toMillis(), wanted.minus({ hours: 1 }).hour === h && wanted.minus({ hours: 1 }).minute === m ? wanted.minus({ hours: 1 }).toMillis() : Infinity), { zone });
-                assert.equal(mine[0]!.at, first.toMillis(), `${zone} ${d.toISODate()} ${t} announced at ${at.toISO()}`);
+                const first = DateTime.fromMillis(
+                  Math.min(
+                    wanted.toMillis(),
+                    wanted.minus({ hours: 1 }).hour === h && wanted.minus({ hours: 1 }).minute === m
+                      ? wanted.minus({ hours: 1 }).toMillis()
+                      : Infinity,
+                  ),
+                  { zone },
+                );
+                assert.equal(
+                  mine[0]!.at,
+                  first.toMillis(),
+                  `${zone} ${d.toISODate()} ${t} announced at ${at.toISO()}`,
+                );
               } else {
-                assert.equal(mine[0]!.at, change, `${zone} ${d.toISODate()} ${t} (skipped hour) announced right after the jump, got ${at.toISO()}`);
+                assert.equal(
+                  mine[0]!.at,
+                  change,
+                  `${zone} ${d.toISODate()} ${t} (skipped hour) announced right after the jump, got ${at.toISO()}`,
+                );
               }
               checkedDays++;
             }

@@ -11,7 +11,12 @@ describe('a reminder nobody answers: re-asks, a last reminder, then one caregive
   before(async () => {
     t = await startTestDevice({ timezone: zone, start: local('2026-06-01T07:00', zone) });
     t.dev.ctx.store.people.update(t.dev.ctx.store.people.primaryId(), { name: 'Mum' });
-    const med = await t.call('POST', '/api/medications', { name: 'Metformin', dose: '500 mg', instructions: 'with breakfast', times: ['08:00'] });
+    const med = await t.call('POST', '/api/medications', {
+      name: 'Metformin',
+      dose: '500 mg',
+      instructions: 'with breakfast',
+      times: ['08:00'],
+    });
     assert.equal(med.status, 201);
     medId = med.body.id;
   });
@@ -24,8 +29,14 @@ describe('a reminder nobody answers: re-asks, a last reminder, then one caregive
     const [a] = t.announcements();
     assert.ok(a, 'announced at 08:00');
     assert.equal(a.at, new Date(local('2026-06-01T08:00', zone)).toISOString());
-    assert.equal(a.text, "It's 8 o'clock. Time for your Metformin, 500 milligrams, with breakfast. Have you taken it?");
-    assert.deepEqual(a.items.map((i) => i.kind), ['first']);
+    assert.equal(
+      a.text,
+      "It's 8 o'clock. Time for your Metformin, 500 milligrams, with breakfast. Have you taken it?",
+    );
+    assert.deepEqual(
+      a.items.map((i) => i.kind),
+      ['first'],
+    );
     const up = await t.call('GET', '/api/reminders/upcoming');
     assert.equal(up.status, 200);
     const item = up.body.items.find((i: { medicationId: string }) => i.medicationId === medId);
@@ -35,7 +46,10 @@ describe('a reminder nobody answers: re-asks, a last reminder, then one caregive
 
   test('silence re-asks every 10 minutes; the last reminder comes 30 minutes after the first', () => {
     t.clock.set(local('2026-06-01T08:29:59', zone));
-    assert.deepEqual(t.announcements().map((a) => a.items[0]!.kind), ['first', 'reask', 'reask']);
+    assert.deepEqual(
+      t.announcements().map((a) => a.items[0]!.kind),
+      ['first', 'reask', 'reask'],
+    );
     assert.equal(t.alerts().length, 0);
     t.clock.advance(1000);
     const last = t.announcements().at(-1)!;
@@ -51,7 +65,13 @@ describe('a reminder nobody answers: re-asks, a last reminder, then one caregive
     const alert = t.dev.ctx.outbox.peek(1000).find((m) => m.kind === 'alert');
     assert.ok(alert);
     assert.equal(alert.priority, 1);
-    const p = alert.payload as { id: string; type: string; priority: number; message: string; personId: string };
+    const p = alert.payload as {
+      id: string;
+      type: string;
+      priority: number;
+      message: string;
+      personId: string;
+    };
     assert.equal(p.type, 'missed_dose');
     assert.equal(p.priority, 1);
     assert.equal(p.message, "Mum hasn't confirmed the 8:00 Metformin.");
@@ -69,7 +89,10 @@ describe('a reminder nobody answers: re-asks, a last reminder, then one caregive
   test('at the end of the grace window the dose is recorded missed; nothing more is said', async () => {
     const before = t.announcements().length;
     t.clock.set(local('2026-06-01T09:00', zone));
-    const doses = await t.call('GET', `/api/doses?from=${encodeURIComponent(new Date(local('2026-06-01T00:00', zone)).toISOString())}&to=${encodeURIComponent(new Date(local('2026-06-02T00:00', zone)).toISOString())}`);
+    const doses = await t.call(
+      'GET',
+      `/api/doses?from=${encodeURIComponent(new Date(local('2026-06-01T00:00', zone)).toISOString())}&to=${encodeURIComponent(new Date(local('2026-06-02T00:00', zone)).toISOString())}`,
+    );
     assert.equal(doses.body.items[0].status, 'missed');
     t.clock.set(local('2026-06-01T12:00', zone));
     assert.equal(t.announcements().length, before);
@@ -92,18 +115,34 @@ describe('a reminder nobody answers: re-asks, a last reminder, then one caregive
 
   test('repeated misses of one medicine raise one summary alert per window, not one each', async () => {
     // Three times a day, never answered, for two days.
-    const med = await t.call('POST', '/api/medications', { name: 'Aspirin', times: ['11:00', '15:00', '19:00'] });
+    const med = await t.call('POST', '/api/medications', {
+      name: 'Aspirin',
+      times: ['11:00', '15:00', '19:00'],
+    });
     assert.equal(med.status, 201);
     const alertsBefore = t.alerts().length;
     t.clock.set(local('2026-06-04T12:00', zone));
     const mine = t.alerts().slice(alertsBefore);
     // Day 1 11:40 alert (dose); 15:00 and 19:00 wait; day 2 11:40 one summary with those two and the new miss;
     // and so on: one alert per day for this medicine however often it is missed. (Metformin misses its own.)
-    const asp = mine.filter((a) => a.doseIds.every((id) => t.dev.ctx.store.doses.get(id).medicationId === med.body.id));
-    assert.deepEqual(asp.map((a) => a.kind), ['dose', 'summary', 'summary']);
-    assert.deepEqual(asp.map((a) => a.doseIds.length), [1, 3, 3]);
-    const summary = t.dev.ctx.outbox.peek(1000).find((m) => (m.payload as { id: string }).id === asp[1]!.alertId)!;
-    assert.match((summary.payload as { message: string }).message, /^Mum has missed 3 more doses since \w{3} 15:00: Aspirin \(3\)\.$/);
+    const asp = mine.filter((a) =>
+      a.doseIds.every((id) => t.dev.ctx.store.doses.get(id).medicationId === med.body.id),
+    );
+    assert.deepEqual(
+      asp.map((a) => a.kind),
+      ['dose', 'summary', 'summary'],
+    );
+    assert.deepEqual(
+      asp.map((a) => a.doseIds.length),
+      [1, 3, 3],
+    );
+    const summary = t.dev.ctx.outbox
+      .peek(1000)
+      .find((m) => (m.payload as { id: string }).id === asp[1]!.alertId)!;
+    assert.match(
+      (summary.payload as { message: string }).message,
+      /^Mum has missed 3 more doses since \w{3} 15:00: Aspirin \(3\)\.$/,
+    );
   });
 });
 
@@ -115,7 +154,10 @@ describe("GET /api/alerts also lists the agent's alerts", () => {
       assert.equal(r.emergency, true);
       const list = (await t.call('GET', '/api/alerts')).body.items;
       assert.equal(list.length, 1);
-      assert.deepEqual({ type: list[0].type, kind: list[0].kind, priority: list[0].priority, delivery: list[0].delivery }, { type: 'emergency', kind: 'agent', priority: 2, delivery: 'pending' });
+      assert.deepEqual(
+        { type: list[0].type, kind: list[0].kind, priority: list[0].priority, delivery: list[0].delivery },
+        { type: 'emergency', kind: 'agent', priority: 2, delivery: 'pending' },
+      );
       t.dev.ctx.outbox.ack([list[0].id]);
       assert.equal((await t.call('GET', '/api/alerts')).body.items[0].acknowledged, true);
     } finally {

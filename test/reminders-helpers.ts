@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { DateTime } from 'luxon';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DateTime } from 'luxon';
 import type { Clock, ManualClock } from '../common/clock.js';
 import { createManualClock } from '../common/clock.js';
 import { loadDeviceConfig } from '../device/config.js';
@@ -21,14 +21,29 @@ export interface TestDevice {
   close(): Promise<void>;
 }
 
-export async function startTestDevice(opts: { timezone: string; start: number; env?: Record<string, string>; clock?: Clock; dir?: string }): Promise<TestDevice> {
+export async function startTestDevice(opts: {
+  timezone: string;
+  start: number;
+  env?: Record<string, string>;
+  clock?: Clock;
+  dir?: string;
+}): Promise<TestDevice> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'aide-reminders-'));
   let clock = createManualClock(opts.start);
   const events: ReminderEvent[] = [];
   const boot = async (c: Clock, env: Record<string, string> = {}) => {
     const config = loadDeviceConfig({
       // No speech synthesis unless a test asks for it (each announcement would run espeak-ng).
-      env: { AIDE_DATA_DIR: dir, AIDE_PORT: '0', AIDE_LOG_LEVEL: 'silent', AIDE_TIMEZONE: opts.timezone, AIDE_MODELS_DIR: join(dir, 'models'), AIDE_TTS_ENGINES: '', ...opts.env, ...env },
+      env: {
+        AIDE_DATA_DIR: dir,
+        AIDE_PORT: '0',
+        AIDE_LOG_LEVEL: 'silent',
+        AIDE_TIMEZONE: opts.timezone,
+        AIDE_MODELS_DIR: join(dir, 'models'),
+        AIDE_TTS_ENGINES: '',
+        ...opts.env,
+        ...env,
+      },
     });
     const dev = await startDevice(config, { clock: c });
     // What the scheduler said while starting (catch-up after a restart), then everything after.
@@ -46,7 +61,8 @@ export async function startTestDevice(opts: { timezone: string; start: number; e
     },
     dir,
     events,
-    announcements: () => events.filter((e): e is Extract<ReminderEvent, { type: 'announce' }> => e.type === 'announce'),
+    announcements: () =>
+      events.filter((e): e is Extract<ReminderEvent, { type: 'announce' }> => e.type === 'announce'),
     alerts: () => events.filter((e): e is Extract<ReminderEvent, { type: 'alert' }> => e.type === 'alert'),
     async call(method, path, body) {
       const res = await fetch(`${dev.url}${path}`, {

@@ -3,18 +3,11 @@
 // message id, as every consumer does) in Kafka.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { brokerAcl } from '../cloud-sync/broker/auth.js';
-import {
-  getKafka,
-  type MosquittoServer,
-  type PostgresServer,
-  quick,
-  startMosquitto,
-  startPostgres,
-} from './harness/index.js';
+import { type MosquittoServer, type PostgresServer, quick } from './harness/index.js';
 import { killAllAide } from './support/spawn-aide.js';
 import {
   type IngestEnv,
+  ingestEnv,
   newPool,
   pgCounts,
   type SimDevice,
@@ -22,7 +15,7 @@ import {
   sleep,
   spawnIngest,
   startKafkaCollector,
-  uniquePrefix,
+  startSyncServers,
   waitFor,
 } from './sync-helpers.js';
 
@@ -38,23 +31,10 @@ describe('ingest worker crashes', { skip: quick && 'AIDE_TEST_QUICK', timeout: 3
   const devices: SimDevice[] = [];
 
   before(async () => {
-    const [b, p, k] = await Promise.all([
-      startMosquitto({ users, acl: brokerAcl([{ username: 'aide-ingest', role: 'ingest' }]) }),
-      startPostgres(),
-      getKafka(),
-    ]);
-    broker = b;
-    db = p;
-    brokers = k.brokers;
-    env = {
-      DATABASE_URL: db.url,
-      MQTT_URL: broker.url,
-      KAFKA_BROKERS: k.brokers.join(','),
-      AIDE_KAFKA_TOPIC_PREFIX: uniquePrefix('crash'),
-      AIDE_MQTT_USERNAME: 'aide-ingest',
-      AIDE_MQTT_PASSWORD: 'ingest-secret',
-      AIDE_KAFKA_PARTITIONS: '3',
-    };
+    const servers = await startSyncServers(users);
+    ({ broker, pg: db } = servers);
+    brokers = servers.kafka.brokers;
+    env = ingestEnv(servers, users, 'crash', { AIDE_KAFKA_PARTITIONS: '3' });
     pool = newPool(db.url);
   });
 

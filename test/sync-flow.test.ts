@@ -9,30 +9,22 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { brokerAcl } from '../cloud-sync/broker/auth.js';
-import { loadCloudConfig } from '../cloud-sync/config.js';
 import type { CloudHandle } from '../cloud-sync/main.js';
-import { startCloudService } from '../cloud-sync/main.js';
 import { encode, PROTOCOL_VERSION, upTopic } from '../cloud-sync/protocol/index.js';
 import { createLogger } from '../common/log.js';
 import { loadDeviceConfig } from '../device/config.js';
 import { type DeviceHandle, startDevice } from '../device/main.js';
-import {
-  freePort,
-  getKafka,
-  type MosquittoServer,
-  type PostgresServer,
-  startMosquitto,
-  startPostgres,
-} from './harness/index.js';
+import { type MosquittoServer, type PostgresServer, startMosquitto } from './harness/index.js';
 import {
   type IngestEnv,
+  ingestEnv,
   newPool,
   pgCounts,
   type SimDevice,
   simDevice,
   startIngestInProcess,
   startKafkaCollector,
-  uniquePrefix,
+  startSyncServers,
   waitFor,
 } from './sync-helpers.js';
 
@@ -56,37 +48,21 @@ describe('sync over MQTT', { timeout: 240_000 }, () => {
   const devices: SimDevice[] = [];
 
   before(async () => {
-    const [b, p, k] = await Promise.all([
-      startMosquitto({ users, acl: brokerAcl([{ username: 'aide-ingest', role: 'ingest' }]) }),
-      startPostgres(),
-      getKafka(),
-    ]);
-    broker = b;
-    db = p;
-    env = {
-      DATABASE_URL: db.url,
-      MQTT_URL: broker.url,
-      KAFKA_BROKERS: k.brokers.join(','),
-      AIDE_KAFKA_TOPIC_PREFIX: uniquePrefix('flow'),
-      AIDE_MQTT_USERNAME: 'aide-ingest',
-      AIDE_MQTT_PASSWORD: 'ingest-secret',
-      AIDE_KAFKA_PARTITIONS: '3',
-    };
+    const servers = await startSyncServers(users);
+    ({ broker, pg: db } = servers);
+    env = ingestEnv(servers, users, 'flow', { AIDE_KAFKA_PARTITIONS: '3' });
     const sink = new Writable({
       write: (chunk, _e, cb) => {
         logLines.push(chunk.toString());
         cb();
       },
     });
-    const config = loadCloudConfig({
-      env: { ...env, AIDE_PORT: String(await freePort()), AIDE_LOG_LEVEL: 'info' } as Record<string, string>,
-    });
-    ingest = await startCloudService('ingest', config, {
-      log: createLogger({ level: 'info', destination: sink }),
-    });
-    await waitFor('ingest ready', async () => (await fetch(`${ingest.url}/readyz`)).status === 200);
+    ingest = await startIngestInProcess(
+      { ...env, AIDE_LOG_LEVEL: 'info' },
+      { log: createLogger({ level: 'info', destination: sink }), ready: true },
+    );
     pool = newPool(db.url);
-    collector = await startKafkaCollector(k.brokers, env.AIDE_KAFKA_TOPIC_PREFIX);
+    collector = await startKafkaCollector(servers.kafka.brokers, env.AIDE_KAFKA_TOPIC_PREFIX);
   });
 
   after(async () => {

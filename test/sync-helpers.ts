@@ -6,43 +6,33 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
+import type pg from 'pg';
+import { brokerAcl } from '../cloud-sync/broker/auth.js';
 import { loadCloudConfig } from '../cloud-sync/config.js';
 import { createSyncEngine, type SyncEngine } from '../cloud-sync/device/engine.js';
 import { kafkaTopics } from '../cloud-sync/ingest/kafka.js';
 import { type CloudHandle, startCloudService } from '../cloud-sync/main.js';
 import { systemClock } from '../common/clock.js';
-import { createLogger, silentLogger } from '../common/log.js';
+import { createLogger, type Logger, silentLogger } from '../common/log.js';
 import { createMetrics } from '../common/metrics.js';
 import { type Db, migrateDeviceDb, openDeviceDb } from '../device/store/db.js';
 import { createOutbox, type Outbox } from '../device/store/outbox.js';
-import { freePort } from './harness/index.js';
+import {
+  freePort,
+  getKafka,
+  type KafkaServer,
+  type MosquittoServer,
+  type PostgresServer,
+  startMosquitto,
+  startPostgres,
+} from './harness/index.js';
+import { waitFor } from './support/common.js';
 import { type AideProcess, spawnAide } from './support/spawn-aide.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 60_000,
-  everyMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(everyMs);
-  }
-}
+// Polling and the pool live in test/support/common.ts (the caregiver tests use them too).
+export { newPool, sleep, waitFor } from './support/common.js';
 
 export interface IngestEnv {
   DATABASE_URL: string;
@@ -54,14 +44,59 @@ export interface IngestEnv {
   [k: string]: string | undefined;
 }
 
-export async function startIngestInProcess(env: IngestEnv): Promise<CloudHandle> {
+/** The servers a sync test runs on: Mosquitto, PostgreSQL and the run's Kafka. */
+export interface SyncServers {
+  broker: MosquittoServer;
+  pg: PostgresServer;
+  kafka: KafkaServer;
+}
+
+/**
+ * Starts Mosquitto (with `users` in its password file and the generated ACL, `aide-ingest` as the
+ * ingest worker) and PostgreSQL, and gets Kafka, all at once.
+ */
+export async function startSyncServers(users: Record<string, string>): Promise<SyncServers> {
+  const [broker, pg, kafka] = await Promise.all([
+    startMosquitto({ users, acl: brokerAcl([{ username: 'aide-ingest', role: 'ingest' }]) }),
+    startPostgres(),
+    getKafka(),
+  ]);
+  return { broker, pg, kafka };
+}
+
+/** An ingest worker's environment on these servers, signed in as `aide-ingest`, on topics of its own. */
+export function ingestEnv(
+  servers: SyncServers,
+  users: Record<string, string>,
+  name: string,
+  extra: Record<string, string> = {},
+): IngestEnv {
+  return {
+    DATABASE_URL: servers.pg.url,
+    MQTT_URL: servers.broker.url,
+    KAFKA_BROKERS: servers.kafka.brokers.join(','),
+    AIDE_KAFKA_TOPIC_PREFIX: uniquePrefix(name),
+    AIDE_MQTT_USERNAME: 'aide-ingest',
+    AIDE_MQTT_PASSWORD: users['aide-ingest']!,
+    ...extra,
+  };
+}
+
+export async function startIngestInProcess(
+  env: IngestEnv,
+  opts: { log?: Logger; ready?: boolean } = {},
+): Promise<CloudHandle> {
   const port = await freePort();
   const config = loadCloudConfig({
     env: { AIDE_LOG_LEVEL: 'silent', ...env, AIDE_PORT: String(port) } as Record<string, string>,
   });
-  return startCloudService('ingest', config, {
-    log: process.env.AIDE_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger,
+  const handle = await startCloudService('ingest', config, {
+    log: opts.log ?? (process.env.AIDE_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger),
   });
+  if (opts.ready) {
+    await waitFor('ingest ready', async () => (await fetch(`${handle.url}/readyz`)).status === 200);
+  }
+  return handle;
 }
 
 export async function spawnIngest(env: IngestEnv): Promise<AideProcess> {
@@ -223,12 +258,5 @@ export async function pgCounts(pool: pg.Pool, deviceId: string) {
   };
 }
 
-export function newPool(url: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max: 3 });
-  // PostgreSQL is stopped on purpose in the outage tests: idle connections dying is expected.
-  pool.on('error', () => {});
-  return pool;
-}
-
 /** The ACL + users the tests' broker runs with (the generated production ACL). */
-export { brokerAcl } from '../cloud-sync/broker/auth.js';
+export { brokerAcl };

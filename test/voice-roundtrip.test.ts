@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { DeviceHandle } from '../device/main.js';
-import { spokenCommands, testVoices, wordErrors } from './voice/commands.js';
+import { heldOutCommands, outOfDomain, spokenCommands, testVoices, wordErrors } from './voice/commands.js';
 import { startVoiceDevice, synthWav } from './voice/device.js';
 
 /**
- * Round trip with real engines: each command is spoken by espeak-ng or flite (six voice/rate
- * settings), uploaded to POST /api/voice/turn as WAV, recognized by PocketSphinx with the domain model
- * and answered by the agent. Thresholds are the figures measured on this set (see README.md, Voice),
- * with a small margin: espeak-ng's formant voices are far from the acoustic model's training speech.
+ * Round trip with real engines: each command is spoken by espeak-ng and by flite (six voice/rate
+ * settings in all), uploaded to POST /api/voice/turn as WAV, recognized by PocketSphinx with the domain model
+ * (British pronunciations from espeak-ng in the dictionary, widened beams) and answered by the agent.
+ * Thresholds are the figures measured on these sets (see README.md, Voice) with a small margin.
  */
 const slow = process.env.AIDE_TEST_QUICK === '1';
 let device: DeviceHandle;
@@ -18,22 +18,22 @@ before(async () => {
 });
 after(() => device?.close());
 
-test('spoken health commands: WER and action accuracy per synthesis engine', {
-  skip: slow && 'slow (AIDE_TEST_QUICK=1)',
-  timeout: 300_000,
-}, async () => {
-  type Row = {
-    engine: string;
-    errors: number;
-    words: number;
-    toolOk: boolean;
-    hasTool: boolean;
-    heard: string;
-    text: string;
-  };
+type Voice = (typeof testVoices)[number];
+type Row = {
+  engine: string;
+  errors: number;
+  words: number;
+  toolOk: boolean;
+  hasTool: boolean;
+  tools: string[];
+  rejected: boolean;
+  heard: string;
+  text: string;
+};
+
+/** Speaks each (command, voice) pair and runs it as a turn; turns one at a time, in order (the decoder adapts). */
+async function runTurns(work: { c: { text: string; tool?: string }; v: Voice }[]): Promise<Row[]> {
   const rows: Row[] = [];
-  const work = spokenCommands.map((c, i) => ({ c, v: testVoices[i % testVoices.length]! }));
-  // Synthesis in parallel; turns one at a time, in order, so the decoder's adaptation is reproducible.
   const wavs = await Promise.all(work.map(({ c, v }) => synthWav(c.text, v)));
   for (const [i, { c, v }] of work.entries()) {
     const res = await fetch(`${device.url}/api/voice/turn`, {
@@ -44,6 +44,7 @@ test('spoken health commands: WER and action accuracy per synthesis engine', {
     assert.equal(res.status, 200, `turn for "${c.text}" answered ${res.status}`);
     const body = (await res.json()) as {
       transcript: string;
+      rejected?: boolean;
       actions: { tool: string }[];
       audio: string;
       reply: string;
@@ -58,34 +59,97 @@ test('spoken health commands: WER and action accuracy per synthesis engine', {
       engine: v.engine,
       errors,
       words,
+      tools,
+      rejected: Boolean(body.rejected),
       heard: body.transcript,
       text: c.text,
       hasTool: Boolean(c.tool),
       toolOk: c.tool ? tools.includes(c.tool) : true,
     });
   }
-  const summary = (engine?: string) => {
-    const r = rows.filter((x) => !engine || x.engine === engine);
-    const wer = r.reduce((n, x) => n + x.errors, 0) / r.reduce((n, x) => n + x.words, 0);
-    const withTool = r.filter((x) => x.hasTool);
-    const acc = withTool.filter((x) => x.toolOk).length / withTool.length;
-    return { n: r.length, wer, acc };
-  };
-  const all = summary();
-  const flite = summary('flite');
-  const espeak = summary('espeak');
-  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  return rows;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+function summary(rows: Row[], engine?: string) {
+  const r = rows.filter((x) => !engine || x.engine === engine);
+  const wer = r.reduce((n, x) => n + x.errors, 0) / r.reduce((n, x) => n + x.words, 0);
+  const withTool = r.filter((x) => x.hasTool);
+  const acc = withTool.filter((x) => x.toolOk).length / withTool.length;
+  return { n: r.length, wer, acc };
+}
+function report(name: string, rows: Row[]) {
+  const all = summary(rows);
+  const flite = summary(rows, 'flite');
+  const espeak = summary(rows, 'espeak');
   console.log(
-    `voice round trip: ${all.n} commands; WER all ${pct(all.wer)}, flite ${pct(flite.wer)}, espeak-ng ${pct(espeak.wer)}; action accuracy all ${pct(all.acc)}, flite ${pct(flite.acc)}, espeak-ng ${pct(espeak.acc)}`,
+    `voice round trip, ${name}: ${all.n} commands; WER all ${pct(all.wer)}, flite ${pct(flite.wer)}, espeak-ng ${pct(espeak.wer)}; action accuracy all ${pct(all.acc)}, flite ${pct(flite.acc)}, espeak-ng ${pct(espeak.acc)}`,
   );
   for (const r of rows.filter((x) => x.errors)) console.log(`  ${r.engine}: "${r.text}" → "${r.heard}"`);
-  assert.ok(all.n >= 60);
-  // Measured here (vocabulary incl. the agent's development-set phrases at the time): WER flite 0.6–2.8%,
-  // espeak-ng 24–32%, all 12–17%; action accuracy flite 93–97%, espeak-ng 57–70%, all 75–83%.
-  assert.ok(flite.wer <= 0.06, `domain model WER on flite speech ${pct(flite.wer)} > 6%`);
-  assert.ok(all.wer <= 0.25, `domain model WER overall ${pct(all.wer)} > 25%`);
-  assert.ok(espeak.wer <= 0.4, `domain model WER on espeak-ng speech ${pct(espeak.wer)} > 40%`);
-  assert.ok(flite.acc >= 0.88, `action accuracy on flite speech ${pct(flite.acc)} < 88%`);
-  assert.ok(espeak.acc >= 0.45, `action accuracy on espeak-ng speech ${pct(espeak.acc)} < 45%`);
-  assert.ok(all.acc >= 0.65, `overall action accuracy ${pct(all.acc)} < 65%`);
+  return { all, flite, espeak };
+}
+
+test('spoken health commands: WER and action accuracy per synthesis engine', {
+  skip: slow && 'slow (AIDE_TEST_QUICK=1)',
+  timeout: 300_000,
+}, async () => {
+  // Every command is said twice, by one espeak-ng and one flite voice (each engine's three voices in
+  // turn): both engines are measured on the same commands, and 138 utterances steady the figure.
+  const espeakVoices = testVoices.filter((v) => v.engine === 'espeak');
+  const fliteVoices = testVoices.filter((v) => v.engine === 'flite');
+  const rows = await runTurns(
+    spokenCommands.flatMap((c, i) => [
+      { c, v: espeakVoices[i % espeakVoices.length]! },
+      { c, v: fliteVoices[i % fliteVoices.length]! },
+    ]),
+  );
+  const { all, flite, espeak } = report('commands', rows);
+  assert.ok(all.n >= 120);
+  // Measured (README.md, Voice): WER 8.5% (flite 2.2%, espeak-ng 14.8%), action accuracy 87.5% (flite
+  // 96.7%, espeak-ng 78.3%); session 1 had 14.3% (espeak-ng 27.3%) on one voice per command.
+  assert.ok(all.wer <= 0.1, `domain model WER overall ${pct(all.wer)} > 10%`);
+  assert.ok(flite.wer <= 0.05, `domain model WER on flite speech ${pct(flite.wer)} > 5%`);
+  assert.ok(espeak.wer <= 0.18, `domain model WER on espeak-ng speech ${pct(espeak.wer)} > 18%`);
+  assert.ok(flite.acc >= 0.9, `action accuracy on flite speech ${pct(flite.acc)} < 90%`);
+  assert.ok(espeak.acc >= 0.7, `action accuracy on espeak-ng speech ${pct(espeak.acc)} < 70%`);
+  assert.ok(all.acc >= 0.8, `overall action accuracy ${pct(all.acc)} < 80%`);
+});
+
+test('held-out commands (not used to tune the domain model): WER and action accuracy', {
+  skip: slow && 'slow (AIDE_TEST_QUICK=1)',
+  timeout: 300_000,
+}, async () => {
+  const rows = await runTurns(heldOutCommands.map((c, i) => ({ c, v: testVoices[i % testVoices.length]! })));
+  const { all } = report('held-out', rows);
+  // Measured: WER 29.2% (flite 8.9%, espeak-ng 45.3%; words the domain model has never seen, such as
+  // clopidogrel, stroke, bleeding), action accuracy 78.4%.
+  assert.ok(all.n >= 40);
+  assert.ok(all.wer <= 0.35, `held-out WER ${pct(all.wer)} > 35%`);
+  assert.ok(all.acc >= 0.7, `held-out action accuracy ${pct(all.acc)} < 70%`);
+});
+
+test('out-of-domain speech is rejected or answered without a health action', {
+  skip: slow && 'slow (AIDE_TEST_QUICK=1)',
+  timeout: 300_000,
+}, async () => {
+  const voices = [testVoices[3], testVoices[1], testVoices[0]] as Voice[];
+  const rows = await runTurns(outOfDomain.flatMap((text) => voices.map((v) => ({ c: { text }, v }))));
+  const acted = rows.filter((r) => r.tools.length);
+  const rejected = rows.filter((r) => r.rejected).length;
+  console.log(
+    `voice round trip, out of domain: ${rows.length} utterances; ${rejected} rejected, ${acted.length} led to an action`,
+  );
+  for (const r of acted) console.log(`  ${r.engine}: "${r.text}" → "${r.heard}" → ${r.tools.join(', ')}`);
+  // Measured: 9 of 30 rejected, 1–2 lead to a harmless action (a question about readings, the weather,
+  // the calendar); none may record a reading, change medicines or raise an emergency.
+  assert.ok(rejected >= 5, `only ${rejected} of ${rows.length} out-of-domain utterances were rejected`);
+  assert.ok(acted.length <= 3, `${acted.length} of ${rows.length} out-of-domain utterances led to an action`);
+  const harmful = acted.filter((r) =>
+    r.tools.some((t) => /log_readings|confirm_dose|add_medicine|remove_medicine|raise_emergency/.test(t)),
+  );
+  assert.equal(
+    harmful.length,
+    0,
+    `out-of-domain speech recorded or changed health data: ${harmful.map((r) => r.heard).join('; ')}`,
+  );
 });

@@ -33,25 +33,27 @@ test('one recording with three commands separated by pauses yields three turns o
     s.send({ type: 'start' });
     const ready = await s.waitFor((m) => m.type === 'ready', 'ready');
     assert.deepEqual(ready.engines, { asr: 'pocketsphinx', tts: 'espeak' });
+    // Sent in real time (100 ms frames every 100 ms), with pauses long enough for each reply (about 4 s) to finish
+    // playing: barge-in compares wall-clock playback with the person's speech, so a recording sent
+    // faster than real time would start the next command over the previous reply.
     const recording = join(
       await say('my blood pressure is one forty over ninety'),
-      silence(2),
-      await say('what time is it'),
-      silence(2),
+      silence(8),
       await say('i took my metformin'),
+      silence(8),
+      await say('what medicines do i take'),
       silence(2),
     );
-    await s.stream(recording);
-    for (let n = 0; n < 3; n++)
-      await s.waitFor(
-        (m) => m.type === 'audio_end' && s.messages.filter((x) => x.type === 'audio_end').length === n + 1,
-        `turn ${n + 1}`,
-      );
+    await s.stream(recording, 100);
+    await s.waitFor(
+      (m) => m.type === 'audio_end' && s.messages.filter((x) => x.type === 'audio_end').length === 3,
+      'three turns',
+    );
     const transcripts = s.messages.filter((m) => m.type === 'transcript').map((m) => m.text);
     assert.deepEqual(transcripts, [
       'my blood pressure is one forty over ninety',
-      'what time is it',
       'i took my metformin',
+      'what medicines do i take',
     ]);
     const replies = s.messages.filter((m) => m.type === 'reply');
     assert.equal(replies.length, 3);
@@ -66,6 +68,49 @@ test('one recording with three commands separated by pauses yields three turns o
       0,
       'pauses between commands are not barge-in',
     );
+  } finally {
+    s.close();
+  }
+});
+
+test('push-to-talk: partial transcripts while the person speaks (a pause inside the utterance), then the final one', async () => {
+  // This person's end of speech is 2.5 s (a slow speaker), so a 1 s pause keeps one utterance; the
+  // decoder closes a segment at the pause, which is sent as a partial transcript before the release.
+  const personId = 'voice-test-slow-speaker';
+  device.ctx.voice!.setPersonPrefs(personId, { silenceMs: 2500 });
+  const s = await openSession(device.url, `?personId=${personId}`);
+  try {
+    s.send({ type: 'start' });
+    await s.waitFor((m) => m.type === 'ready', 'ready');
+    await s.stream(
+      join(await say('my blood pressure is'), silence(1.0), await say('one forty over ninety')),
+      20,
+    );
+    const partial = await s.waitFor((m) => m.type === 'partial', 'partial transcript');
+    assert.equal(partial.text, 'my blood pressure is');
+    s.send({ type: 'end' });
+    const final = await s.waitFor((m) => m.type === 'transcript', 'final transcript');
+    assert.equal(final.final, true);
+    assert.equal(final.text, 'my blood pressure is one forty over ninety');
+    assert.ok((partial.at as number) < (final.at as number), 'the partial came first');
+    const ends = s.messages.filter((m) => m.type === 'vad' && m.speaking === false);
+    assert.equal(ends.length, 1, 'one utterance, ended by the release');
+  } finally {
+    s.close();
+  }
+});
+
+test('push-to-talk released while frames are still queued: they reach the recognizer without waiting for the VAD', async () => {
+  const s = await openSession(device.url);
+  try {
+    s.send({ type: 'start' });
+    await s.waitFor((m) => m.type === 'ready', 'ready');
+    // All frames at once, then the release: most are still queued on the server when 'end' arrives.
+    await s.stream(await say('what was my blood pressure yesterday'));
+    s.send({ type: 'end' });
+    const final = await s.waitFor((m) => m.type === 'transcript', 'final transcript');
+    assert.equal(final.text, 'what was my blood pressure yesterday');
+    assert.equal(s.messages.filter((m) => m.type === 'vad' && m.speaking === false).length, 1);
   } finally {
     s.close();
   }

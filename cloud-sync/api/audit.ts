@@ -31,8 +31,17 @@ export interface AuditEntry extends AuditEvent {
 export interface AuditLog {
   /** Appends inside the caller's transaction (changes: the record and its audit entry commit together). */
   appendInTx(client: pg.PoolClient, events: AuditEvent[]): Promise<void>;
-  /** Queues a read for the next batch (written within ~50 ms; flushed on shutdown). */
-  recordRead(event: AuditEvent): void;
+  /**
+   * Stores a read's entry (audit_inbox) and resolves once it is committed: answer the read only after
+   * this resolves. The entry joins the hash chain when the sealer next runs (within `sealMs`).
+   */
+  recordRead(event: AuditEvent): Promise<void>;
+  /**
+   * Tells the sealer that a statement of this process inserted into audit_inbox itself (the data routes
+   * read and audit in one statement, see data/routes.ts): seals within `sealMs`.
+   */
+  inboxWritten(): void;
+  /** Seals every entry waiting in audit_inbox (from any replica) into the chain. */
   flush(): Promise<void>;
   list(personId: string, opts: { limit: number; beforeSeq?: number }): Promise<AuditEntry[]>;
   /** Recomputes the chain; returns the first seq whose hash does not match, or null when intact. */
@@ -68,10 +77,14 @@ function canonical(v: unknown): unknown {
 }
 
 /** The hashed content: a fixed field order so the hash is reproducible. */
-function entryHash(prevHash: string, r: Omit<Row, 'hash' | 'prev_hash'>): string {
+function entryHash(
+  prevHash: string,
+  r: Omit<Row, 'hash' | 'prev_hash' | 'at'> & { at: Date | string },
+): string {
   const content = JSON.stringify([
     r.seq,
-    r.at.toISOString(),
+    // ISO 8601 in UTC with milliseconds (Date#toISOString; the sealer has PostgreSQL format it alike).
+    typeof r.at === 'string' ? r.at : r.at.toISOString(),
     r.actor_user_id,
     r.actor_role,
     r.action,
@@ -84,34 +97,59 @@ function entryHash(prevHash: string, r: Omit<Row, 'hash' | 'prev_hash'>): string
   return createHash('sha256').update(prevHash).update('\n').update(content).digest('hex');
 }
 
+interface InboxRow {
+  id: string;
+  /** `at` truncated to ms, formatted as toISOString does: hashed as is, no Date parsing. */
+  at_iso: string;
+  actor_user_id: string | null;
+  actor_role: string | null;
+  action: string;
+  person_id: string | null;
+  resource: string | null;
+  resource_id: string | null;
+  break_glass: boolean;
+  detail_text: string;
+  last_seq: string | null;
+  last_hash: string | null;
+}
+
+/** Columns of audit_inbox, in the order `inboxValues` gives them. */
+export const INBOX_COLUMNS =
+  'at, actor_user_id, actor_role, action, person_id, resource, resource_id, break_glass, detail';
+
 export function createAuditLog(opts: {
   pool: pg.Pool;
   clock: Clock;
   log: Logger;
-  flushMs?: number;
+  /** How soon after a read its entry is sealed into the chain (default 200 ms: one transaction seals many). */
+  sealMs?: number;
+  /** How often a replica looks for entries other (e.g. crashed) replicas left unsealed (default 2 s). */
+  pollMs?: number;
+  /** Entries sealed per transaction (default 1000). */
   maxBatch?: number;
 }): AuditLog {
   const { pool, clock, log } = opts;
-  let queue: AuditEvent[] = [];
+  const sealMs = opts.sealMs ?? 200;
+  const maxBatch = opts.maxBatch ?? 1000;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let flushing: Promise<void> = Promise.resolve();
+  let sealing: Promise<void> = Promise.resolve();
+  let closed = false;
 
-  async function appendInTx(client: pg.PoolClient, events: AuditEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
-    const { rows } = await client.query<{ seq: string; hash: string }>(
-      'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
-    );
-    let seq = rows[0] ? Number(rows[0].seq) : 0;
-    let prev = rows[0]?.hash ?? GENESIS;
-    const at = new Date(clock.now());
+  /** Appends entries after {seq, hash} (the chain's end, read under the lock). */
+  async function insertChained(
+    client: pg.PoolClient,
+    last: { seq: number; hash: string },
+    entries: (AuditEvent & { at: Date })[],
+  ): Promise<void> {
+    let seq = last.seq;
+    let prev = last.hash;
     const cols: unknown[] = [];
     const values: string[] = [];
-    for (const e of events) {
+    for (const e of entries) {
       seq++;
       const row = {
         seq,
-        at,
+        at: e.at,
         actor_user_id: e.actorUserId,
         actor_role: e.actorRole ?? null,
         action: e.action,
@@ -146,12 +184,82 @@ export function createAuditLog(opts: {
     );
   }
 
-  async function writeBatch(batch: AuditEvent[]): Promise<void> {
+  async function appendInTx(client: pg.PoolClient, events: AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+    const { rows } = await client.query<{ seq: string; hash: string }>(
+      'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
+    );
+    const last = { seq: rows[0] ? Number(rows[0].seq) : 0, hash: rows[0]?.hash ?? GENESIS };
+    const at = new Date(clock.now());
+    await insertChained(
+      client,
+      last,
+      events.map((e) => ({ ...e, at })),
+    );
+  }
+
+  /**
+   * Moves up to maxBatch inbox entries, oldest first, into the chain in one transaction: the entries'
+   * hashes are computed here, their content is copied by PostgreSQL (4 arrays travel, not 12 values a row).
+   */
+  async function sealBatch(): Promise<number> {
     const client = await pool.connect();
     try {
-      await client.query('BEGIN');
-      await appendInTx(client, batch);
+      // One round trip: begin, take the chain's lock, allow this transaction to empty the inbox.
+      await client.query(
+        `BEGIN; SELECT pg_advisory_xact_lock(${AUDIT_LOCK}); SET LOCAL aide.audit_seal = 'on'`,
+      );
+      const { rows } = await client.query<InboxRow>(
+        `SELECT i.id, to_char(date_trunc('milliseconds', i.at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at_iso,
+                i.actor_user_id, i.actor_role, i.action, i.person_id, i.resource, i.resource_id, i.break_glass,
+                i.detail::text AS detail_text, l.seq AS last_seq, l.hash AS last_hash
+           FROM (SELECT * FROM audit_inbox ORDER BY id LIMIT $1) i
+           LEFT JOIN (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1) l ON true
+          ORDER BY i.id`,
+        [maxBatch],
+      );
+      if (rows.length > 0) {
+        let seq = rows[0]!.last_seq ? Number(rows[0]!.last_seq) : 0;
+        let prev = rows[0]!.last_hash ?? GENESIS;
+        const ids: string[] = [];
+        const seqs: number[] = [];
+        const prevs: string[] = [];
+        const hashes: string[] = [];
+        for (const r of rows) {
+          seq++;
+          const hash = entryHash(prev, {
+            seq,
+            at: r.at_iso,
+            actor_user_id: r.actor_user_id,
+            actor_role: r.actor_role,
+            action: r.action,
+            person_id: r.person_id,
+            resource: r.resource,
+            resource_id: r.resource_id,
+            break_glass: r.break_glass,
+            detail: JSON.parse(r.detail_text) as Record<string, unknown>,
+          });
+          ids.push(r.id);
+          seqs.push(seq);
+          prevs.push(prev);
+          hashes.push(hash);
+          prev = hash;
+        }
+        const moved = await client.query(
+          `WITH h AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS h(id, seq, prev_hash, hash)),
+                m AS (DELETE FROM audit_inbox i USING h WHERE i.id = h.id
+                      RETURNING h.seq, date_trunc('milliseconds', i.at) AS at, i.actor_user_id, i.actor_role, i.action,
+                                i.person_id, i.resource, i.resource_id, i.break_glass, i.detail, h.prev_hash, h.hash)
+           INSERT INTO audit_log (seq, at, actor_user_id, actor_role, action, person_id, resource, resource_id, break_glass, detail, prev_hash, hash)
+           SELECT * FROM m`,
+          [ids, seqs, prevs, hashes],
+        );
+        if (moved.rowCount !== rows.length)
+          throw new Error(`sealed ${moved.rowCount} of ${rows.length} audit entries; rolled back`);
+      }
       await client.query('COMMIT');
+      return rows.length;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
@@ -160,35 +268,57 @@ export function createAuditLog(opts: {
     }
   }
 
-  function flush(): Promise<void> {
+  /** Seals until the inbox is empty; one sealing run at a time in this process. */
+  function seal(): Promise<void> {
     if (timer) clearTimeout(timer);
     timer = undefined;
-    const batch = queue;
-    queue = [];
-    if (batch.length === 0) return flushing;
-    flushing = flushing.then(() =>
-      writeBatch(batch).catch((err) => {
-        // Keep the entries: they go out with the next batch.
-        queue = batch.concat(queue);
-        log.error({ err: (err as Error).message, entries: batch.length }, 'audit batch failed; will retry');
-        schedule();
-      }),
-    );
-    return flushing;
+    const run = sealing.then(async () => {
+      while ((await sealBatch()) === maxBatch);
+    });
+    sealing = run.catch((err) => {
+      // The entries stay in audit_inbox (committed): the next run seals them.
+      log.error({ err: (err as Error).message }, 'sealing audit entries failed; will retry');
+      if (!closed) timer ??= setTimeout(() => void seal(), 1_000);
+    });
+    return run;
   }
 
   function schedule() {
-    timer ??= setTimeout(() => void flush(), opts.flushMs ?? 50);
+    if (!closed) timer ??= setTimeout(() => void seal(), sealMs);
   }
+
+  // Entries another replica stored but did not seal (it crashed or stopped): picked up here.
+  const poll = setInterval(() => {
+    pool
+      .query<{ waiting: boolean }>('SELECT EXISTS (SELECT 1 FROM audit_inbox) AS waiting')
+      .then(({ rows }) => {
+        if (rows[0]?.waiting) schedule();
+      })
+      .catch(() => {}); // the database is down: readiness reports it, the next poll retries
+  }, opts.pollMs ?? 2_000);
+  poll.unref();
 
   return {
     appendInTx,
-    recordRead(event) {
-      queue.push(event);
-      if (queue.length >= (opts.maxBatch ?? 200)) void flush();
-      else schedule();
+    async recordRead(e) {
+      await pool.query(
+        `INSERT INTO audit_inbox (${INBOX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          new Date(clock.now()),
+          e.actorUserId,
+          e.actorRole ?? null,
+          e.action,
+          e.personId ?? null,
+          e.resource ?? null,
+          e.resourceId ?? null,
+          e.breakGlass ?? false,
+          JSON.stringify(e.detail ?? {}),
+        ],
+      );
+      schedule();
     },
-    flush,
+    inboxWritten: schedule,
+    flush: () => seal(),
     async list(personId, o) {
       const { rows } = await pool.query<Row>(
         `SELECT * FROM audit_log WHERE person_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3`,
@@ -239,7 +369,11 @@ export function createAuditLog(opts: {
       }
     },
     async close() {
-      await flush();
+      clearInterval(poll);
+      await seal().catch(() => {});
+      closed = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
     },
   };
 }

@@ -2,15 +2,17 @@ import type { Clock } from '../../common/clock.js';
 import { isAppError } from '../../common/errors.js';
 import type { Db } from '../../device/store/db.js';
 import type { MedicationsRepo } from '../../device/store/medications.js';
-import { getSetting, setSetting } from '../../device/store/settings.js';
 import {
   type Command,
   type CommandKind,
+  checkDeviceSettings,
   commandPayloads,
+  type DeviceSettingKey,
   issueFields,
   type MedicinePayload,
   PROTOCOL_VERSION,
 } from '../protocol/index.js';
+import { readCloudSettings, writeCloudSettings } from './settings.js';
 
 export type CommandResult = { result: 'applied' | 'duplicate' | 'stale' | 'rejected'; detail?: string };
 
@@ -20,6 +22,10 @@ export interface CommandTarget {
   upsertMedicine(m: MedicinePayload, exists: boolean): void;
   deleteMedicine(id: string): void;
   speak?(text: string, personId?: string): void;
+  /** Store effects of new settings (inside the inbox transaction). */
+  settingsToStore?(known: Partial<Record<DeviceSettingKey, unknown>>): void;
+  /** Runtime effects once the new settings document is committed (its full values). */
+  settingsApplied?(values: Record<string, unknown>): void;
 }
 
 /**
@@ -56,19 +62,25 @@ export function createCommandApplier(deps: { db: Db; clock: Clock; target: Comma
     return { result: 'applied' };
   }
 
+  /**
+   * A settings document is versioned as a whole: an older or equal version changes nothing. Values are
+   * merged into what the device holds (`null` removes a key: the device's own configuration applies
+   * again). A bad value of a known key rejects the whole command, naming the key and the rule; keys
+   * this device does not know (a newer cloud) are kept for a later release and reported as ignored.
+   */
   function applySettings(p: { version: number; values: Record<string, unknown> }): CommandResult {
-    const cur = JSON.parse(getSetting(db, 'cloud_settings') ?? '{"version":0,"values":{}}') as {
-      version: number;
-      values: Record<string, unknown>;
-    };
+    const check = checkDeviceSettings(p.values);
+    if (!check.ok) return { result: 'rejected', detail: check.fields.join('; ') };
+    const cur = readCloudSettings(db);
     if (p.version <= cur.version) return { result: 'stale', detail: `device has version ${cur.version}` };
-    setSetting(
-      db,
-      clock,
-      'cloud_settings',
-      JSON.stringify({ version: p.version, values: { ...cur.values, ...p.values } }),
-    );
-    return { result: 'applied' };
+    target.settingsToStore?.(check.known);
+    const values = { ...cur.values, ...p.values };
+    for (const [k, v] of Object.entries(values)) if (v === null) delete values[k];
+    writeCloudSettings(db, clock, { version: p.version, values });
+    return {
+      result: 'applied',
+      detail: check.unknown.length ? `ignored unknown settings: ${check.unknown.join(', ')}` : undefined,
+    };
   }
 
   /** Never throws for bad input (that is answered `rejected`); throws only when the store fails, so the command is re-sent. */
@@ -76,40 +88,52 @@ export function createCommandApplier(deps: { db: Db; clock: Clock; target: Comma
     const seen = inboxGet.get(raw.id) as { result: string | null } | undefined;
     if (seen) return { result: 'duplicate', detail: seen.result ?? undefined };
     let outcome: CommandResult;
+    let recorded = false;
     const schema = (commandPayloads as Record<string, (typeof commandPayloads)[CommandKind]>)[raw.kind];
     const parsed = schema?.safeParse(raw.payload);
+    // A newer cloud's command (higher major version, unknown kind): refused now but not remembered, so
+    // the same command sent again after this device is updated applies.
     if (raw.v > PROTOCOL_VERSION || !schema)
-      outcome = {
+      return {
         result: 'rejected',
-        detail: `unsupported ${raw.v > PROTOCOL_VERSION ? 'version' : 'kind'}`,
+        detail: raw.v > PROTOCOL_VERSION ? `unsupported_version ${raw.v}` : `unsupported_kind ${raw.kind}`,
       };
-    else if (!parsed?.success)
-      outcome = { result: 'rejected', detail: issueFields(parsed!.error).join(', ') };
+    if (!parsed?.success) outcome = { result: 'rejected', detail: issueFields(parsed!.error).join(', ') };
     else {
       try {
+        // The change and its inbox row commit together: a crash in between re-applies nothing.
         outcome = db.transaction((): CommandResult => {
-          const p = parsed.data as never;
-          switch (raw.kind as CommandKind) {
-            case 'medicine_upsert':
-            case 'medicine_delete':
-              return applyMedicine(raw.kind as 'medicine_upsert', p);
-            case 'settings':
-              return applySettings(p);
-            case 'speak': {
-              const s = p as { text: string; personId?: string };
-              target.speak?.(s.text, s.personId);
-              return { result: 'applied', detail: target.speak ? undefined : 'no voice attached' };
-            }
-          }
+          const done = applyKind(raw.kind as CommandKind, parsed.data as never);
+          inboxPut.run(raw.id, raw.kind, clock.now(), done.result);
+          return done;
         })();
+        recorded = true;
       } catch (err) {
         // A command the device cannot apply (unknown person, bad dates) will not apply on a re-send either.
         if (!isAppError(err) || err.retryable) throw err;
-        outcome = { result: 'rejected', detail: err.code };
+        // A bad argument says which field and rule (e.g. a voice this device does not have).
+        outcome = { result: 'rejected', detail: err.code === 'invalid_argument' ? err.message : err.code };
+      }
+      if (raw.kind === 'settings' && outcome.result === 'applied')
+        target.settingsApplied?.(readCloudSettings(db).values);
+    }
+    if (!recorded) inboxPut.run(raw.id, raw.kind, clock.now(), outcome.result);
+    return outcome;
+  }
+
+  function applyKind(kind: CommandKind, p: never): CommandResult {
+    switch (kind) {
+      case 'medicine_upsert':
+      case 'medicine_delete':
+        return applyMedicine(kind, p);
+      case 'settings':
+        return applySettings(p);
+      case 'speak': {
+        const s = p as { text: string; personId?: string };
+        target.speak?.(s.text, s.personId);
+        return { result: 'applied', detail: target.speak ? undefined : 'no voice attached' };
       }
     }
-    inboxPut.run(raw.id, raw.kind, clock.now(), outcome.result);
-    return outcome;
   }
 
   return { apply };
@@ -120,6 +144,7 @@ export function createStoreCommandTarget(deps: {
   db: Db;
   medications: MedicationsRepo;
   speak?: (text: string, personId?: string) => void;
+  settings?: Pick<CommandTarget, 'settingsToStore' | 'settingsApplied'>;
 }): CommandTarget {
   const { db, medications } = deps;
   const versionOf = db.prepare('SELECT version, deleted FROM medications WHERE id = ?');
@@ -145,5 +170,6 @@ export function createStoreCommandTarget(deps: {
     },
     deleteMedicine: (id) => void medications.remove(id),
     speak: deps.speak,
+    ...deps.settings,
   };
 }

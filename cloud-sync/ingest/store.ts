@@ -13,6 +13,13 @@ export interface StoreOutcome {
   duplicates: Envelope[];
 }
 
+/** A batch written in an open transaction (see `begin`). */
+export interface HeldBatch extends StoreOutcome {
+  client: pg.PoolClient;
+  /** The connection went back to the pool (committed, rolled back or failed). */
+  released: boolean;
+}
+
 const month = (iso: string) => iso.slice(0, 7);
 
 /** Keeps the newest version of each entity id in a batch (one row may change twice while offline). */
@@ -23,6 +30,60 @@ function newestById<T extends { id: string; version?: number }>(rows: T[]): T[] 
     if (!cur || (r.version ?? 0) >= (cur.version ?? 0)) byId.set(r.id, r);
   }
   return [...byId.values()];
+}
+
+type Row = Record<string, unknown> & { id: string; version?: number };
+
+function measurementRow(m: Row) {
+  return {
+    ...m,
+    num: typeof m.value === 'number' ? m.value : null,
+    obj: typeof m.value === 'object' ? m.value : null,
+    deleted: m.deleted === true,
+  };
+}
+
+/** Upsert of measurement rows read from `source` (a json_to_recordset call), optionally filtered. */
+const MEASUREMENT_UPSERT = (source: string, where: string) =>
+  `INSERT INTO measurements (id, device_id, person_id, type, value, value_json, unit, input_unit, taken_at, source, note, deleted, version, updated_at, message_id)
+   SELECT x.id, x."deviceId", x."personId", x.type, x.num, x.obj, x.unit, x."inputUnit", x."takenAt", x.source, x.note, x.deleted, x.version, x."updatedAt", x."messageId"
+     FROM ${source} AS x(id uuid, "deviceId" text, "personId" uuid, type text, num float8, obj jsonb, unit text,
+          "inputUnit" text, "takenAt" timestamptz, source text, note text, deleted boolean, version int, "updatedAt" timestamptz, "messageId" uuid)
+   ${where}
+   ON CONFLICT (id, taken_at) DO UPDATE SET type = excluded.type, value = excluded.value, value_json = excluded.value_json,
+     unit = excluded.unit, input_unit = excluded.input_unit, source = excluded.source, note = excluded.note,
+     deleted = excluded.deleted, version = excluded.version, updated_at = excluded.updated_at, message_id = excluded.message_id
+   WHERE measurements.version < excluded.version`;
+
+const LEDGER_INSERT = `INSERT INTO ingested_messages (message_id, device_id, kind, seq, created_at, published_at)
+  SELECT x.id, x.d, x.k, x.s, x.c, now() FROM json_to_recordset($1::json) AS x(id uuid, d text, k text, s bigint, c timestamptz)
+  ON CONFLICT (message_id) DO NOTHING RETURNING message_id`;
+
+const DEVICES_SEEN = (param: string) => `INSERT INTO devices (device_id, last_seen_at, last_seq)
+  SELECT x.d, now(), x.s FROM json_to_recordset(${param}::json) AS x(d text, s bigint)
+  ON CONFLICT (device_id) DO UPDATE SET last_seen_at = now(), last_seq = GREATEST(devices.last_seq, excluded.last_seq)`;
+
+/**
+ * The common batch (new readings only: first versions, distinct ids): ledger, measurements and the
+ * devices' last-seen row in ONE statement; only readings whose message id the ledger took are written.
+ */
+const READINGS_FAST = `WITH led AS (${LEDGER_INSERT}),
+  m AS (${MEASUREMENT_UPSERT('json_to_recordset($2::json)', 'WHERE x."messageId" IN (SELECT message_id FROM led)')}),
+  d AS (${DEVICES_SEEN('$3')})
+  SELECT message_id FROM led`;
+
+/** Measurement rows for READINGS_FAST, or undefined when the batch needs the general path. */
+function readingsOnly(records: Envelope[]) {
+  const ids = new Set<string>();
+  const rows = [];
+  for (const r of records) {
+    if (r.kind !== 'measurement') return undefined;
+    const p = r.payload as Row;
+    if ((p.version ?? 1) > 1 || ids.has(p.id)) return undefined;
+    ids.add(p.id);
+    rows.push(measurementRow({ ...p, deviceId: r.deviceId, messageId: r.id }));
+  }
+  return rows;
 }
 
 export function createIngestStore(pool: pg.Pool) {
@@ -54,7 +115,6 @@ export function createIngestStore(pool: pg.Pool) {
   }
 
   async function upsertEntities(client: pg.PoolClient, fresh: Envelope[]): Promise<void> {
-    type Row = Record<string, unknown> & { id: string; version?: number };
     const of = (kind: string): Row[] =>
       newestById(
         fresh
@@ -80,32 +140,17 @@ export function createIngestStore(pool: pg.Pool) {
 
     const measurements = of('measurement');
     if (measurements.length) {
-      const rows = measurements.map((m) => ({
-        ...m,
-        num: typeof m.value === 'number' ? m.value : null,
-        obj: typeof m.value === 'object' ? m.value : null,
-        deleted: m.deleted === true,
-      }));
+      const rows = measurements.map(measurementRow);
       // A reading whose time changed moves partition: drop the older copy first (only a later
       // version can have one, so first versions skip this probe of every partition).
       const changed = rows.filter((m) => (m.version ?? 1) > 1);
       if (changed.length)
         await client.query(
-          `DELETE FROM measurements m USING jsonb_to_recordset($1::jsonb) AS x(id uuid, "takenAt" timestamptz, version int)
+          `DELETE FROM measurements m USING json_to_recordset($1::json) AS x(id uuid, "takenAt" timestamptz, version int)
           WHERE m.id = x.id AND m.taken_at <> x."takenAt" AND m.version < x.version`,
           [json(changed)],
         );
-      await client.query(
-        `INSERT INTO measurements (id, device_id, person_id, type, value, value_json, unit, input_unit, taken_at, source, note, deleted, version, updated_at, message_id)
-         SELECT x.id, x."deviceId", x."personId", x.type, x.num, x.obj, x.unit, x."inputUnit", x."takenAt", x.source, x.note, x.deleted, x.version, x."updatedAt", x."messageId"
-           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "deviceId" text, "personId" uuid, type text, num float8, obj jsonb, unit text,
-                "inputUnit" text, "takenAt" timestamptz, source text, note text, deleted boolean, version int, "updatedAt" timestamptz, "messageId" uuid)
-         ON CONFLICT (id, taken_at) DO UPDATE SET type = excluded.type, value = excluded.value, value_json = excluded.value_json,
-           unit = excluded.unit, input_unit = excluded.input_unit, source = excluded.source, note = excluded.note,
-           deleted = excluded.deleted, version = excluded.version, updated_at = excluded.updated_at, message_id = excluded.message_id
-         WHERE measurements.version < excluded.version`,
-        [json(rows)],
-      );
+      await client.query(MEASUREMENT_UPSERT('json_to_recordset($1::json)', ''), [json(rows)]);
     }
 
     const medicines = of('medicine');
@@ -114,7 +159,7 @@ export function createIngestStore(pool: pg.Pool) {
         `INSERT INTO medicines (id, device_id, person_id, name, dose, form, instructions, times, days, start_date, end_date, active, deleted, version, updated_at, message_id)
          SELECT x.id, x."deviceId", x."personId", x.name, x.dose, x.form, x.instructions, x.times, x.days, x."startDate", x."endDate",
                 x.active, coalesce(x.deleted, false), x.version, x."updatedAt", x."messageId"
-           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "deviceId" text, "personId" uuid, name text, dose text, form text, instructions text,
+           FROM json_to_recordset($1::json) AS x(id uuid, "deviceId" text, "personId" uuid, name text, dose text, form text, instructions text,
                 times jsonb, days jsonb, "startDate" date, "endDate" date, active boolean, deleted boolean, version int, "updatedAt" timestamptz, "messageId" uuid)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, dose = excluded.dose, form = excluded.form, instructions = excluded.instructions,
            times = excluded.times, days = excluded.days, start_date = excluded.start_date, end_date = excluded.end_date,
@@ -131,7 +176,7 @@ export function createIngestStore(pool: pg.Pool) {
         `INSERT INTO doses (id, device_id, person_id, medication_id, medication_name, due_at, status, confirmed_at, confirmed_via, version, updated_at, message_id)
          SELECT x.id, x."deviceId", x."personId", x."medicationId", x."medicationName", x."dueAt", x.status, x."confirmedAt", x."confirmedVia",
                 x.version, x."updatedAt", x."messageId"
-           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "deviceId" text, "personId" uuid, "medicationId" uuid, "medicationName" text,
+           FROM json_to_recordset($1::json) AS x(id uuid, "deviceId" text, "personId" uuid, "medicationId" uuid, "medicationName" text,
                 "dueAt" timestamptz, status text, "confirmedAt" timestamptz, "confirmedVia" text, version int, "updatedAt" timestamptz, "messageId" uuid)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, confirmed_at = excluded.confirmed_at, confirmed_via = excluded.confirmed_via,
            medication_name = excluded.medication_name, due_at = excluded.due_at, version = excluded.version,
@@ -146,7 +191,7 @@ export function createIngestStore(pool: pg.Pool) {
       await client.query(
         `INSERT INTO conversation_turns (id, device_id, person_id, conversation_id, role, text, at, actions, message_id)
          SELECT x.id, x."deviceId", x."personId", x."conversationId", x.role, x.text, x.at, x.actions, x."messageId"
-           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "deviceId" text, "personId" uuid, "conversationId" uuid, role text, text text,
+           FROM json_to_recordset($1::json) AS x(id uuid, "deviceId" text, "personId" uuid, "conversationId" uuid, role text, text text,
                 at timestamptz, actions jsonb, "messageId" uuid)
          ON CONFLICT DO NOTHING`,
         [json(turns)],
@@ -158,7 +203,7 @@ export function createIngestStore(pool: pg.Pool) {
       await client.query(
         `INSERT INTO alerts (id, device_id, person_id, type, priority, message, at, data, message_id)
          SELECT x.id, x."deviceId", x."personId", x.type, x.priority, x.message, x.at, x.data, x."messageId"
-           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "deviceId" text, "personId" uuid, type text, priority int, message text,
+           FROM json_to_recordset($1::json) AS x(id uuid, "deviceId" text, "personId" uuid, type text, priority int, message text,
                 at timestamptz, data jsonb, "messageId" uuid)
          ON CONFLICT DO NOTHING`,
         [json(alerts)],
@@ -189,7 +234,14 @@ export function createIngestStore(pool: pg.Pool) {
     }
   }
 
-  async function store(records: Envelope[], controls: Envelope[]): Promise<StoreOutcome> {
+  /**
+   * Writes a batch inside a transaction and leaves it OPEN: the caller publishes `toPublish` to Kafka
+   * and only then commits (`commit`), so every committed ledger row is already in Kafka (its
+   * published_at is set by the same insert) and one transaction per batch is all PostgreSQL sees.
+   * A failure before the commit rolls back (`rollback`) and the batch is written again: a crash after
+   * Kafka and before the commit only repeats a Kafka record, which consumers drop by message id.
+   */
+  async function begin(records: Envelope[], controls: Envelope[]): Promise<HeldBatch> {
     await ensurePartitions(records);
     const client = await pool.connect();
     if (!guarded.has(client)) {
@@ -203,36 +255,42 @@ export function createIngestStore(pool: pg.Pool) {
       let published = new Set<string>();
       if (records.length) {
         const ledger = records.map((r) => ({ id: r.id, d: r.deviceId, k: r.kind, s: r.seq, c: r.createdAt }));
+        const seen = new Map<string, number>();
+        for (const r of records) seen.set(r.deviceId, Math.max(seen.get(r.deviceId) ?? 0, r.seq));
+        const devices = JSON.stringify(
+          [...seen].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([d, s]) => ({ d, s })),
+        );
+        const fast = readingsOnly(records);
         const ins = await client.query<{ message_id: string }>(
-          `INSERT INTO ingested_messages (message_id, device_id, kind, seq, created_at)
-           SELECT x.id, x.d, x.k, x.s, x.c FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, d text, k text, s bigint, c timestamptz)
-           ON CONFLICT (message_id) DO NOTHING RETURNING message_id`,
-          [JSON.stringify(ledger)],
+          fast ? READINGS_FAST : LEDGER_INSERT,
+          fast ? [JSON.stringify(ledger), JSON.stringify(fast), devices] : [JSON.stringify(ledger)],
         );
         fresh = new Set(ins.rows.map((r) => r.message_id));
         const old = records.filter((r) => !fresh.has(r.id)).map((r) => r.id);
         if (old.length) {
-          const res = await client.query<{ message_id: string }>(
-            'SELECT message_id FROM ingested_messages WHERE message_id = ANY($1::uuid[]) AND published_at IS NOT NULL',
+          // Rows committed by this version are in Kafka; one left unmarked by an older version (crash
+          // between its commit and its mark) is published again and marked in this transaction.
+          const res = await client.query<{ message_id: string; published: boolean }>(
+            'SELECT message_id, published_at IS NOT NULL AS published FROM ingested_messages WHERE message_id = ANY($1::uuid[])',
             [old],
           );
-          published = new Set(res.rows.map((r) => r.message_id));
+          published = new Set(res.rows.filter((r) => r.published).map((r) => r.message_id));
+          const unmarked = res.rows.filter((r) => !r.published).map((r) => r.message_id);
+          if (unmarked.length)
+            await client.query(
+              'UPDATE ingested_messages SET published_at = now() WHERE message_id = ANY($1::uuid[])',
+              [unmarked],
+            );
         }
-        await upsertEntities(
-          client,
-          records.filter((r) => fresh.has(r.id)),
-        );
-        const seen = new Map<string, number>();
-        for (const r of records) seen.set(r.deviceId, Math.max(seen.get(r.deviceId) ?? 0, r.seq));
-        await client.query(
-          `INSERT INTO devices (device_id, last_seen_at, last_seq)
-           SELECT x.d, now(), x.s FROM jsonb_to_recordset($1::jsonb) AS x(d text, s bigint)
-           ON CONFLICT (device_id) DO UPDATE SET last_seen_at = now(), last_seq = GREATEST(devices.last_seq, excluded.last_seq)`,
-          [JSON.stringify([...seen].sort(([a], [b]) => a.localeCompare(b)).map(([d, s]) => ({ d, s })))],
-        );
+        if (!fast) {
+          await upsertEntities(
+            client,
+            records.filter((r) => fresh.has(r.id)),
+          );
+          await client.query(DEVICES_SEEN('$1'), [devices]);
+        }
       }
       await applyControls(client, controls);
-      await client.query('COMMIT');
       // A record repeated inside one batch is published once.
       const toPublish: Envelope[] = [];
       const duplicates: Envelope[] = [];
@@ -244,23 +302,52 @@ export function createIngestStore(pool: pg.Pool) {
           queued.add(r.id);
         }
       }
-      return { toPublish, duplicates };
+      return { client, toPublish, duplicates, released: false };
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
+      await client.query('ROLLBACK').then(
+        () => client.release(),
+        () => client.release(err as Error),
+      );
       throw err;
-    } finally {
-      client.release();
     }
   }
 
-  async function markPublished(ids: string[]): Promise<void> {
-    if (ids.length)
-      await pool.query(
-        'UPDATE ingested_messages SET published_at = now() WHERE message_id = ANY($1::uuid[])',
-        [ids],
-      );
+  /** Returns the connection once; a connection that failed is discarded, not handed out again. */
+  function release(held: HeldBatch, err?: Error): void {
+    if (held.released) return;
+    held.released = true;
+    held.client.release(err);
   }
 
-  return { store, markPublished, ensureAhead };
+  async function commit(held: HeldBatch): Promise<void> {
+    if (held.released) throw new Error('batch transaction already ended');
+    try {
+      await held.client.query('COMMIT');
+    } catch (err) {
+      release(held, err as Error);
+      throw err;
+    }
+    release(held);
+  }
+
+  /** Ends the batch's transaction without committing; safe to call twice or after a failed commit. */
+  async function rollback(held: HeldBatch): Promise<void> {
+    if (held.released) return;
+    try {
+      await held.client.query('ROLLBACK');
+      release(held);
+    } catch (err) {
+      release(held, err as Error);
+    }
+  }
+
+  /** begin + commit: for a caller that has nothing to publish in between. */
+  async function store(records: Envelope[], controls: Envelope[]): Promise<StoreOutcome> {
+    const held = await begin(records, controls);
+    await commit(held);
+    return { toPublish: held.toPublish, duplicates: held.duplicates };
+  }
+
+  return { begin, commit, rollback, store, ensureAhead };
 }
 export type IngestStore = ReturnType<typeof createIngestStore>;

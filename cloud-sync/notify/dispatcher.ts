@@ -6,7 +6,7 @@ import type { Metrics } from '../../common/metrics.js';
 import { retryWithBackoff } from '../../common/resilience.js';
 import { type Channel, type ChannelName, PermanentChannelError, type Recipient } from './channels/channel.js';
 import { type AlertEvent, composeMessage } from './messages.js';
-import { inQuietHours } from './quiet-hours.js';
+import { inQuietHours, quietHoursEnd } from './quiet-hours.js';
 
 interface RecipientRow {
   user_id: string;
@@ -54,6 +54,15 @@ export function createDispatcher(opts: DispatcherOptions) {
     'aide_notify_dead_letters_total',
     'Alerts no channel could deliver to a recipient',
   );
+  const resends = metrics.counter(
+    'aide_notify_resends_total',
+    'Deliveries sent again after a worker died mid-send: not_received (safe) or maybe_received (possible duplicate)',
+    ['channel', 'certainty'],
+  );
+  const held = metrics.counter(
+    'aide_notify_held_total',
+    'Notifications held until the recipient’s quiet hours end',
+  );
   const channels = new Map(opts.channels.map((c) => [c.name, c]));
   const attempts = opts.attemptsPerChannel ?? 3;
 
@@ -94,8 +103,34 @@ export function createDispatcher(opts: DispatcherOptions) {
       'SELECT status FROM notification_deliveries WHERE event_id = $1 AND channel = $2 AND user_id = $3',
       [e.id, channel, userId],
     );
-    // 'sending' means a worker died between claiming and recording the outcome: send (again).
-    return rows[0]?.status === 'sending';
+    const status = rows[0]?.status;
+    // 'sending' on a channel with a commit step (email): a worker died before the server's last step,
+    // so the receiver cannot have the message. On HTTP channels the request may have gone through.
+    if (status === 'sending') {
+      resends.inc({
+        channel,
+        certainty: channels.get(channel as ChannelName)?.hasCommitStep ? 'not_received' : 'maybe_received',
+      });
+      return true;
+    }
+    // 'submitting': it died between the server's last step and recording the outcome. Unknowable
+    // (SMTP has no idempotent submit): send again under the same Message-ID, and count it.
+    if (status === 'submitting') {
+      resends.inc({ channel, certainty: 'maybe_received' });
+      // The row stays 'submitting' (once uncertain, every later resend is counted as uncertain too).
+      log.warn({ eventId: e.id, channel, userId }, 'resending a message the server may have accepted');
+      return true;
+    }
+    return false;
+  }
+
+  /** The message is with the server and about to be committed (email: before the end-of-data). */
+  async function submitting(e: AlertEvent, channel: string, userId: string): Promise<void> {
+    await pool.query(
+      `UPDATE notification_deliveries SET status = 'submitting', updated_at = $4
+        WHERE event_id = $1 AND channel = $2 AND user_id = $3`,
+      [e.id, channel, userId, new Date(clock.now())],
+    );
   }
 
   async function finish(
@@ -136,7 +171,8 @@ export function createDispatcher(opts: DispatcherOptions) {
     const msg = composeMessage(
       e,
       row.person_name ?? 'your person',
-      ch.name === 'email' ? false : !!row.include_values,
+      // Alert emails never carry the device's text; a daily summary's counts follow the opt-in on every channel.
+      ch.name === 'email' && e.type !== 'daily_summary' ? false : !!row.include_values,
       key,
       opts.appUrl,
     );
@@ -152,7 +188,9 @@ export function createDispatcher(opts: DispatcherOptions) {
       await retryWithBackoff(
         async () => {
           tries++;
-          await ch.send(recipient, msg);
+          await ch.send(recipient, msg, {
+            beforeCommit: () => submitting(e, ch.name, recipient.userId),
+          });
         },
         {
           attempts,
@@ -174,7 +212,35 @@ export function createDispatcher(opts: DispatcherOptions) {
     }
   }
 
-  async function toRecipient(e: AlertEvent, row: RecipientRow): Promise<void> {
+  const quietOf = (row: RecipientRow) => ({
+    start: row.quiet_start,
+    end: row.quiet_end,
+    timezone: row.timezone ?? 'UTC',
+  });
+
+  /**
+   * Keeps a normal notification until the recipient's quiet hours end (persisted, so a restart keeps it).
+   * A row already released stays released: a redelivered Kafka record does not send it again.
+   */
+  async function hold(e: AlertEvent, row: RecipientRow): Promise<void> {
+    const now = clock.now();
+    const r = await pool.query(
+      `INSERT INTO notification_held (event_id, user_id, person_id, event, held_at, release_at)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+      [
+        e.id,
+        row.user_id,
+        e.personId,
+        JSON.stringify(e),
+        new Date(now),
+        new Date(quietHoursEnd(now, quietOf(row))),
+      ],
+    );
+    if (r.rowCount) held.inc();
+  }
+
+  /** `deliverNow`: the caller checked quiet hours (a release of held notifications). */
+  async function toRecipient(e: AlertEvent, row: RecipientRow, deliverNow = false): Promise<void> {
     const recipient: Recipient = {
       userId: row.user_id,
       email: row.email,
@@ -201,25 +267,9 @@ export function createDispatcher(opts: DispatcherOptions) {
       (c): c is Channel => !!c && enabled[c.name] && c.reaches(recipient),
     );
     if (usable.length === 0) return;
-    if (
-      !emergency &&
-      inQuietHours(clock.now(), {
-        start: row.quiet_start,
-        end: row.quiet_end,
-        timezone: row.timezone ?? 'UTC',
-      })
-    ) {
-      const done = await prior(e, row.user_id);
-      for (const c of usable) {
-        if (done.has(c.name)) continue;
-        await pool.query(
-          `INSERT INTO notification_deliveries (event_id, channel, user_id, person_id, kind, priority, status, last_error, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, 'skipped', 'quiet hours', $7, $7) ON CONFLICT DO NOTHING`,
-          [e.id, c.name, row.user_id, e.personId, e.type, e.priority, now],
-        );
-        delivered.inc({ channel: c.name, outcome: 'skipped' });
-      }
-      return;
+    if (!emergency && !deliverNow && inQuietHours(clock.now(), quietOf(row))) {
+      // Nothing sent yet on any channel for this event (a redelivery after a send goes on as usual).
+      if ((await prior(e, row.user_id)).size <= 1) return hold(e, row);
     }
     let ok: boolean;
     if (emergency) {
@@ -256,6 +306,28 @@ export function createDispatcher(opts: DispatcherOptions) {
       const rows = await recipients(e.personId);
       await Promise.all(rows.map((r) => toRecipient(e, r)));
       return rows.length;
+    },
+    /**
+     * Delivers an event to one recipient only (a daily summary is per caregiver). False when the user
+     * no longer receives this person's notifications.
+     */
+    async dispatchTo(e: AlertEvent, userId: string): Promise<boolean> {
+      const row = (await recipients(e.personId)).find((r) => r.user_id === userId);
+      if (!row) return false;
+      await toRecipient(e, row);
+      return true;
+    },
+    /**
+     * A held notification whose release time came: delivered now, or, when the recipient's quiet hours
+     * moved and still cover now, the new end of quiet hours (the caller keeps holding it until then).
+     */
+    async release(e: AlertEvent, userId: string): Promise<{ releaseAt: number } | 'sent' | 'gone'> {
+      const row = (await recipients(e.personId)).find((r) => r.user_id === userId);
+      if (!row) return 'gone';
+      if (e.priority < 2 && inQuietHours(clock.now(), quietOf(row)))
+        return { releaseAt: quietHoursEnd(clock.now(), quietOf(row)) };
+      await toRecipient(e, row, true);
+      return 'sent';
     },
   };
 }

@@ -1,4 +1,4 @@
-import { type Consumer, Kafka, logLevel } from 'kafkajs';
+import { type Consumer, Kafka, logLevel, type Producer } from 'kafkajs';
 import type { CloudContext } from '../context.js';
 import type { Channel } from './channels/channel.js';
 import { createEmailChannel } from './channels/email.js';
@@ -11,6 +11,8 @@ import {
   NOTIFICATION_TOPIC,
   type NotificationRecord,
 } from './records.js';
+import { createScheduler } from './scheduler.js';
+import { composeSummary, summaryRecordPayload } from './summaries.js';
 
 /** Alerts handled at once within a Kafka batch (deliveries are independent; idempotency keeps retries safe). */
 const CONCURRENCY = 32;
@@ -83,6 +85,7 @@ export async function start(ctx: CloudContext): Promise<void> {
       log.warn('notification record is not JSON; skipped');
       return;
     }
+    if (record.kind === 'daily_summary') return handleSummary(record);
     if (record.kind !== 'alert') {
       handled.inc({ outcome: 'ignored' });
       return;
@@ -103,6 +106,42 @@ export async function start(ctx: CloudContext): Promise<void> {
       'alert dispatched',
     );
   }
+
+  async function handleSummary(record: NotificationRecord): Promise<void> {
+    const parsed = summaryRecordPayload.safeParse(record.payload);
+    if (!parsed.success) {
+      handled.inc({ outcome: 'invalid' });
+      log.warn(
+        { messageId: record.messageId, fields: parsed.error.issues.map((i) => i.path.join('.')) },
+        'daily summary record invalid; skipped',
+      );
+      return;
+    }
+    const s = parsed.data;
+    const reached = await dispatcher.dispatchTo(await composeSummary(pool, s), s.userId);
+    await pool.query(
+      'UPDATE daily_summaries SET delivered_at = COALESCE(delivered_at, $2) WHERE event_id = $1',
+      [s.id, new Date(clock.now())],
+    );
+    handled.inc({ outcome: reached ? 'summarized' : 'no_recipient' });
+  }
+
+  let producer: Producer | undefined;
+  const scheduler = createScheduler({
+    pool,
+    clock,
+    log,
+    metrics,
+    dispatcher,
+    publish: async (messages) => {
+      if (!producer) throw new Error('kafka producer not connected yet');
+      await producer.send({ topic, messages });
+    },
+  });
+  const tickTimer = setInterval(() => {
+    if (producer && !stopped) void scheduler.tick();
+  }, config.AIDE_NOTIFY_TICK_MS);
+  tickTimer.unref();
 
   async function run(): Promise<void> {
     await ctx.databaseReady;
@@ -126,6 +165,9 @@ export async function start(ctx: CloudContext): Promise<void> {
         });
     }
     await admin.disconnect();
+    const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await p.connect();
+    producer = p;
     // Short session and rebalance timeouts: a killed worker's partitions move to the others within seconds.
     consumer = kafka.consumer({
       groupId: config.AIDE_NOTIFY_GROUP,
@@ -178,12 +220,16 @@ export async function start(ctx: CloudContext): Promise<void> {
         readiness.set('kafka', { ready: false, detail: `unreachable: ${(err as Error).message}` });
         log.warn({ attempt, err: (err as Error).message }, 'kafka not reachable, retrying');
         await consumer?.disconnect().catch(() => {});
+        await producer?.disconnect().catch(() => {});
+        producer = undefined;
         await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** attempt)));
       }
     }
   })();
   lifecycle.onShutdown('kafka-consumer', async () => {
     stopped = true;
+    clearInterval(tickTimer);
+    await producer?.disconnect().catch(() => {});
     await consumer?.disconnect().catch(() => {});
     await starting.catch(() => {});
   });

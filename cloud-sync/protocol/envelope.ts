@@ -150,7 +150,7 @@ export type UpstreamMessage =
  */
 export function decodeUpstream(topic: string, body: Buffer | Uint8Array): UpstreamMessage {
   const t = parseTopic(topic);
-  if (!t || t.direction !== 'up') return { ok: false, reason: 'bad_topic' };
+  if (t?.direction !== 'up') return { ok: false, reason: 'bad_topic' };
   if (body.byteLength > MAX_MESSAGE_BYTES) return { ok: false, reason: 'oversize', deviceId: t.deviceId };
   let raw: unknown;
   try {

@@ -219,6 +219,7 @@ const tabs = [
   ['readings', 'Readings', 'viewRecords'],
   ['medicines', 'Medicines', 'viewRecords'],
   ['adherence', 'Doses taken', 'viewRecords'],
+  ['speaker', 'Speaker', 'viewRecords'],
   ['caregivers', 'Carers', 'viewRecords'],
   ['activity', 'Activity', 'manageCaregivers'],
 ];
@@ -542,13 +543,53 @@ async function caregiversTab(id, person) {
   );
   const out = [rows];
   if (person.permissions.manageCaregivers) {
+    const { invitations } = await api('GET', `/v1/people/${id}/invitations`);
+    if (invitations.length) {
+      out.push(
+        h('h2', {}, 'Invitations waiting'),
+        invitations.map((i) =>
+          h(
+            'div',
+            { class: 'card' },
+            h(
+              'p',
+              {},
+              h('strong', {}, i.email),
+              i.status === 'expired' ? ' · expired' : ' · not accepted yet',
+            ),
+            h(
+              'p',
+              { class: 'muted' },
+              `${i.status === 'expired' ? 'Expired' : 'Works until'} ${fmtTime(i.expiresAt)}`,
+            ),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'secondary',
+                onclick: async () => {
+                  await api('DELETE', `/v1/people/${id}/invitations/${i.id}`);
+                  say('Invitation withdrawn. The link no longer works.');
+                  render();
+                },
+              },
+              `Withdraw the invitation to ${i.email}`,
+            ),
+          ),
+        ),
+      );
+    }
     const err = errorBox();
     const box = (name, label, checked) =>
       h('label', { class: 'check' }, h('input', { type: 'checkbox', name, checked }), label);
     const form = h(
       'form',
       { novalidate: true },
-      field('Their email (they need an Aide account)', { name: 'email', type: 'email', required: true }),
+      field('Their email (without an Aide account yet, they get an invitation by email)', {
+        name: 'email',
+        type: 'email',
+        required: true,
+      }),
       h(
         'fieldset',
         {},
@@ -564,7 +605,7 @@ async function caregiversTab(id, person) {
       e.preventDefault();
       const fd = new FormData(form);
       try {
-        await api('POST', `/v1/people/${id}/caregivers`, {
+        const out = await api('POST', `/v1/people/${id}/caregivers`, {
           email: fd.get('email'),
           permissions: {
             viewRecords: fd.has('viewRecords'),
@@ -572,7 +613,7 @@ async function caregiversTab(id, person) {
             manageMedicines: fd.has('manageMedicines'),
           },
         });
-        say('Carer added.');
+        say(out.invitation ? `Invitation emailed to ${out.invitation.email}.` : 'Carer added.');
         render();
       } catch (error) {
         showError(err, error);
@@ -581,6 +622,49 @@ async function caregiversTab(id, person) {
     out.push(h('h2', {}, 'Add a carer'), form);
   }
   return out;
+}
+
+// An invitation link (#/invite/<token>): kept for this tab until accepted, across sign-in or sign-up.
+function invitePage() {
+  const token = sessionStorage.getItem('aide.invite');
+  const err = errorBox();
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      onclick: async () => {
+        try {
+          const out = await api('POST', '/v1/invitations/accept', { token });
+          sessionStorage.removeItem('aide.invite');
+          say('Invitation accepted.');
+          location.hash = `#/people/${out.personId}`;
+        } catch (error) {
+          if (error.status === 404 || error.status === 409) sessionStorage.removeItem('aide.invite');
+          showError(err, error);
+        }
+      },
+    },
+    'Accept the invitation',
+  );
+  const decline = h(
+    'button',
+    {
+      type: 'button',
+      class: 'secondary',
+      onclick: () => {
+        sessionStorage.removeItem('aide.invite');
+        location.hash = '#/';
+      },
+    },
+    'Not now',
+  );
+  return [
+    h('h1', {}, 'You are invited'),
+    h('p', {}, 'Someone asked you to help look after a person with Aide.'),
+    err,
+    button,
+    decline,
+  ];
 }
 
 async function activityTab(id) {
@@ -616,6 +700,128 @@ async function activityTab(id) {
   ];
 }
 
+// Speaker settings (cloud-sync/api/data/settings.ts): sent to the speaker like medicines.
+const speeds = [
+  ['', "The speaker's own setting"],
+  ['120', 'Slower (120 words a minute)'],
+  ['145', 'Normal (145 words a minute)'],
+  ['175', 'Faster (175 words a minute)'],
+];
+// speech.volume, percent of the full level; the speaker never plays emergency instructions below 80.
+const volumes = [
+  ['', "The speaker's own volume"],
+  ['40', 'Quiet (40%)'],
+  ['70', 'Normal (70%)'],
+  ['100', 'Loud (100%)'],
+];
+
+async function speakerTab(id, person) {
+  const { deviceSettings: s } = await api('GET', `/v1/people/${id}/device-settings`);
+  const v = s.values;
+  const rate = v['speech.rate'] === undefined ? '' : String(v['speech.rate']);
+  const options = speeds.some(([r]) => r === rate) ? speeds : [...speeds, [rate, `${rate} words a minute`]];
+  const volume = v['speech.volume'] === undefined ? '' : String(v['speech.volume']);
+  const volumeOptions = volumes.some(([x]) => x === volume) ? volumes : [...volumes, [volume, `${volume}%`]];
+  const [quietStart, quietEnd] = v['reminders.quietHours'] ? v['reminders.quietHours'].split('-') : ['', ''];
+  const status = h(
+    'p',
+    { class: s.sync.status, role: 'status' },
+    syncWords[s.sync.status] || s.sync.status,
+    s.sync.status === 'rejected' && s.sync.detail ? `: ${s.sync.detail}` : '',
+  );
+  if (s.sync.status === 'pending') pollTimer = setTimeout(() => render(), 3000);
+  if (!person.permissions.manageMedicines)
+    return h(
+      'div',
+      { id: 'speaker-settings' },
+      status,
+      h('p', {}, `Speaking speed: ${options.find(([r]) => r === rate)[1]}`),
+      h('p', {}, `Volume: ${volumeOptions.find(([x]) => x === volume)[1]}`),
+      h('p', {}, `Quiet hours: ${quietStart ? `${quietStart} to ${quietEnd}` : "the speaker's own"}`),
+      h(
+        'p',
+        {},
+        `Time zone: ${v.timezone || `the speaker's own${person.timezone ? ` (${person.timezone})` : ''}`}`,
+      ),
+    );
+  const err = errorBox();
+  const form = h(
+    'form',
+    { novalidate: true, id: 'speaker-settings' },
+    h('p', {}, 'How the speaker talks, and when it stays quiet. Changes are sent to the speaker.'),
+    status,
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, 'Speaking speed'),
+      options.map(([r, label]) =>
+        h(
+          'label',
+          { class: 'check' },
+          h('input', { type: 'radio', name: 'rate', value: r, checked: r === rate }),
+          label,
+        ),
+      ),
+    ),
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, 'Volume'),
+      volumeOptions.map(([x, label]) =>
+        h(
+          'label',
+          { class: 'check' },
+          h('input', { type: 'radio', name: 'volume', value: x, checked: x === volume }),
+          label,
+        ),
+      ),
+      h('p', { class: 'muted' }, 'Emergency instructions are always spoken at 80% or louder.'),
+    ),
+    h(
+      'p',
+      { class: 'muted' },
+      'In quiet hours the speaker does not repeat a medicine reminder. Leave both empty to use its own.',
+    ),
+    field('Quiet from', { name: 'speakerQuietStart', type: 'time', value: quietStart }),
+    field('Quiet until', { name: 'speakerQuietEnd', type: 'time', value: quietEnd }),
+    field("Time zone (like Europe/London; empty: the speaker's own)", {
+      name: 'speakerTimezone',
+      value: v.timezone || '',
+    }),
+    person.timezone ? h('p', { class: 'muted' }, `The person's time zone now: ${person.timezone}`) : null,
+    err,
+    h('button', { type: 'submit' }, 'Save speaker settings'),
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = formValues(form);
+    if (!f.speakerQuietStart !== !f.speakerQuietEnd) {
+      err.textContent = 'Fill in both quiet times, or neither.';
+      return;
+    }
+    const wanted = {
+      'speech.rate': f.rate ? Number(f.rate) : null,
+      'speech.volume': f.volume ? Number(f.volume) : null,
+      'reminders.quietHours': f.speakerQuietStart ? `${f.speakerQuietStart}-${f.speakerQuietEnd}` : null,
+      timezone: f.speakerTimezone.trim() || null,
+    };
+    // Only what changed travels (an untouched key stays as the speaker has it).
+    const values = Object.fromEntries(Object.entries(wanted).filter(([k, x]) => x !== (v[k] ?? null)));
+    if (!Object.keys(values).length) {
+      say('Nothing to change.');
+      return;
+    }
+    try {
+      await api('PATCH', `/v1/people/${id}/device-settings`, { values });
+      say('Sent to the speaker. It shows as waiting until the speaker confirms.');
+      render();
+    } catch (error) {
+      showError(err, error);
+    }
+  });
+  return form;
+}
+
 async function personPage(id, tab) {
   const { person } = await api('GET', `/v1/people/${id}`);
   const visible = tabs.filter(([, , perm]) => person.permissions[perm]);
@@ -625,6 +831,7 @@ async function personPage(id, tab) {
     readings: readingsTab,
     medicines: medicinesTab,
     adherence: adherenceTab,
+    speaker: speakerTab,
     caregivers: caregiversTab,
     activity: activityTab,
   }[current];
@@ -663,14 +870,20 @@ async function settingsPage() {
       type: 'tel',
       value: settings.phone || '',
     }),
+    h('p', { class: 'muted' }, 'In quiet time, messages wait until it ends. Emergencies come at once.'),
     field('Quiet from (emergencies still come through)', {
       name: 'quietStart',
       type: 'time',
       value: settings.quietStart || '',
     }),
     field('Quiet until', { name: 'quietEnd', type: 'time', value: settings.quietEnd || '' }),
+    field('Daily summary at (empty: no summary)', {
+      name: 'dailySummaryAt',
+      type: 'time',
+      value: settings.dailySummaryAt || '',
+    }),
     field('Time zone', { name: 'timezone', value: settings.timezone }),
-    box('includeValues', 'include readings in texts and phone notifications'),
+    box('includeValues', 'include readings and the daily counts in texts, emails and phone notifications'),
     err,
     h('button', { type: 'submit' }, 'Save'),
   );
@@ -686,6 +899,7 @@ async function settingsPage() {
         quietStart: fd.get('quietStart') || null,
         quietEnd: fd.get('quietEnd') || null,
         timezone: fd.get('timezone'),
+        dailySummaryAt: fd.get('dailySummaryAt') || null,
         includeValues: fd.has('includeValues'),
       });
       say('Saved.');
@@ -753,7 +967,23 @@ async function render() {
       history.replaceState(null, '', '/#/');
       return render();
     }
-    if (!signedIn) content = signInPage(hash === '/register');
+    const invite = /^\/invite\/([A-Za-z0-9_-]{43})$/.exec(hash);
+    if (invite) {
+      sessionStorage.setItem('aide.invite', invite[1]);
+      history.replaceState(null, '', '/#/');
+    }
+    const pendingInvite = sessionStorage.getItem('aide.invite');
+    if (!signedIn) {
+      content = signInPage(hash === '/register');
+      if (pendingInvite)
+        content.unshift(
+          h(
+            'p',
+            { class: 'card' },
+            'You have an invitation. Sign in, or create an account, with the email address that received it.',
+          ),
+        );
+    } else if (pendingInvite) content = invitePage();
     else if (hash === '/settings') content = await settingsPage();
     else {
       const m = /^\/people\/([^/]+)(?:\/(\w+))?$/.exec(hash);

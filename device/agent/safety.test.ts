@@ -12,6 +12,9 @@ test('emergency language is recognised, negations and general questions are not'
     "I'm bleeding a lot",
     'call an ambulance',
     'help me',
+    'help me please',
+    'help help help',
+    'I need an ambulance',
   ]) {
     assert.ok(detectEmergency(s), s);
   }
@@ -27,6 +30,32 @@ test('emergency language is recognised, negations and general questions are not'
     assert.equal(detectEmergency(s), undefined, s);
   }
   assert.equal(detectEmergency('no chest pain but I cannot breathe')?.reason, 'breathing difficulty');
+});
+
+test('a leading exclamation "no" / "oh no" before the speaker\'s own statement is not a negation', () => {
+  for (const [s, reason] of [
+    ['no i have fallen', 'fall'],
+    ["No... I've fallen", 'fall'],
+    ["oh no, I've fallen and I can't get up", 'fall'],
+    ["no I can't breathe", 'breathing difficulty'],
+    ['oh no, I have chest pain', 'chest pain'],
+    ['no no help me', 'call for help'],
+  ] as const) {
+    assert.equal(detectEmergency(s)?.reason, reason, s);
+  }
+  for (const s of [
+    "no I haven't fallen",
+    'No, I have not fallen',
+    'I have no chest pain',
+    'no chest pain today',
+    'no my chest pain is gone',
+    "no I'm not choking",
+    "no I haven't had a fall",
+    'no help',
+    'no thanks, no help needed',
+  ]) {
+    assert.equal(detectEmergency(s), undefined, s);
+  }
 });
 
 test('dose-change questions are caught; reminder changes are not', () => {

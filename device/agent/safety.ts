@@ -51,12 +51,19 @@ const emergencies: { reason: string; re: RegExp; reply?: string }[] = [
   },
   {
     reason: 'call for help',
-    re: /\b(call (an |the )?ambulance|call 999|call 911|call 112)\b|^(help|help me|help help|please help( me)?|somebody help( me)?|i need help( now| quickly)?|(it's |this is )?an emergency|emergency)$/,
+    re: /\b(call (an |the )?ambulance|(need|get|send) an ambulance|call 999|call 911|call 112)\b|^(?:(?:oh no|no no)(?: ,)? )?(help|help me( please| now)?|help( help)+|please help( me)?|somebody help( me)?|i need help( now| quickly)?|(it's |this is )?an emergency|emergency)$/,
   },
 ];
 
 const negations =
   /\b(no|not|don't|dont|do not|doesn't|didn't|never|without|isn't|aren't|haven't|hasn't|wasn't|nothing like|free of|any)\b/;
+/**
+ * A leading exclamation "no" / "oh no" / "no no" right before the speaker's own statement ("No... I've
+ * fallen", also what the recognizer makes of "help i have fallen") is not a negation of it. Only when "i"
+ * follows at once: "no chest pain today", "no my chest pain is gone" and "i have no chest pain" keep their
+ * negation, and "no i haven't fallen" is still negated by its own "haven't".
+ */
+const leadingExclamation = /^(?:oh (?:dear |god )?)?(?:no (?:, )?)+(?=(?:i|i'm|i've|i'd)\b)/;
 /** Phrases that are about something else than a present emergency. */
 const nonPresent =
   /\b(what (is|are|should)|how (do|would|can) (i|you)|signs of|symptoms of|in case of|what if|if i ever|tell me about|last year|years ago|used to)\b/;
@@ -69,9 +76,10 @@ export function detectEmergency(text: string): Emergency | undefined {
     const m = e.re.exec(s);
     if (!m) continue;
     // Negation within the same clause, a few words before the phrase.
+    const lead = leadingExclamation.exec(s)?.[0].length ?? 0;
     const before =
       s
-        .slice(0, m.index)
+        .slice(lead <= m.index ? lead : 0, m.index)
         .split(/\b(but|and|because|although|however)\b/)
         .pop() ?? '';
     const near = before.split(' ').filter(Boolean).slice(-4).join(' ');

@@ -23,6 +23,7 @@
 import { fieldError } from '../../common/errors.js';
 import { createBreaker } from '../../common/resilience.js';
 import type { DeviceContext } from '../context.js';
+import { llmEndpoint } from './cloud/endpoint.js';
 import { type CloudEngine, createCloudEngine } from './cloud/llm.js';
 import { createRedactor } from './cloud/redact.js';
 import { type Decision, decide } from './local/decide.js';
@@ -34,6 +35,7 @@ import { alertTools, createAlertSender } from './tools/alerts.js';
 import { calendarTool, createCalendarClient } from './tools/calendar.js';
 import { createFetchCache } from './tools/fetch-cache.js';
 import { healthTools } from './tools/health.js';
+import { pairingTool, redactCode } from './tools/pairing.js';
 import { createToolRegistry, type ToolContext, type ToolRegistry } from './tools/registry.js';
 import { createWeatherClient, weatherTool } from './tools/weather.js';
 
@@ -133,16 +135,28 @@ export function createAgent(
         ...alertTools(alerts),
         weatherTool(weather),
         calendarTool(calendar),
+        pairingTool({
+          apiUrl: config.AIDE_CLOUD_API_URL,
+          deviceId: config.AIDE_MQTT_USERNAME,
+          password: config.AIDE_MQTT_PASSWORD,
+        }),
       ],
       { log, metrics },
+    );
+  // LLM_BASE_URL, else the cloud's LLM proxy with the device's own credentials when provisioned.
+  const endpoint = llmEndpoint(config);
+  if (endpoint)
+    log.info(
+      { llm: endpoint.via, origin: new URL(endpoint.baseUrl).origin },
+      'cloud language model for hard questions',
     );
   const cloud =
     opts.cloud ??
     createCloudEngine({
       config: {
-        baseUrl: config.LLM_BASE_URL,
+        baseUrl: endpoint?.baseUrl,
         model: config.LLM_MODEL,
-        apiKey: config.LLM_API_KEY,
+        apiKey: endpoint?.apiKey,
         timeoutMs: config.AIDE_LLM_TIMEOUT_MS,
         maxToolSteps: config.AIDE_LLM_MAX_TOOL_STEPS,
       },
@@ -262,6 +276,12 @@ export function createAgent(
     if (engine === 'local' || !actions.length)
       emit({ type: 'text', delta: engine === 'local' ? replyText : '' });
 
+    // A pairing code is spoken, never kept: conversations are stored and synced to caregivers.
+    let storedReply = replyText;
+    for (const a of actions)
+      if (a.tool === 'get_pairing_code' && a.result.ok)
+        storedReply = redactCode(storedReply, String(a.result.code));
+
     // One commit (one fsync) for both turns and the memory: a turn costs two syncs, not five.
     db.transaction(() => {
       store.conversations.addTurn({ personId, conversationId, role: 'user', text, at: now });
@@ -270,7 +290,7 @@ export function createAgent(
         personId,
         conversationId,
         role: 'assistant',
-        text: replyText,
+        text: storedReply,
         at: Math.max(clock.now(), now + 1),
         actions: actions.map((a) => ({ tool: a.tool, ok: a.result.ok })),
       });

@@ -39,7 +39,9 @@ export function startMicrophone(
     onError((err as Error).message);
     return { stop() {} };
   }
-  rec.process.stderr?.on('data', (d: Buffer | string) => void (stderr += d.toString()));
+  rec.process.stderr?.on('data', (d: Buffer | string) => {
+    stderr += d.toString();
+  });
   rec.process.on('error', (err) => onError(`${opts.recorder} could not start: ${err.message}`));
   let odd: Buffer = Buffer.alloc(0);
   rec.stream().on('data', (chunk: Buffer | string) => {
@@ -57,14 +59,123 @@ export function startMicrophone(
   return { stop: () => rec.process.kill() };
 }
 
+export interface Speaker {
+  /** What plays: the `speaker` addon (ALSA, in process) or an `aplay` child per sentence. */
+  kind: 'speaker' | 'aplay';
+  /** Resolves when the sentence has played, or at once when `signal` aborts (barge-in). */
+  play(s: Speech, signal: AbortSignal): Promise<void>;
+}
+
+type SpeakerClass = new (
+  opts: Record<string, unknown>,
+) => NodeJS.WritableStream & {
+  close(flush?: boolean): void;
+  on(event: string, fn: (...args: unknown[]) => void): unknown;
+};
+
+const addonPath = (): string | undefined => {
+  try {
+    return require.resolve('speaker');
+  } catch {
+    return undefined; // optional dependency not installed (or not built)
+  }
+};
+
 /**
- * Plays speech on the sound card with aplay (ALSA) in a child process. Not the `speaker` addon: with a
- * missing ALSA device it fails an assertion inside libasound and ends the whole agent (seen here).
- * The device is probed first, so a missing or busy one is an error to report, not a crash.
+ * Can the `speaker` addon open this ALSA device? Asked in a child process: the addon fails an
+ * assertion inside libasound (ending the whole process) when the device is missing, so the agent only
+ * loads it after a child has played 10 ms of silence through it. Resolves with the reason it cannot.
+ */
+export function probeSpeakerAddon(device?: string, timeoutMs = 10_000): Promise<string | undefined> {
+  const path = addonPath();
+  if (!path) return Promise.resolve('the speaker package is not installed');
+  const script = `const S = require(${JSON.stringify(path)});
+const s = new S({ channels: 1, bitDepth: 16, sampleRate: 16000, device: process.argv[1] || undefined });
+s.on('error', (e) => { console.error(e.message); process.exit(3); });
+s.on('close', () => process.exit(0));
+s.end(Buffer.alloc(320));`;
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['-e', script, device ?? ''], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: timeoutMs,
+    });
+    let err = '';
+    p.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    p.on('error', (e) => resolve(`speaker probe could not run: ${e.message}`));
+    p.on('close', (code, sig) => {
+      if (code === 0) return resolve(undefined);
+      const why =
+        err
+          .trim()
+          .split('\n')
+          .find((l) => /cannot open device|error:/i.test(l)) ??
+        err.trim().split('\n').pop() ??
+        '';
+      resolve(
+        `${why.replace(/^\[[^\]]*\]\s*/, '') || `speaker probe ended with ${sig ?? code}`}${sig === 'SIGABRT' || code === 134 ? ' (libasound aborted)' : ''}`,
+      );
+    });
+  });
+}
+
+/** Plays through the `speaker` addon: one ALSA stream per sentence, closed at once on barge-in. */
+function addonSpeaker(device?: string): Speaker {
+  const SpeakerAddon = require('speaker') as SpeakerClass;
+  return {
+    kind: 'speaker',
+    play(s, signal) {
+      return new Promise((resolve) => {
+        if (signal.aborted) return resolve();
+        const out = new SpeakerAddon({
+          channels: 1,
+          bitDepth: 16,
+          sampleRate: s.sampleRate,
+          device: device || undefined,
+        });
+        const done = () => {
+          signal.removeEventListener('abort', stop);
+          resolve();
+        };
+        const stop = () => out.close(false); // drops what is queued; 'close' follows
+        out.on('close', done);
+        out.on('error', done); // device gone mid-sentence: the sink logs nothing more
+        signal.addEventListener('abort', stop, { once: true });
+        out.end(Buffer.from(s.pcm.buffer, s.pcm.byteOffset, s.pcm.byteLength));
+      });
+    },
+  };
+}
+
+/**
+ * Opens the sound card for speech: the `speaker` addon (ALSA in process: no process spawned per
+ * sentence) when a probe shows it can open the device, otherwise `aplay`. A missing or busy device is
+ * an error naming both reasons, to report on /readyz, never a crash.
  */
 export async function openSpeaker(
   device?: string,
-): Promise<{ play(s: Speech, signal: AbortSignal): Promise<void> }> {
+  opts: { prefer?: 'speaker' | 'aplay' } = {},
+): Promise<Speaker> {
+  let addonProblem: string | undefined;
+  if (opts.prefer !== 'aplay') {
+    addonProblem = await probeSpeakerAddon(device);
+    if (!addonProblem) return addonSpeaker(device);
+  }
+  try {
+    return await openAplay(device);
+  } catch (err) {
+    const aplay = (err as Error).message;
+    throw new Error(addonProblem ? `speaker: ${addonProblem}; aplay: ${aplay}` : aplay);
+  }
+}
+
+/**
+ * Plays speech on the sound card with aplay (ALSA) in a child process, the fallback when the
+ * `speaker` addon is not installed or cannot open the device.
+ * The device is probed first, so a missing or busy one is an error to report, not a crash.
+ */
+async function openAplay(device?: string): Promise<Speaker> {
   const dev = device ? ['-D', device] : [];
   const aplay = (rate: number, signal?: AbortSignal) =>
     spawn('aplay', ['-q', ...dev, '-t', 'raw', '-f', 'S16_LE', '-c', '1', '-r', String(rate), '-'], {
@@ -74,7 +185,9 @@ export async function openSpeaker(
   await new Promise<void>((resolve, reject) => {
     const p = aplay(16000);
     let err = '';
-    p.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
+    p.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     p.on('error', (e) => reject(new Error(`aplay could not start: ${e.message}`)));
     p.on('close', (code) =>
       code === 0 ? resolve() : reject(new Error(err.trim().split('\n').pop() || `aplay exited with ${code}`)),
@@ -84,6 +197,7 @@ export async function openSpeaker(
     p.stdin!.end(Buffer.alloc(320));
   });
   return {
+    kind: 'aplay',
     play(s, signal) {
       return new Promise((resolve) => {
         const p = aplay(s.sampleRate, signal);

@@ -65,7 +65,7 @@ export async function decodeAudio(
   const wav = looksWav ? parseWav(buf) : undefined;
   if (looksWav && !wav && buf.length < 44)
     throw audioError('truncated', `audio: the WAV header is truncated (${buf.length} bytes)`);
-  if (wav && wav.sampleRate && (wav.sampleRate < 8000 || wav.sampleRate > 48000)) {
+  if (wav?.sampleRate && (wav.sampleRate < 8000 || wav.sampleRate > 48000)) {
     throw audioError(
       'sample_rate',
       `audio: sample rate must be between 8000 and 48000 Hz, got ${wav.sampleRate}`,
@@ -116,7 +116,9 @@ export function ffmpegTo16k(input: Buffer, maxSeconds: number): Promise<Int16Arr
     const out: Buffer[] = [];
     let err = '';
     ff.stdout.on('data', (d: Buffer) => out.push(d));
-    ff.stderr.on('data', (d: Buffer) => void (err += d.toString()));
+    ff.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     ff.stdin.on('error', () => {}); // ffmpeg may stop reading early (limit reached, bad input)
     ff.on('error', (e) => reject(audioError('decoder', `audio: decoder unavailable (${e.message})`)));
     ff.on('close', (code) => {

@@ -1,5 +1,15 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -8,6 +18,7 @@ import { repoRoot } from '../../test/install-chroot.js';
 import { loadDeviceConfig } from '../config.js';
 import { startDevice } from '../main.js';
 import {
+  audioOutput,
   type Check,
   type CommandResult,
   checkBroker,
@@ -96,7 +107,8 @@ test('doctor reads sound cards, disk, data folder mode, clock and the agent, and
   assert.deepEqual(byName(checks, 'audio output'), {
     name: 'audio output',
     status: 'ok',
-    detail: 'card 0: Headphones [bcm2835 Headphones]; card 2: Speakerphone [Jabra Speak 410 USB]',
+    detail:
+      'played 0.1 s of silence on the ALSA "default" device; sound cards: card 0: Headphones [bcm2835 Headphones]; card 2: Speakerphone [Jabra Speak 410 USB]',
   });
   const mic = byName(checks, 'audio input');
   assert.equal(mic.status, 'fail', 'capture is on, so a missing microphone is a failure');
@@ -152,4 +164,65 @@ test('doctor fails a model whose files no longer match their checksum', async (t
   assert.equal(bad.status, 'fail');
   assert.match(bad.detail, /silero-vad-v5: FAILED/);
   assert.match(bad.fix ?? '', /aide models fetch/);
+});
+
+test('audio output is judged by playing on the device speech uses: an .asoundrc PCM with no sound card passes, a missing one fails naming it', async (t) => {
+  if (existsSync('/dev/snd') && statSync('/dev/snd').isDirectory())
+    return t.skip('this machine has a sound card, so "no card" cannot be checked');
+  // ALSA reads $HOME/.asoundrc (aplay inherits HOME): `default` and a named "USB speaker" are `file`
+  // PCMs writing raw samples to files (through the `null` device), so what doctor played is checked.
+  const home = mkdtempSync(join(tmpdir(), 'aide-doctor-alsa-'));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const filePcm = (name: string, file: string) =>
+    `pcm.${name} {\n  type file\n  slave.pcm "null"\n  file "${join(home, file)}"\n  format "raw"\n}\n`;
+  writeFileSync(
+    join(home, '.asoundrc'),
+    filePcm('!default', 'default.raw') + filePcm('usbspeaker', 'usb.raw'),
+  );
+  const empty = mkdtempSync(join(tmpdir(), 'aide-doctor-noalsa-'));
+  t.after(() => rmSync(empty, { recursive: true, force: true }));
+  const check = (homeDir: string, env: Record<string, string> = {}) =>
+    audioOutput({
+      config: loadDeviceConfig({ env: { AIDE_DATA_DIR: home, ...env } }),
+      run: (cmd, args, ms, e) => runCommand(cmd, args, ms, { ...e, HOME: homeDir }),
+      mqttConnect,
+      consoleUrl: 'http://127.0.0.1:9',
+    });
+
+  // aplay -l finds no card (the old check said fail), but the default PCM plays.
+  const noCard = await runCommand('aplay', ['-l'], 5000, { HOME: home });
+  assert.match(noCard.out, /no soundcards found/);
+  const ok = await check(home);
+  assert.equal(ok.status, 'ok', ok.detail);
+  assert.match(
+    ok.detail,
+    /^played 0\.1 s of silence on the ALSA "default" device; no sound card listed by `aplay -l`/,
+  );
+  assert.match(ok.detail, /\.asoundrc or \/etc\/asound\.conf/);
+  // 0.1 s at 16 kHz, 16-bit = 3200 bytes of zeros (ALSA rounds up to whole periods).
+  const played = readFileSync(join(home, 'default.raw'));
+  assert.ok(played.length >= 3200, `${played.length} bytes reached the default PCM`);
+  assert.ok(
+    played.every((b) => b === 0),
+    'silence',
+  );
+
+  const named = await check(home, { AIDE_AUDIO_OUT_DEVICE: 'usbspeaker' });
+  assert.equal(named.status, 'ok', named.detail);
+  assert.match(named.detail, /^played 0\.1 s of silence on AIDE_AUDIO_OUT_DEVICE "usbspeaker"/);
+  assert.ok(readFileSync(join(home, 'usb.raw')).length >= 3200, 'the named device was the one opened');
+
+  const typo = await check(home, { AIDE_AUDIO_OUT_DEVICE: 'usbspeakr' });
+  assert.equal(typo.status, 'fail');
+  assert.match(typo.detail, /^cannot play on AIDE_AUDIO_OUT_DEVICE "usbspeakr": Unknown PCM usbspeakr; /);
+  assert.match(typo.detail, /playback devices by `aplay -L`: .*\bdefault, usbspeaker\b/);
+  assert.match(typo.fix ?? '', /AIDE_AUDIO_OUT_DEVICE in \/etc\/aide\/aide\.env/);
+
+  const none = await check(empty);
+  assert.equal(none.status, 'fail');
+  assert.match(
+    none.detail,
+    /^cannot play on the ALSA "default" device: Unknown PCM default; no sound card listed/,
+  );
+  assert.match(none.fix ?? '', /connect a speaker/);
 });

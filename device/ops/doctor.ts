@@ -78,7 +78,7 @@ export async function mqttConnect(c: DeviceConfig): Promise<string | undefined> 
 export async function runDoctor(deps: DoctorDeps): Promise<Check[]> {
   const c = deps.config;
   return [
-    await soundCards(deps, 'audio output', 'aplay', 'a speaker', true),
+    await audioOutput(deps),
     await soundCards(deps, 'audio input', 'arecord', 'a microphone', c.AIDE_AUDIO_CAPTURE),
     await models(deps),
     disk(c),
@@ -112,6 +112,79 @@ async function soundCards(
     status: required ? 'fail' : 'warn',
     detail: `no ${tool === 'aplay' ? 'playback' : 'capture'} device found by \`${tool} -l\``,
     fix: `connect ${what} (USB or HAT), check it appears in \`${tool} -l\`, and that the aide user is in the audio group (id aide)`,
+  };
+}
+
+/**
+ * Audio output as speech would really use it: `aplay -l` lists only sound cards, but the agent plays
+ * on AIDE_AUDIO_OUT_DEVICE or ALSA's `default` PCM, which an ~/.asoundrc or /etc/asound.conf may define
+ * (a USB speaker by name, dmix, a `file` PCM) with no card listed. So the device is opened and 0.1 s of
+ * silence is written to it with aplay, the agent's own fallback player.
+ */
+export async function audioOutput(deps: DoctorDeps): Promise<Check> {
+  const name = 'audio output';
+  const device = deps.config.AIDE_AUDIO_OUT_DEVICE || 'default';
+  const setting = deps.config.AIDE_AUDIO_OUT_DEVICE
+    ? `AIDE_AUDIO_OUT_DEVICE "${device}"`
+    : 'the ALSA "default" device';
+  const cards = await deps.run('aplay', ['-l']);
+  if (cards.missing)
+    return { name, status: 'fail', detail: 'aplay is not installed', fix: 'sudo apt-get install alsa-utils' };
+  const cardList = cards.out
+    .split('\n')
+    .filter((l) => /^card \d+:/.test(l))
+    .map((l) => l.replace(/, device \d+:.*/, ''));
+  // 1600 zero samples at 16 kHz mono S16_LE = 0.1 s of silence, the format the agent plays.
+  const args = [
+    '-q',
+    '-D',
+    device,
+    '-t',
+    'raw',
+    '-f',
+    'S16_LE',
+    '-c',
+    '1',
+    '-r',
+    '16000',
+    '-s',
+    '1600',
+    '/dev/zero',
+  ];
+  const played = await deps.run('aplay', args, 5000);
+  const where = cardList.length
+    ? `sound cards: ${cardList.join('; ')}`
+    : 'no sound card listed by `aplay -l`: the device is defined in an ALSA configuration (~/.asoundrc or /etc/asound.conf)';
+  if (played.code === 0)
+    return { name, status: 'ok', detail: `played 0.1 s of silence on ${setting}; ${where}` };
+  const pcms = await deps.run('aplay', ['-L']);
+  const names = pcms.out
+    .split('\n')
+    .filter((l) => /^\S/.test(l) && !/^(ALSA lib|aplay:)/.test(l))
+    .map((l) => l.trim());
+  const lines = played.out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const reason =
+    played.code === null && !lines.length
+      ? 'aplay did not finish within 5 s'
+      : (lines.find((l) => /Unknown PCM|Device or resource busy/.test(l))?.replace(/^.*\) /, '') ??
+        lines.at(-1)?.replace(/^aplay: (main:\d+: )?/, '') ??
+        `aplay exited with ${played.code}`);
+  const known = `playback devices by \`aplay -L\`: ${names.length ? names.join(', ') : 'none'}`;
+  if (/busy/i.test(reason))
+    return {
+      name,
+      status: 'warn',
+      detail: `${setting} is busy (${reason}): another program is playing on it, perhaps the aide agent; ${where}`,
+      fix: 'run `aide doctor` again when Aide is silent; if it stays busy, use a dmix device (e.g. AIDE_AUDIO_OUT_DEVICE=default on a card with dmix)',
+    };
+  return {
+    name,
+    status: 'fail',
+    detail: `cannot play on ${setting}: ${reason}; ${where}; ${known}`,
+    fix: `connect a speaker (USB or HAT), or set AIDE_AUDIO_OUT_DEVICE in /etc/aide/aide.env to one of the \`aplay -L\` devices (or define pcm.!default in /etc/asound.conf); check that the aide user is in the audio group (id aide)`,
   };
 }
 

@@ -45,15 +45,19 @@ const norm = (s: string) =>
     .replace(/\s+/g, ' ')
     .trim();
 
-const SKIP = /\b(skip|skipping|skipped|not taking|won't take|will not take|not going to take|don't want (it|them|to take)|leave (it|them) (today|for today|this time)|not today)\b/;
-const SNOOZE = /\b(later|not yet|yet|in a (minute|moment|bit|while)|in a few|remind me|snooze|give me|hold on|wait|after (my |the )?(breakfast|lunch|dinner|tea|supper|meal|shower|bath)|minutes?|mins?|hours?|half an hour|in a sec)\b/;
+const SKIP =
+  /\b(skip|skipping|skipped|not taking|won't take|will not take|not going to take|don't want (it|them|to take)|leave (it|them) (today|for today|this time)|not today)\b/;
+const SNOOZE =
+  /\b(later|not yet|yet|in a (minute|moment|bit|while)|in a few|remind me|snooze|give me|hold on|wait|after (my |the )?(breakfast|lunch|dinner|tea|supper|meal|shower|bath)|minutes?|mins?|hours?|half an hour|in a sec)\b/;
 const TAKEN_WORDS = /\b(took|taken|had (it|them|my|the|both|all)|already|swallowed|done|finished)\b/;
-const YES = /^(yes|yeah|yep|yup|aye|ok|okay|sure|done|all done|i have|i did|i've|of course|indeed|certainly|correct|right|that's right|got it)\b/;
+const YES =
+  /^(yes|yeah|yep|yup|aye|ok|okay|sure|done|all done|i have|i did|i've|of course|indeed|certainly|correct|right|that's right|got it)\b/;
 const NO = /^(no|nope|nah|not really|no i haven't|i haven't|i have not)\b/;
 const NEGATED = /\b(not|didn't|didnt|haven't|havent|hasn't|never|did not|have not)\b/;
 const ALL = /\b(both|all|them|everything|all of them|the lot)\b/;
 /** Things that are about something else: readings, questions. */
-const ELSEWHERE = /\b(pressure|sugar|glucose|weight|weigh|temperature|pulse|heart rate|oxygen|steps|sleep|reading)\b|^(what|when|which|how|why|where|who|is|are|can|could|should|would|will|does|do|tell|show|list|read)\b/;
+const ELSEWHERE =
+  /\b(pressure|sugar|glucose|weight|weigh|temperature|pulse|heart rate|oxygen|steps|sleep|reading)\b|^(what|when|which|how|why|where|who|is|are|can|could|should|would|will|does|do|tell|show|list|read)\b/;
 
 /** "in ten minutes" → 10; "half an hour" → 30; "an hour" → 60; nothing said → undefined. */
 export function spokenMinutes(text: string): number | undefined {
@@ -77,7 +81,9 @@ function mentioned(clause: string, candidates: Candidate[]): Candidate[] {
     const name = norm(c.name);
     if (!name) return false;
     if (clause.includes(name)) return true;
-    return name.split(' ').some((w) => w.length > 3 && new RegExp(`\\b${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`).test(clause));
+    return name
+      .split(' ')
+      .some((w) => w.length > 3 && new RegExp(`\\b${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`).test(clause));
   });
 }
 
@@ -109,7 +115,11 @@ export function parseAnswer(
   const excluded = new Set<string>();
   for (const clause of clauses) {
     const named = mentioned(clause, candidates);
-    const targets = named.length ? named.map((c) => c.doseId) : ALL.test(clause) ? candidates.map((c) => c.doseId) : fallback;
+    const targets = named.length
+      ? named.map((c) => c.doseId)
+      : ALL.test(clause)
+        ? candidates.map((c) => c.doseId)
+        : fallback;
     let kind: AnswerKind | undefined;
     if (SKIP.test(clause)) kind = 'skipped';
     else if (SNOOZE.test(clause)) kind = 'snooze';
@@ -119,7 +129,7 @@ export function parseAnswer(
       kind = opts.mode === 'offer_snooze' ? 'snooze' : 'taken';
     } else if (NEGATED.test(clause) && named.length) {
       // "... but not the aspirin": leave it open and ask about it.
-      named.forEach((c) => excluded.add(c.doseId));
+      for (const c of named) excluded.add(c.doseId);
       continue;
     } else if (NO.test(clause) || (NEGATED.test(clause) && /\b(take|taken|took|had)\b/.test(clause))) {
       if (!bareAllowed && !named.length) return undefined;
@@ -137,7 +147,7 @@ export function parseAnswer(
   const claimed = new Set<string>();
   for (let i = steps.length - 1; i >= 0; i--) {
     steps[i]!.doseIds = steps[i]!.doseIds.filter((id) => !claimed.has(id));
-    steps[i]!.doseIds.forEach((id) => claimed.add(id));
+    for (const id of steps[i]!.doseIds) claimed.add(id);
   }
   const out = steps.filter((st) => st.doseIds.length);
   return out.length ? out : excluded.size ? [{ kind: 'clarify', doseIds: [...excluded] }] : undefined;
@@ -145,12 +155,21 @@ export function parseAnswer(
 
 export interface ReminderDialogue {
   /** Answers the turn when it is a reply to an open reminder; undefined: not ours (give it to the agent). */
-  answer(text: string, personId: string, opts?: { source?: string }): { reply: string; actions: ActionRecord[]; conversationId: string } | undefined;
+  answer(
+    text: string,
+    personId: string,
+    opts?: { source?: string },
+  ): { reply: string; actions: ActionRecord[]; conversationId: string } | undefined;
   /** The agent answered something else: a bare "yes" no longer refers to the reminder. */
   supersede(personId: string): void;
 }
 
-export function createReminderDialogue(deps: { scheduler: ReminderScheduler; store: HealthStore; clock: Clock; log: Logger }): ReminderDialogue {
+export function createReminderDialogue(deps: {
+  scheduler: ReminderScheduler;
+  store: HealthStore;
+  clock: Clock;
+  log: Logger;
+}): ReminderDialogue {
   const { scheduler, store, clock, log } = deps;
   const snoozeMinutes = scheduler.settings.snoozeMs / 60_000;
   return {
@@ -160,13 +179,17 @@ export function createReminderDialogue(deps: { scheduler: ReminderScheduler; sto
       if (!open.length) return undefined;
       const prompt = scheduler.prompt(personId);
       const asked = prompt && !prompt.superseded ? prompt.doseIds : [];
-      const steps = parseAnswer(text, open, asked, { mode: prompt?.mode, bareAllowed: !!prompt && !prompt.superseded });
+      const steps = parseAnswer(text, open, asked, {
+        mode: prompt?.mode,
+        bareAllowed: !!prompt && !prompt.superseded,
+      });
       if (!steps) return undefined;
 
       const now = clock.now();
       const via = opts.source === 'console' ? 'console' : 'voice';
       const nameOf = (id: string) => open.find((o) => o.doseId === id)?.name ?? 'medicine';
-      const namesOf = (ids: string[]) => listWords([...new Set(ids.map(nameOf))].sort((x, y) => x.localeCompare(y)));
+      const namesOf = (ids: string[]) =>
+        listWords([...new Set(ids.map(nameOf))].sort((x, y) => x.localeCompare(y)));
       const said: string[] = [];
       const actions: ActionRecord[] = [];
       const handled = new Set<string>(); // resolved: taken, skipped or snoozed
@@ -176,30 +199,64 @@ export function createReminderDialogue(deps: { scheduler: ReminderScheduler; sto
         const names = namesOf(st.doseIds);
         if (st.kind === 'taken' || st.kind === 'skipped') {
           const status = st.kind;
-          const doses = store.deps.db.transaction(() => st.doseIds.map((id) => store.doses.mark(id, status, { via, at: now }).dose))();
-          st.doseIds.forEach((id) => handled.add(id));
-          actions.push({ tool: 'confirm_dose', args: { status, doseIds: st.doseIds }, result: { ok: true, doses: doses.map((d) => ({ id: d.id, medicine: d.medicationName, dueAt: d.dueAt, status: d.status })) } });
-          said.push(status === 'taken' ? `Thank you, I've noted that you took your ${names}.` : `All right, I've noted that you're skipping your ${names} this time.`);
+          const doses = store.deps.db.transaction(() =>
+            st.doseIds.map((id) => store.doses.mark(id, status, { via, at: now }).dose),
+          )();
+          for (const id of st.doseIds) handled.add(id);
+          actions.push({
+            tool: 'confirm_dose',
+            args: { status, doseIds: st.doseIds },
+            result: {
+              ok: true,
+              doses: doses.map((d) => ({
+                id: d.id,
+                medicine: d.medicationName,
+                dueAt: d.dueAt,
+                status: d.status,
+              })),
+            },
+          });
+          said.push(
+            status === 'taken'
+              ? `Thank you, I've noted that you took your ${names}.`
+              : `All right, I've noted that you're skipping your ${names} this time.`,
+          );
         } else if (st.kind === 'snooze') {
           const minutes = Math.min(Math.max(st.minutes ?? snoozeMinutes, 1), 240);
           try {
             const r = scheduler.snooze(st.doseIds, { minutes, via });
-            st.doseIds.forEach((id) => handled.add(id));
-            actions.push({ tool: 'snooze_reminder', args: { doseIds: st.doseIds, minutes }, result: { ok: true, until: r.until } });
-            said.push(`All right, I'll remind you again in ${minutes === 60 ? 'an hour' : `${minutes} minutes`}.`);
+            for (const id of st.doseIds) handled.add(id);
+            actions.push({
+              tool: 'snooze_reminder',
+              args: { doseIds: st.doseIds, minutes },
+              result: { ok: true, until: r.until },
+            });
+            said.push(
+              `All right, I'll remind you again in ${minutes === 60 ? 'an hour' : `${minutes} minutes`}.`,
+            );
           } catch (err) {
             if (!isAppError(err) || err.code !== 'conflict') throw err;
-            st.doseIds.forEach((id) => answered.add(id));
-            actions.push({ tool: 'snooze_reminder', args: { doseIds: st.doseIds, minutes }, result: { ok: false, error: { code: err.code, message: err.message } } });
-            said.push(`I can't put off your ${names} again. Please take ${st.doseIds.length > 1 ? 'them' : 'it'} now, or tell me to skip ${st.doseIds.length > 1 ? 'them' : 'it'}.`);
+            for (const id of st.doseIds) answered.add(id);
+            actions.push({
+              tool: 'snooze_reminder',
+              args: { doseIds: st.doseIds, minutes },
+              result: { ok: false, error: { code: err.code, message: err.message } },
+            });
+            said.push(
+              `I can't put off your ${names} again. Please take ${st.doseIds.length > 1 ? 'them' : 'it'} now, or tell me to skip ${st.doseIds.length > 1 ? 'them' : 'it'}.`,
+            );
           }
         } else {
           mode = 'offer_snooze';
-          said.push(`Shall I remind you again about your ${names} in ${snoozeMinutes} minutes, or would you like to skip ${st.doseIds.length > 1 ? 'them' : 'it'}?`);
+          said.push(
+            `Shall I remind you again about your ${names} in ${snoozeMinutes} minutes, or would you like to skip ${st.doseIds.length > 1 ? 'them' : 'it'}?`,
+          );
         }
       }
       // What was asked and not answered yet: ask about it.
-      const remaining = (asked.length ? asked : open.map((o) => o.doseId)).filter((id) => !handled.has(id) && open.some((o) => o.doseId === id));
+      const remaining = (asked.length ? asked : open.map((o) => o.doseId)).filter(
+        (id) => !handled.has(id) && open.some((o) => o.doseId === id),
+      );
       const clarified = steps.some((s) => s.kind === 'clarify');
       const unasked = remaining.filter((id) => !answered.has(id));
       if (unasked.length && !clarified && said.length) said.push(`What about your ${namesOf(unasked)}?`);
@@ -235,14 +292,25 @@ export function withReminderDialogue(
       } catch (err) {
         // Never throw for something a person said: apologise, and leave the dose open for the next re-ask.
         deps.log?.error({ err }, 'reminder answer failed');
-        answered = { reply: "Sorry, I couldn't note that just now. I'll ask you again in a few minutes.", actions: [], conversationId: input.conversationId ?? randomUUID() };
+        answered = {
+          reply: "Sorry, I couldn't note that just now. I'll ask you again in a few minutes.",
+          actions: [],
+          conversationId: input.conversationId ?? randomUUID(),
+        };
       }
       if (!answered || !personId) {
         const agent = agentOf();
         if (personId) dialogue.supersede(personId);
         if (agent) return agent.runTurn(input);
-        const reply = "Sorry, I can only help with your medicine reminders right now.";
-        const result: TurnResult = { reply: { text: reply }, actions: [], emergency: false, engine: 'local', degraded: true, conversationId: input.conversationId ?? randomUUID() };
+        const reply = 'Sorry, I can only help with your medicine reminders right now.';
+        const result: TurnResult = {
+          reply: { text: reply },
+          actions: [],
+          emergency: false,
+          engine: 'local',
+          degraded: true,
+          conversationId: input.conversationId ?? randomUUID(),
+        };
         input.onEvent?.({ type: 'text', delta: reply });
         input.onEvent?.({ type: 'done', result });
         return result;
@@ -258,7 +326,14 @@ export function withReminderDialogue(
         at: deps.clock.now(),
         actions: answered.actions.map((a) => ({ tool: a.tool, ok: a.result.ok })),
       });
-      const result: TurnResult = { reply: { text: answered.reply }, actions: answered.actions, emergency: false, engine: 'local', degraded: false, conversationId };
+      const result: TurnResult = {
+        reply: { text: answered.reply },
+        actions: answered.actions,
+        emergency: false,
+        engine: 'local',
+        degraded: false,
+        conversationId,
+      };
       const emit = (e: TurnEvent) => {
         try {
           input.onEvent?.(e);

@@ -8,7 +8,12 @@ import { type Clock, systemClock } from '../../common/clock.js';
 export function fakeNowClock(env: NodeJS.ProcessEnv = process.env): Clock | undefined {
   if (env.NODE_ENV !== 'test' || !env.AIDE_FAKE_NOW) return undefined;
   const start = /^\d+$/.test(env.AIDE_FAKE_NOW) ? Number(env.AIDE_FAKE_NOW) : Date.parse(env.AIDE_FAKE_NOW);
-  if (!Number.isFinite(start)) throw new Error(`AIDE_FAKE_NOW must be an ISO 8601 instant or epoch ms, got ${env.AIDE_FAKE_NOW}`);
+  if (!Number.isFinite(start))
+    throw new Error(`AIDE_FAKE_NOW must be an ISO 8601 instant or epoch ms, got ${env.AIDE_FAKE_NOW}`);
   const offset = start - Date.now();
-  return { now: () => Date.now() + offset, setTimeout: systemClock.setTimeout, clearTimeout: systemClock.clearTimeout };
+  return {
+    now: () => Date.now() + offset,
+    setTimeout: systemClock.setTimeout,
+    clearTimeout: systemClock.clearTimeout,
+  };
 }

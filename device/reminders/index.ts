@@ -1,14 +1,14 @@
+import type { FastifyInstance } from '../../common/http.js';
 import type { Agent } from '../agent/turn.js';
 import type { DeviceContext } from '../context.js';
-import type { FastifyInstance } from '../../common/http.js';
 import { createReminderDialogue, type ReminderDialogue, withReminderDialogue } from './dialogue.js';
 import { registerReminderRoutes } from './routes.js';
 import { createReminderScheduler, observeDoseChanges, type ReminderScheduler } from './scheduler.js';
 import { reminderSettings } from './settings.js';
 import { recordOutboxAlerts } from './views.js';
 
-export type { ReminderEvent, ReminderScheduler } from './scheduler.js';
 export { parseAnswer, withReminderDialogue } from './dialogue.js';
+export type { ReminderEvent, ReminderScheduler } from './scheduler.js';
 
 export interface Reminders {
   scheduler: ReminderScheduler;
@@ -41,7 +41,10 @@ export function startReminders(ctx: DeviceContext): Reminders {
   const dialogue = createReminderDialogue({ scheduler, store, clock, log });
   scheduler.start();
   const tts = ctx.voice?.engines().tts;
-  ctx.readiness.set('reminders', { ready: true, detail: tts ? `spoken (${tts}), console and log` : 'console and log (no speech engine)' });
+  ctx.readiness.set('reminders', {
+    ready: true,
+    detail: tts ? `spoken (${tts}), console and log` : 'console and log (no speech engine)',
+  });
   return {
     scheduler,
     dialogue,

@@ -14,15 +14,24 @@ import { listAlerts, upcomingReminders } from './views.js';
  *   GET  /api/alerts?personId&limit               alerts raised and whether the cloud acknowledged them
  */
 const upcomingQuery = z
-  .object({ personId: z.string().max(100).optional(), hours: z.coerce.number().int().min(1).max(168).optional() })
+  .object({
+    personId: z.string().max(100).optional(),
+    hours: z.coerce.number().int().min(1).max(168).optional(),
+  })
   .strict();
 const alertsQuery = z
-  .object({ personId: z.string().max(100).optional(), limit: z.coerce.number().int().min(1).max(500).optional() })
+  .object({
+    personId: z.string().max(100).optional(),
+    limit: z.coerce.number().int().min(1).max(500).optional(),
+  })
   .strict();
 const doseParams = z.object({ doseId: z.string().min(1).max(100) });
 const snoozeBody = z.object({ minutes: z.number().int().min(1).max(240).optional() }).strict();
 
-export function registerReminderRoutes(app: FastifyInstance, deps: { db: Db; store: HealthStore; clock: Clock; scheduler: ReminderScheduler }): void {
+export function registerReminderRoutes(
+  app: FastifyInstance,
+  deps: { db: Db; store: HealthStore; clock: Clock; scheduler: ReminderScheduler },
+): void {
   app.get('/api/reminders/upcoming', async (req) => {
     const q = parse(upcomingQuery, req.query, 'query');
     return { items: upcomingReminders(deps, { personId: q.personId, withinMs: (q.hours ?? 24) * 3600_000 }) };
@@ -30,7 +39,10 @@ export function registerReminderRoutes(app: FastifyInstance, deps: { db: Db; sto
   app.post('/api/reminders/:doseId/snooze', async (req) => {
     const { doseId } = parse(doseParams, req.params, 'params');
     const body = parse(snoozeBody, req.body ?? {});
-    return deps.scheduler.snooze([doseId], { ...(body.minutes ? { minutes: body.minutes } : {}), via: 'console' });
+    return deps.scheduler.snooze([doseId], {
+      ...(body.minutes ? { minutes: body.minutes } : {}),
+      via: 'console',
+    });
   });
   app.get('/api/alerts', async (req) => {
     const q = parse(alertsQuery, req.query, 'query');
@@ -39,9 +51,16 @@ export function registerReminderRoutes(app: FastifyInstance, deps: { db: Db; sto
   app.get('/api/reminders/events', (req, reply) => {
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     res.write(': reminders\n\n');
-    if ((req.query as { replay?: string }).replay === '1') for (const e of deps.scheduler.recentEvents()) res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+    if ((req.query as { replay?: string }).replay === '1')
+      for (const e of deps.scheduler.recentEvents())
+        res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
     const off = deps.scheduler.onEvent((e) => res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`));
     req.raw.on('close', off);
   });

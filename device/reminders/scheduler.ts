@@ -7,7 +7,7 @@ import type { Db } from '../store/db.js';
 import type { HealthStore } from '../store/health.js';
 import type { Outbox } from '../store/outbox.js';
 import { inQuiet, quietEnd, type ReminderSettings } from './settings.js';
-import { alertMessage, type AnnouncementKind, announcementText, combine, type SpokenDose } from './speech.js';
+import { type AnnouncementKind, alertMessage, announcementText, combine, type SpokenDose } from './speech.js';
 
 /**
  * The durable reminder scheduler. One timer: it sleeps until the next thing to do (a dose coming due, a
@@ -32,8 +32,23 @@ const STEP_MS = 60_000;
 const RECENT_EVENTS = 200;
 
 export type ReminderEvent =
-  | { type: 'announce'; personId: string; doseIds: string[]; items: { doseId: string; kind: AnnouncementKind }[]; text: string; late: boolean; at: string }
-  | { type: 'alert'; personId: string; alertId: string; kind: 'dose' | 'summary'; doseIds: string[]; at: string }
+  | {
+      type: 'announce';
+      personId: string;
+      doseIds: string[];
+      items: { doseId: string; kind: AnnouncementKind }[];
+      text: string;
+      late: boolean;
+      at: string;
+    }
+  | {
+      type: 'alert';
+      personId: string;
+      alertId: string;
+      kind: 'dose' | 'summary';
+      doseIds: string[];
+      at: string;
+    }
   | { type: 'closed'; doseId: string; outcome: string; at: string }
   | { type: 'snoozed'; doseIds: string[]; until: string; at: string };
 
@@ -90,9 +105,14 @@ export interface ReminderScheduler {
   stop(): void;
   /** Re-read after a change (a dose confirmed, a medicine added): runs what is due and re-arms. */
   poke(): void;
-  snooze(doseIds: string[], opts?: { minutes?: number; via?: string }): { doseIds: string[]; until: string; snoozes: number };
+  snooze(
+    doseIds: string[],
+    opts?: { minutes?: number; via?: string },
+  ): { doseIds: string[]; until: string; snoozes: number };
   /** Announced, still unconfirmed doses of a person (what "I took it" can refer to). */
-  openDoses(personId: string): { doseId: string; medicationId: string; name: string; dueAt: number; stage: string }[];
+  openDoses(
+    personId: string,
+  ): { doseId: string; medicationId: string; name: string; dueAt: number; stage: string }[];
   prompt(personId: string): Prompt | undefined;
   setPrompt(personId: string, patch: Partial<Pick<Prompt, 'doseIds' | 'mode' | 'superseded'>>): void;
   state(doseId: string): StateRow | undefined;
@@ -109,9 +129,17 @@ export interface ReminderScheduler {
 export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler {
   const { db, clock, log, metrics, store, outbox, settings: cfg } = deps;
   const listeners = new Set<(e: ReminderEvent) => void>();
-  const announced = metrics.counter('aide_reminder_announcements_total', 'Reminder announcements by kind', ['kind']);
-  const alertsRaised = metrics.counter('aide_reminder_alerts_total', 'Caregiver alerts raised by reminders', ['kind']);
-  const missedTotal = metrics.counter('aide_reminder_missed_total', 'Doses recorded missed by the scheduler', ['announced']);
+  const announced = metrics.counter('aide_reminder_announcements_total', 'Reminder announcements by kind', [
+    'kind',
+  ]);
+  const alertsRaised = metrics.counter('aide_reminder_alerts_total', 'Caregiver alerts raised by reminders', [
+    'kind',
+  ]);
+  const missedTotal = metrics.counter(
+    'aide_reminder_missed_total',
+    'Doses recorded missed by the scheduler',
+    ['announced'],
+  );
   const wakeCounter = metrics.counter('aide_reminder_wakeups_total', 'Scheduler timer wake-ups');
 
   const q = {
@@ -124,7 +152,9 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       `SELECT min(d.due_at) AS t FROM doses d WHERE d.status = 'due' AND d.due_at > ?
          AND NOT EXISTS (SELECT 1 FROM reminder_state r WHERE r.dose_id = d.id)`,
     ),
-    dueRows: db.prepare('SELECT * FROM reminder_state WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at, due_at, dose_id'),
+    dueRows: db.prepare(
+      'SELECT * FROM reminder_state WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at, due_at, dose_id',
+    ),
     nextRow: db.prepare('SELECT min(next_at) AS t FROM reminder_state WHERE next_at IS NOT NULL'),
     nextBacklog: db.prepare('SELECT min(release_at) AS t FROM reminder_alert_backlog'),
     closeConfirmed: db.prepare(
@@ -156,14 +186,18 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
        ON CONFLICT (person_id) DO UPDATE SET dose_ids = excluded.dose_ids, conversation_id = excluded.conversation_id,
          mode = excluded.mode, asked_at = excluded.asked_at, superseded = excluded.superseded`,
     ),
-    alertsSince: db.prepare('SELECT medication_ids, raised_at FROM reminder_alerts WHERE person_id = ? AND raised_at >= ?'),
+    alertsSince: db.prepare(
+      'SELECT medication_ids, raised_at FROM reminder_alerts WHERE person_id = ? AND raised_at >= ?',
+    ),
     insertAlert: db.prepare(
       'INSERT INTO reminder_alerts (id, person_id, kind, medication_ids, dose_ids, priority, raised_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
     insertBacklog: db.prepare(
       'INSERT OR IGNORE INTO reminder_alert_backlog (dose_id, person_id, medication_id, due_at, release_at) VALUES (?, ?, ?, ?, ?)',
     ),
-    releasable: db.prepare('SELECT * FROM reminder_alert_backlog WHERE release_at <= ? ORDER BY person_id, due_at'),
+    releasable: db.prepare(
+      'SELECT * FROM reminder_alert_backlog WHERE release_at <= ? ORDER BY person_id, due_at',
+    ),
     deleteBacklog: db.prepare('DELETE FROM reminder_alert_backlog WHERE dose_id = ?'),
   };
 
@@ -243,11 +277,17 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
 
   function pass(now: number, events: ReminderEvent[]): Map<string, Utterance> {
     const out = new Map<string, Utterance>();
-    const medCache = new Map<string, { name: string; dose?: string; instructions?: string; active: boolean }>();
+    const medCache = new Map<
+      string,
+      { name: string; dose?: string; instructions?: string; active: boolean }
+    >();
     const tzCache = new Map<string, string>();
     const tz = (personId: string) => {
       let z = tzCache.get(personId);
-      if (!z) tzCache.set(personId, (z = store.people.getSync(personId).timezone));
+      if (!z) {
+        z = store.people.getSync(personId).timezone;
+        tzCache.set(personId, z);
+      }
       return z;
     };
     const medOf = (medicationId: string) => {
@@ -255,7 +295,12 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       if (!m) {
         try {
           const med = store.medications.get(medicationId);
-          m = { name: med.name, ...(med.dose ? { dose: med.dose } : {}), ...(med.instructions ? { instructions: med.instructions } : {}), active: med.active };
+          m = {
+            name: med.name,
+            ...(med.dose ? { dose: med.dose } : {}),
+            ...(med.instructions ? { instructions: med.instructions } : {}),
+            active: med.active,
+          };
         } catch {
           m = { name: 'medicine', active: false }; // deleted
         }
@@ -274,7 +319,10 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     };
     const utter = (personId: string) => {
       let u = out.get(personId);
-      if (!u) out.set(personId, (u = { parts: [], spokenDoseIds: [], silentDoseIds: [], late: false }));
+      if (!u) {
+        u = { parts: [], spokenDoseIds: [], silentDoseIds: [], late: false };
+        out.set(personId, u);
+      }
       return u;
     };
     const say = (personId: string, kind: AnnouncementKind, d: SpokenDose, silent: boolean) => {
@@ -283,8 +331,13 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
         u.silentDoseIds.push(d.doseId);
         return;
       }
-      let part = u.parts.find((p) => p.kind === kind && (kind === 'reask' || kind === 'final' || p.doses[0]!.dueAt === d.dueAt));
-      if (!part) u.parts.push((part = { kind, doses: [] }));
+      let part = u.parts.find(
+        (p) => p.kind === kind && (kind === 'reask' || kind === 'final' || p.doses[0]!.dueAt === d.dueAt),
+      );
+      if (!part) {
+        part = { kind, doses: [] };
+        u.parts.push(part);
+      }
       part.doses.push(d);
       u.spokenDoseIds.push(d.doseId);
       if (kind === 'late') u.late = true;
@@ -318,21 +371,34 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       }
       const late = now - d.due_at > LATE_AFTER_MS;
       say(d.person_id, late ? 'late' : 'first', spoken(d.id, d.medication_id, d.due_at), false);
-      const row = { ...base, stage: 'announced' as const, first_announced_at: now, last_announced_at: now, announcements: 1, late: late ? 1 : 0 };
+      const row = {
+        ...base,
+        stage: 'announced' as const,
+        first_announced_at: now,
+        last_announced_at: now,
+        announcements: 1,
+        late: late ? 1 : 0,
+      };
       q.insert.run({ ...row, next_at: Math.min(now + cfg.reaskMs, finalAt(row)) });
     }
 
     // 2. Re-asks, snoozes ending, escalation steps.
     for (const r of q.dueRows.all(now) as StateRow[]) {
       const d = q.dose.get(r.dose_id) as DoseRow | undefined;
-      if (!d || d.status !== 'due') continue; // closed above
+      if (d?.status !== 'due') continue; // closed above
       if (!medOf(d.medication_id).active) {
         cancel(r);
         continue;
       }
       // Overslept (device off, clock stepped) past the grace window: nothing more is said for this dose.
       if (r.next_at !== null && now - r.next_at > cfg.reaskMs && now - r.due_at > cfg.graceMs) {
-        if (!r.alert_id) toAlert.push({ personId: r.person_id, doseId: r.dose_id, medicationId: d.medication_id, dueAt: r.due_at });
+        if (!r.alert_id)
+          toAlert.push({
+            personId: r.person_id,
+            doseId: r.dose_id,
+            medicationId: d.medication_id,
+            dueAt: r.due_at,
+          });
         store.doses.mark(r.dose_id, 'missed', { via: 'reminder', at: now });
         q.insert.run({ ...r, stage: 'closed', outcome: 'missed', next_at: null, updated_at: now });
         missedTotal.inc({ announced: 'true' });
@@ -345,21 +411,56 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
         // A snooze the person asked for is honoured even in quiet hours.
         // Never announced yet: held by quiet hours (first, or late), or snoozed ahead of its time (again).
         const kind: AnnouncementKind =
-          r.first_announced_at != null || r.snoozes ? 'again' : now - r.due_at > LATE_AFTER_MS ? 'late' : 'first';
+          r.first_announced_at != null || r.snoozes
+            ? 'again'
+            : now - r.due_at > LATE_AFTER_MS
+              ? 'late'
+              : 'first';
         say(r.person_id, kind, spoken(r.dose_id, d.medication_id, r.due_at), false);
-        const row = { ...r, stage: 'announced' as const, first_announced_at: r.first_announced_at ?? now, last_announced_at: now, announcements: r.announcements + 1, late: kind === 'late' ? 1 : r.late };
-        q.insert.run({ ...row, next_at: Math.min(now + cfg.reaskMs, Math.max(finalAt(row), now + 1)), updated_at: now });
+        const row = {
+          ...r,
+          stage: 'announced' as const,
+          first_announced_at: r.first_announced_at ?? now,
+          last_announced_at: now,
+          announcements: r.announcements + 1,
+          late: kind === 'late' ? 1 : r.late,
+        };
+        q.insert.run({
+          ...row,
+          next_at: Math.min(now + cfg.reaskMs, Math.max(finalAt(row), now + 1)),
+          updated_at: now,
+        });
       } else if (r.stage === 'announced') {
         const fa = finalAt(r);
         if (now >= fa) {
           say(r.person_id, 'final', spoken(r.dose_id, d.medication_id, r.due_at), quiet);
-          q.insert.run({ ...r, stage: 'final', final_at: now, last_announced_at: now, announcements: r.announcements + (quiet ? 0 : 1), next_at: now + cfg.reaskMs, updated_at: now });
+          q.insert.run({
+            ...r,
+            stage: 'final',
+            final_at: now,
+            last_announced_at: now,
+            announcements: r.announcements + (quiet ? 0 : 1),
+            next_at: now + cfg.reaskMs,
+            updated_at: now,
+          });
         } else {
           say(r.person_id, 'reask', spoken(r.dose_id, d.medication_id, r.due_at), quiet);
-          q.insert.run({ ...r, last_announced_at: quiet ? r.last_announced_at : now, announcements: r.announcements + (quiet ? 0 : 1), next_at: Math.min(now + cfg.reaskMs, fa), updated_at: now });
+          q.insert.run({
+            ...r,
+            last_announced_at: quiet ? r.last_announced_at : now,
+            announcements: r.announcements + (quiet ? 0 : 1),
+            next_at: Math.min(now + cfg.reaskMs, fa),
+            updated_at: now,
+          });
         }
       } else if (r.stage === 'final') {
-        if (!r.alert_id) toAlert.push({ personId: r.person_id, doseId: r.dose_id, medicationId: d.medication_id, dueAt: r.due_at });
+        if (!r.alert_id)
+          toAlert.push({
+            personId: r.person_id,
+            doseId: r.dose_id,
+            medicationId: d.medication_id,
+            dueAt: r.due_at,
+          });
         const closeAt = Math.max(r.due_at + cfg.graceMs, now + 1);
         q.insert.run({ ...r, stage: 'alerted', next_at: closeAt, updated_at: now });
       } else if (r.stage === 'alerted') {
@@ -377,14 +478,27 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     // 4. What each person hears becomes their open prompt and a conversation turn.
     for (const [personId, u] of out) {
       if (!u.parts.length) continue;
-      for (const p of u.parts) p.doses.sort((x, y) => x.name.localeCompare(y.name) || x.doseId.localeCompare(y.doseId));
-      const text = (u.text = combine(u.parts.map((p) => announcementText(p.kind, p.doses, tz(personId)))));
+      for (const p of u.parts)
+        p.doses.sort((x, y) => x.name.localeCompare(y.name) || x.doseId.localeCompare(y.doseId));
+      const text = combine(u.parts.map((p) => announcementText(p.kind, p.doses, tz(personId))));
+      u.text = text;
       const prev = q.prompt.get(personId) as { conversation_id: string; asked_at: number } | undefined;
-      const conversationId = prev && now - prev.asked_at < 30 * 60_000 && now >= prev.asked_at ? prev.conversation_id : randomUUID();
+      const conversationId =
+        prev && now - prev.asked_at < 30 * 60_000 && now >= prev.asked_at
+          ? prev.conversation_id
+          : randomUUID();
       q.upsertPrompt.run(personId, JSON.stringify(u.spokenDoseIds), conversationId, 'ask', now, 0);
       store.conversations.addTurn({ personId, conversationId, role: 'assistant', text, at: now });
       const items = u.parts.flatMap((p) => p.doses.map((d) => ({ doseId: d.doseId, kind: p.kind })));
-      events.push({ type: 'announce', personId, doseIds: u.spokenDoseIds, items, text, late: u.late, at: iso(now) });
+      events.push({
+        type: 'announce',
+        personId,
+        doseIds: u.spokenDoseIds,
+        items,
+        text,
+        late: u.late,
+        at: iso(now),
+      });
     }
     return out;
   }
@@ -409,18 +523,32 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     };
   }
 
-  function raiseAlerts(items: { personId: string; doseId: string; medicationId: string; dueAt: number }[], now: number, events: ReminderEvent[], tz: (p: string) => string) {
+  function raiseAlerts(
+    items: { personId: string; doseId: string; medicationId: string; dueAt: number }[],
+    now: number,
+    events: ReminderEvent[],
+    tz: (p: string) => string,
+  ) {
     const byPerson = new Map<string, typeof items>();
     for (const it of items) byPerson.set(it.personId, [...(byPerson.get(it.personId) ?? []), it]);
     for (const [personId, list] of byPerson) {
-      const recent = (q.alertsSince.all(personId, now - cfg.alertWindowMs) as { medication_ids: string; raised_at: number }[]).map((a) => ({
+      const recent = (
+        q.alertsSince.all(personId, now - cfg.alertWindowMs) as {
+          medication_ids: string;
+          raised_at: number;
+        }[]
+      ).map((a) => ({
         meds: new Set(JSON.parse(a.medication_ids) as string[]),
         at: a.raised_at,
       }));
       const fresh: typeof list = [];
       for (const it of list) {
-        const last = Math.max(-Infinity, ...recent.filter((a) => a.meds.has(it.medicationId)).map((a) => a.at));
-        if (Number.isFinite(last)) q.insertBacklog.run(it.doseId, personId, it.medicationId, it.dueAt, last + cfg.alertWindowMs);
+        const last = Math.max(
+          -Infinity,
+          ...recent.filter((a) => a.meds.has(it.medicationId)).map((a) => a.at),
+        );
+        if (Number.isFinite(last))
+          q.insertBacklog.run(it.doseId, personId, it.medicationId, it.dueAt, last + cfg.alertWindowMs);
         else fresh.push(it);
       }
       if (fresh.length) raise(personId, 'dose', fresh, now, events, tz(personId));
@@ -428,7 +556,12 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
   }
 
   function releaseBacklog(now: number, events: ReminderEvent[], tz: (p: string) => string) {
-    const rows = q.releasable.all(now) as { dose_id: string; person_id: string; medication_id: string; due_at: number }[];
+    const rows = q.releasable.all(now) as {
+      dose_id: string;
+      person_id: string;
+      medication_id: string;
+      due_at: number;
+    }[];
     const byPerson = new Map<string, typeof rows>();
     for (const r of rows) {
       q.deleteBacklog.run(r.dose_id);
@@ -437,14 +570,30 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       byPerson.set(r.person_id, [...(byPerson.get(r.person_id) ?? []), r]);
     }
     for (const [personId, list] of byPerson) {
-      raise(personId, 'summary', list.map((r) => ({ personId, doseId: r.dose_id, medicationId: r.medication_id, dueAt: r.due_at })), now, events, tz(personId));
+      raise(
+        personId,
+        'summary',
+        list.map((r) => ({ personId, doseId: r.dose_id, medicationId: r.medication_id, dueAt: r.due_at })),
+        now,
+        events,
+        tz(personId),
+      );
     }
   }
 
-  function raise(personId: string, kind: 'dose' | 'summary', items: { doseId: string; medicationId: string; dueAt: number }[], now: number, events: ReminderEvent[], zone: string) {
+  function raise(
+    personId: string,
+    kind: 'dose' | 'summary',
+    items: { doseId: string; medicationId: string; dueAt: number }[],
+    now: number,
+    events: ReminderEvent[],
+    zone: string,
+  ) {
     const id = randomUUID();
     const person = store.people.getSync(personId);
-    const names = new Map(store.medications.listSync(personId, { includeDeleted: true }).map((m) => [m.id, m.name]));
+    const names = new Map(
+      store.medications.listSync(personId, { includeDeleted: true }).map((m) => [m.id, m.name]),
+    );
     const named = items.map((i) => ({ name: names.get(i.medicationId) ?? 'medicine', dueAt: i.dueAt }));
     const medicationIds = [...new Set(items.map((i) => i.medicationId))];
     const doseIds = items.map((i) => i.doseId);
@@ -464,21 +613,39 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       raising = false;
     }
     q.insertAlert.run(id, personId, kind, JSON.stringify(medicationIds), JSON.stringify(doseIds), 1, now);
-    if (kind === 'dose') db.prepare('UPDATE reminder_state SET alert_id = ? WHERE dose_id IN (SELECT value FROM json_each(?))').run(id, JSON.stringify(doseIds));
+    if (kind === 'dose')
+      db.prepare(
+        'UPDATE reminder_state SET alert_id = ? WHERE dose_id IN (SELECT value FROM json_each(?))',
+      ).run(id, JSON.stringify(doseIds));
     alertsRaised.inc({ kind });
     events.push({ type: 'alert', personId, alertId: id, kind, doseIds, at: iso(now) });
   }
 
   function deliver(utterances: Map<string, Utterance>, now: number) {
     for (const [personId, u] of utterances) {
-      if (u.silentDoseIds.length) log.info({ doseIds: u.silentDoseIds, count: u.silentDoseIds.length }, 'reminder held (quiet hours)');
+      if (u.silentDoseIds.length)
+        log.info({ doseIds: u.silentDoseIds, count: u.silentDoseIds.length }, 'reminder held (quiet hours)');
       const text = u.text;
       if (!text) continue;
-      log.info({ doseIds: u.spokenDoseIds, count: u.spokenDoseIds.length, kinds: u.parts.map((p) => p.kind), late: u.late, at: iso(now) }, 'reminder announced');
+      log.info(
+        {
+          doseIds: u.spokenDoseIds,
+          count: u.spokenDoseIds.length,
+          kinds: u.parts.map((p) => p.kind),
+          late: u.late,
+          at: iso(now),
+        },
+        'reminder announced',
+      );
       if (deps.speak) {
         Promise.resolve()
           .then(() => deps.speak!(text, personId))
-          .catch((err) => log.warn({ err: { message: (err as Error).message } }, 'speaking a reminder failed (still on the console)'));
+          .catch((err) =>
+            log.warn(
+              { err: { message: (err as Error).message } },
+              'speaking a reminder failed (still on the console)',
+            ),
+          );
       }
     }
   }
@@ -537,10 +704,24 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
 
   function readPrompt(personId: string): Prompt | undefined {
     const r = q.prompt.get(personId) as
-      | { person_id: string; dose_ids: string; conversation_id: string; mode: Prompt['mode']; asked_at: number; superseded: number }
+      | {
+          person_id: string;
+          dose_ids: string;
+          conversation_id: string;
+          mode: Prompt['mode'];
+          asked_at: number;
+          superseded: number;
+        }
       | undefined;
     if (!r) return undefined;
-    return { personId, doseIds: JSON.parse(r.dose_ids), conversationId: r.conversation_id, mode: r.mode, askedAt: r.asked_at, superseded: r.superseded === 1 };
+    return {
+      personId,
+      doseIds: JSON.parse(r.dose_ids),
+      conversationId: r.conversation_id,
+      mode: r.mode,
+      askedAt: r.asked_at,
+      superseded: r.superseded === 1,
+    };
   }
 
   return {
@@ -569,19 +750,36 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       db.transaction(() => {
         for (const id of doseIds) {
           const d = q.dose.get(id) as DoseRow | undefined;
-          if (!d) throw notFound(`dose ${id} does not exist`, { details: [{ field: 'doseId', rule: 'exists', message: `no dose with id ${id}` }] });
+          if (!d)
+            throw notFound(`dose ${id} does not exist`, {
+              details: [{ field: 'doseId', rule: 'exists', message: `no dose with id ${id}` }],
+            });
           if (d.status !== 'due') {
-            throw conflict(`dose ${id} is already ${d.status}`, { details: [{ field: 'doseId', rule: 'status_due', message: `dose is ${d.status}, not due` }] });
+            throw conflict(`dose ${id} is already ${d.status}`, {
+              details: [{ field: 'doseId', rule: 'status_due', message: `dose is ${d.status}, not due` }],
+            });
           }
           const r = (q.row.get(id) as StateRow | undefined) ?? blankRow(d, now);
-          if (r.stage === 'closed') throw conflict(`dose ${id} is closed`, { details: [{ field: 'doseId', rule: 'open', message: 'dose is closed' }] });
+          if (r.stage === 'closed')
+            throw conflict(`dose ${id} is closed`, {
+              details: [{ field: 'doseId', rule: 'open', message: 'dose is closed' }],
+            });
           if (r.snoozes >= cfg.maxSnoozes) {
             throw conflict(`dose ${id} was already snoozed ${r.snoozes} times (at most ${cfg.maxSnoozes})`, {
-              details: [{ field: 'doseId', rule: 'max_snoozes', message: `at most ${cfg.maxSnoozes} snoozes` }],
+              details: [
+                { field: 'doseId', rule: 'max_snoozes', message: `at most ${cfg.maxSnoozes} snoozes` },
+              ],
             });
           }
           const at = r.first_announced_at == null ? Math.max(until, d.due_at + minutes * 60_000) : until;
-          q.insert.run({ ...r, stage: r.first_announced_at == null ? 'waiting' : 'snoozed', snoozes: r.snoozes + 1, snoozed_until: at, next_at: at, updated_at: now });
+          q.insert.run({
+            ...r,
+            stage: r.first_announced_at == null ? 'waiting' : 'snoozed',
+            snoozes: r.snoozes + 1,
+            snoozed_until: at,
+            next_at: at,
+            updated_at: now,
+          });
           snoozes = Math.max(snoozes, r.snoozes + 1);
         }
       }).immediate();
@@ -592,18 +790,38 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     },
     openDoses(personId) {
       const rows = q.openForPerson.all(personId) as (StateRow & { medication_id: string })[];
-      const names = new Map(store.medications.listSync(personId, { includeDeleted: true }).map((m) => [m.id, m.name]));
-      const active = new Set(store.medications.listSync(personId).filter((m) => m.active).map((m) => m.id));
+      const names = new Map(
+        store.medications.listSync(personId, { includeDeleted: true }).map((m) => [m.id, m.name]),
+      );
+      const active = new Set(
+        store.medications
+          .listSync(personId)
+          .filter((m) => m.active)
+          .map((m) => m.id),
+      );
       return rows
         .filter((r) => active.has(r.medication_id))
-        .map((r) => ({ doseId: r.dose_id, medicationId: r.medication_id, name: names.get(r.medication_id) ?? '', dueAt: r.due_at, stage: r.stage }));
+        .map((r) => ({
+          doseId: r.dose_id,
+          medicationId: r.medication_id,
+          name: names.get(r.medication_id) ?? '',
+          dueAt: r.due_at,
+          stage: r.stage,
+        }));
     },
     prompt: readPrompt,
     setPrompt(personId, patch) {
       const cur = readPrompt(personId);
       if (!cur) return;
       const next = { ...cur, ...patch };
-      q.upsertPrompt.run(personId, JSON.stringify(next.doseIds), next.conversationId, next.mode, next.askedAt, next.superseded ? 1 : 0);
+      q.upsertPrompt.run(
+        personId,
+        JSON.stringify(next.doseIds),
+        next.conversationId,
+        next.mode,
+        next.askedAt,
+        next.superseded ? 1 : 0,
+      );
     },
     state: (doseId) => q.row.get(doseId) as StateRow | undefined,
     onEvent(fn) {
@@ -612,7 +830,12 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     },
     recentEvents: () => [...recent],
     raisingAlert: () => raising,
-    stats: () => ({ wakeups, ticks, cpuMs: cpuMicros / 1000, ...(nextWakeAt !== undefined ? { nextWakeAt } : {}) }),
+    stats: () => ({
+      wakeups,
+      ticks,
+      cpuMs: cpuMicros / 1000,
+      ...(nextWakeAt !== undefined ? { nextWakeAt } : {}),
+    }),
   };
 }
 

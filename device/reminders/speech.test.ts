@@ -22,20 +22,54 @@ test('clock times as people say them', () => {
 });
 
 test('announcements for one and several medicines', () => {
-  const d = (name: string, extra: object = {}) => ({ doseId: name, name, dueAt: at('2026-01-05T08:00'), ...extra });
-  assert.equal(announcementText('first', [d('metformin', { dose: '500 mg', instructions: 'with breakfast.' })], zone), "It's 8 o'clock. Time for your metformin, 500 milligrams, with breakfast. Have you taken it?");
-  assert.equal(announcementText('reask', [d('a'), d('b'), d('c')], zone), 'Just checking: have you taken your a, your b and your c?');
-  assert.match(announcementText('late', [d('a')], zone), /^Sorry, this reminder is late\. At 8 o'clock it was time for your a\./);
+  const d = (name: string, extra: object = {}) => ({
+    doseId: name,
+    name,
+    dueAt: at('2026-01-05T08:00'),
+    ...extra,
+  });
+  assert.equal(
+    announcementText('first', [d('metformin', { dose: '500 mg', instructions: 'with breakfast.' })], zone),
+    "It's 8 o'clock. Time for your metformin, 500 milligrams, with breakfast. Have you taken it?",
+  );
+  assert.equal(
+    announcementText('reask', [d('a'), d('b'), d('c')], zone),
+    'Just checking: have you taken your a, your b and your c?',
+  );
+  assert.match(
+    announcementText('late', [d('a')], zone),
+    /^Sorry, this reminder is late\. At 8 o'clock it was time for your a\./,
+  );
 });
 
 test('caregiver messages name the person, the time and the medicines', () => {
-  assert.equal(alertMessage('Mum', [{ name: 'metformin', dueAt: at('2026-01-05T08:00') }], zone, false), "Mum hasn't confirmed the 8:00 metformin.");
   assert.equal(
-    alertMessage('Mum', [{ name: 'metformin', dueAt: at('2026-01-05T08:00') }, { name: 'aspirin', dueAt: at('2026-01-05T08:00') }, { name: 'statin', dueAt: at('2026-01-05T20:00') }], zone, false),
+    alertMessage('Mum', [{ name: 'metformin', dueAt: at('2026-01-05T08:00') }], zone, false),
+    "Mum hasn't confirmed the 8:00 metformin.",
+  );
+  assert.equal(
+    alertMessage(
+      'Mum',
+      [
+        { name: 'metformin', dueAt: at('2026-01-05T08:00') },
+        { name: 'aspirin', dueAt: at('2026-01-05T08:00') },
+        { name: 'statin', dueAt: at('2026-01-05T20:00') },
+      ],
+      zone,
+      false,
+    ),
     "Mum hasn't confirmed the 8:00 metformin and aspirin and 20:00 statin.",
   );
   assert.equal(
-    alertMessage('Dad', [{ name: 'aspirin', dueAt: at('2026-01-05T13:00') }, { name: 'aspirin', dueAt: at('2026-01-06T13:00') }], zone, true),
+    alertMessage(
+      'Dad',
+      [
+        { name: 'aspirin', dueAt: at('2026-01-05T13:00') },
+        { name: 'aspirin', dueAt: at('2026-01-06T13:00') },
+      ],
+      zone,
+      true,
+    ),
     'Dad has missed 2 more doses since Mon 13:00: aspirin (2).',
   );
 });

@@ -79,7 +79,12 @@ export function combine(parts: string[]): string {
 }
 
 /** The caregiver alert text (outbox payload only; never logged). */
-export function alertMessage(personName: string, items: { name: string; dueAt: number }[], zone: string, summary: boolean): string {
+export function alertMessage(
+  personName: string,
+  items: { name: string; dueAt: number }[],
+  zone: string,
+  summary: boolean,
+): string {
   if (!summary) {
     const byTime = new Map<string, string[]>();
     for (const it of items) {
@@ -91,7 +96,7 @@ export function alertMessage(personName: string, items: { name: string; dueAt: n
   }
   const counts = new Map<string, number>();
   for (const it of items) counts.set(it.name, (counts.get(it.name) ?? 0) + 1);
-  const since = DateTime.fromMillis(Math.min(...items.map((i) => i.dueAt)), { zone }).toFormat("ccc H:mm");
+  const since = DateTime.fromMillis(Math.min(...items.map((i) => i.dueAt)), { zone }).toFormat('ccc H:mm');
   const total = items.length;
   const what = listWords([...counts].map(([n, c]) => `${n} (${c})`));
   return `${personName} has missed ${total} more ${total === 1 ? 'dose' : 'doses'} since ${since}: ${what}.`;

@@ -31,7 +31,11 @@ export function upcomingReminders(
   const now = deps.clock.now();
   const personId = deps.store.people.resolveId(q.personId);
   const graceMs = deps.scheduler.settings.graceMs;
-  const doses = deps.store.doses.list({ from: now - graceMs - deps.scheduler.settings.escalateMs, to: now + q.withinMs, personId });
+  const doses = deps.store.doses.list({
+    from: now - graceMs - deps.scheduler.settings.escalateMs,
+    to: now + q.withinMs,
+    personId,
+  });
   const out: UpcomingReminder[] = [];
   for (const d of doses) {
     if (d.status !== 'due') continue;
@@ -54,7 +58,9 @@ export function upcomingReminders(
       ...(r?.alert_id ? { alertId: r.alert_id } : {}),
     });
   }
-  return out.sort((a, b) => a.nextReminderAt.localeCompare(b.nextReminderAt) || a.dueAt.localeCompare(b.dueAt));
+  return out.sort(
+    (a, b) => a.nextReminderAt.localeCompare(b.nextReminderAt) || a.dueAt.localeCompare(b.dueAt),
+  );
 }
 
 export interface AlertView {
@@ -72,11 +78,18 @@ export interface AlertView {
   acknowledged: boolean;
 }
 
-export function listAlerts(deps: { db: Db; store: HealthStore }, q: { personId?: string; limit: number }): AlertView[] {
+export function listAlerts(
+  deps: { db: Db; store: HealthStore },
+  q: { personId?: string; limit: number },
+): AlertView[] {
   const { db, store } = deps;
-  const rows = (q.personId
-    ? db.prepare('SELECT * FROM reminder_alerts WHERE person_id = ? ORDER BY raised_at DESC, id LIMIT ?').all(store.people.resolveId(q.personId), q.limit)
-    : db.prepare('SELECT * FROM reminder_alerts ORDER BY raised_at DESC, id LIMIT ?').all(q.limit)) as {
+  const rows = (
+    q.personId
+      ? db
+          .prepare('SELECT * FROM reminder_alerts WHERE person_id = ? ORDER BY raised_at DESC, id LIMIT ?')
+          .all(store.people.resolveId(q.personId), q.limit)
+      : db.prepare('SELECT * FROM reminder_alerts ORDER BY raised_at DESC, id LIMIT ?').all(q.limit)
+  ) as {
     id: string;
     person_id: string;
     kind: 'dose' | 'summary';
@@ -86,21 +99,42 @@ export function listAlerts(deps: { db: Db; store: HealthStore }, q: { personId?:
     raised_at: number;
   }[];
   const inOutbox = db.prepare('SELECT 1 FROM outbox WHERE message_id = ?');
-  const hasRejected = !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_rejected'").get();
+  const hasRejected = !!db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_rejected'")
+    .get();
   const rejected = hasRejected ? db.prepare('SELECT 1 FROM sync_rejected WHERE message_id = ?') : undefined;
   const names = new Map<string, Map<string, string>>();
   const nameOf = (personId: string, medId: string) => {
     let m = names.get(personId);
-    if (!m) names.set(personId, (m = new Map(store.medications.listSync(personId, { includeDeleted: true }).map((x) => [x.id, x.name]))));
+    if (!m) {
+      m = new Map(store.medications.listSync(personId, { includeDeleted: true }).map((x) => [x.id, x.name]));
+      names.set(personId, m);
+    }
     return m.get(medId) ?? '';
   };
-  const delivery = (id: string) => (inOutbox.get(id) ? 'pending' : rejected?.get(id) ? 'rejected' : 'acknowledged') as AlertView['delivery'];
-  const others = (q.personId
-    ? db.prepare('SELECT * FROM device_alerts WHERE person_id = ? ORDER BY raised_at DESC, id LIMIT ?').all(store.people.resolveId(q.personId), q.limit)
-    : db.prepare('SELECT * FROM device_alerts ORDER BY raised_at DESC, id LIMIT ?').all(q.limit)) as { id: string; person_id: string; type: string; priority: number; raised_at: number }[];
+  const delivery = (id: string) =>
+    (inOutbox.get(id) ? 'pending' : rejected?.get(id) ? 'rejected' : 'acknowledged') as AlertView['delivery'];
+  const others = (
+    q.personId
+      ? db
+          .prepare('SELECT * FROM device_alerts WHERE person_id = ? ORDER BY raised_at DESC, id LIMIT ?')
+          .all(store.people.resolveId(q.personId), q.limit)
+      : db.prepare('SELECT * FROM device_alerts ORDER BY raised_at DESC, id LIMIT ?').all(q.limit)
+  ) as { id: string; person_id: string; type: string; priority: number; raised_at: number }[];
   const fromAgent: AlertView[] = others.map((r) => {
     const d = delivery(r.id);
-    return { id: r.id, personId: r.person_id, type: r.type, kind: 'agent', priority: r.priority, raisedAt: iso(r.raised_at), medicines: [], doseIds: [], delivery: d, acknowledged: d === 'acknowledged' };
+    return {
+      id: r.id,
+      personId: r.person_id,
+      type: r.type,
+      kind: 'agent',
+      priority: r.priority,
+      raisedAt: iso(r.raised_at),
+      medicines: [],
+      doseIds: [],
+      delivery: d,
+      acknowledged: d === 'acknowledged',
+    };
   });
   const fromReminders: AlertView[] = rows.map((r) => {
     const d = delivery(r.id);
@@ -111,27 +145,47 @@ export function listAlerts(deps: { db: Db; store: HealthStore }, q: { personId?:
       kind: r.kind,
       priority: r.priority,
       raisedAt: iso(r.raised_at),
-      medicines: (JSON.parse(r.medication_ids) as string[]).map((id) => ({ id, name: nameOf(r.person_id, id) })),
+      medicines: (JSON.parse(r.medication_ids) as string[]).map((id) => ({
+        id,
+        name: nameOf(r.person_id, id),
+      })),
       doseIds: JSON.parse(r.dose_ids),
       delivery: d,
       acknowledged: d === 'acknowledged',
     };
   });
-  return [...fromAgent, ...fromReminders].sort((a, b) => b.raisedAt.localeCompare(a.raisedAt) || a.id.localeCompare(b.id)).slice(0, q.limit);
+  return [...fromAgent, ...fromReminders]
+    .sort((a, b) => b.raisedAt.localeCompare(a.raisedAt) || a.id.localeCompare(b.id))
+    .slice(0, q.limit);
 }
 
 /**
  * Records every other alert queued in the outbox (the agent's emergencies, out-of-range readings and
  * messages), inside the caller's transaction, so GET /api/alerts can show it and its delivery.
  */
-export function recordOutboxAlerts(db: Db, outbox: { enqueue: (kind: string, payload: unknown, opts?: { priority?: 0 | 1 | 2; messageId?: string }) => string }, clock: Clock, skip: () => boolean): void {
-  const insert = db.prepare('INSERT OR IGNORE INTO device_alerts (id, person_id, type, priority, raised_at) VALUES (?, ?, ?, ?, ?)');
+export function recordOutboxAlerts(
+  db: Db,
+  outbox: {
+    enqueue: (kind: string, payload: unknown, opts?: { priority?: 0 | 1 | 2; messageId?: string }) => string;
+  },
+  clock: Clock,
+  skip: () => boolean,
+): void {
+  const insert = db.prepare(
+    'INSERT OR IGNORE INTO device_alerts (id, person_id, type, priority, raised_at) VALUES (?, ?, ?, ?, ?)',
+  );
   const enqueue = outbox.enqueue.bind(outbox);
   outbox.enqueue = (kind, payload, opts) => {
     const id = enqueue(kind, payload, opts);
     if (kind === 'alert' && !skip()) {
       const p = (payload ?? {}) as { personId?: string; type?: string; priority?: number };
-      insert.run(id, String(p.personId ?? ''), String(p.type ?? 'device'), Number(p.priority ?? opts?.priority ?? 0), clock.now());
+      insert.run(
+        id,
+        String(p.personId ?? ''),
+        String(p.type ?? 'device'),
+        Number(p.priority ?? opts?.priority ?? 0),
+        clock.now(),
+      );
     }
     return id;
   };

@@ -66,16 +66,26 @@ export function startLocalAudio(
         }
       },
     });
-    const endpointer = createEndpointer(newVad(), {
-      threshold: c.AIDE_VAD_THRESHOLD,
-      silenceMs: c.AIDE_VAD_SILENCE_MS,
-      maxUtteranceMs: c.AIDE_VOICE_MAX_SECONDS * 1000,
-    });
-    let chain = Promise.resolve();
     // With a wake model, only the utterance after "hey …" becomes a turn (within 8 s).
     const wake = newWake?.();
     let armedUntil = 0;
     let skipCurrent = false;
+    // Each utterance is recognized while it is spoken: the end of speech only finalizes.
+    let listening: ReturnType<Voice['listen']> | undefined;
+    const endpointer = createEndpointer(newVad(), {
+      threshold: c.AIDE_VAD_THRESHOLD,
+      silenceMs: c.AIDE_VAD_SILENCE_MS,
+      maxUtteranceMs: c.AIDE_VOICE_MAX_SECONDS * 1000,
+      onUtteranceAudio(pcm, first) {
+        if (first) {
+          listening?.cancel();
+          listening = !wake || Date.now() < armedUntil ? voice.listen() : undefined;
+        }
+        listening?.push(pcm);
+      },
+    });
+    voice.warm();
+    let chain = Promise.resolve();
     mic = startMicrophone(
       { device: c.AIDE_AUDIO_IN_DEVICE, recorder: c.AIDE_AUDIO_RECORDER },
       (pcm) => {
@@ -91,9 +101,13 @@ export function startLocalAudio(
                 if (!wake && !emergencyPlaying) voice.interrupt();
               } else if (wake && (skipCurrent || Date.now() >= armedUntil)) {
                 skipCurrent = false;
+                listening?.cancel();
+                listening = undefined;
               } else {
                 armedUntil = 0;
-                const heard = await voice.transcribe(ev.pcm);
+                const l = listening;
+                listening = undefined;
+                const heard = await (l ? l.finish(ev.pcm) : voice.transcribe(ev.pcm));
                 const outcome = await voice.respond(heard, {});
                 void voice.speak(outcome.reply, { emergency: outcome.emergency });
               }
@@ -106,7 +120,7 @@ export function startLocalAudio(
     ctx.readiness.set('audio', {
       ready: true,
       optional: true,
-      detail: `microphone ${c.AIDE_AUDIO_IN_DEVICE || 'default'} (${c.AIDE_AUDIO_RECORDER}), speaker ${c.AIDE_AUDIO_OUT_DEVICE || 'default'}`,
+      detail: `microphone ${c.AIDE_AUDIO_IN_DEVICE || 'default'} (${c.AIDE_AUDIO_RECORDER}), speaker ${c.AIDE_AUDIO_OUT_DEVICE || 'default'} (${speaker.kind})`,
     });
   }
   void start();

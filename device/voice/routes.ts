@@ -82,7 +82,7 @@ export async function registerVoiceRoutes(
       const { personId } = parse(personQuery, req.query, 'query');
       const heard = await voice.transcribe(await readAudio(req));
       const outcome = await voice.respond(heard, { personId });
-      const { wav } = await voice.synthesizeWav(outcome.reply, { personId });
+      const { wav } = await voice.synthesizeWav(outcome.reply, { personId, emergency: outcome.emergency });
       return {
         transcript: heard.text,
         confidence: heard.confidence,

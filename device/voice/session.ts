@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import { AppError, toAppError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { bytesToPcm } from '../audio/wav.js';
-import type { Voice } from './service.js';
+import type { Heard, Listening, Voice } from './service.js';
 import { createEndpointer, type Vad } from './vad.js';
 import type { NewWake } from './wake.js';
 
@@ -46,12 +46,37 @@ export function runVoiceSession(
   const { voice, log } = deps;
   const id = `ws-${nextId++}`;
   let personId = opts.personId;
+  // The utterance being recognized while it is spoken; its partial transcripts go to the client.
+  let listening: Listening | undefined;
   const endpointer = createEndpointer(deps.newVad(), {
     threshold: deps.vadThreshold,
     silenceMs: deps.silenceMs,
     maxUtteranceMs: deps.maxUtteranceMs,
+    onUtteranceAudio(pcm, first) {
+      if (first) {
+        listening?.cancel();
+        // In wake mode only an utterance that starts after the wake phrase can be a turn.
+        listening =
+          !wake || Date.now() < armedUntil
+            ? voice.listen((text) => send({ type: 'partial', text }))
+            : undefined;
+      }
+      listening?.push(pcm);
+    },
   });
+  /** The utterance's recognition: finished now (streamed) or run whole. */
+  const recognize = (pcm: Int16Array): Promise<Heard> => {
+    const l = listening;
+    listening = undefined;
+    return l ? l.finish(pcm) : voice.transcribe(pcm);
+  };
+  const dropUtterance = () => {
+    listening?.cancel();
+    listening = undefined;
+  };
   let inputChain = Promise.resolve();
+  /** Push-to-talk releases received so far (frames sent before one skip the detectors). */
+  let releases = 0;
   let turnChain = Promise.resolve();
   let playing: { ctrl: AbortController; emergency: boolean } | undefined;
   /** Wall-clock time when the client will have played everything sent so far. */
@@ -117,7 +142,11 @@ export function runVoiceSession(
     const ctrl = new AbortController();
     playing = { ctrl, emergency };
     try {
-      for await (const s of voice.synthesize(text, { personId }, emergency ? undefined : ctrl.signal)) {
+      for await (const s of voice.synthesize(
+        text,
+        { personId, emergency },
+        emergency ? undefined : ctrl.signal,
+      )) {
         if (ctrl.signal.aborted && !emergency) break;
         sendAudio(s.pcm, s.sampleRate, { text: s.text, emergency, engine: s.engine });
       }
@@ -127,11 +156,13 @@ export function runVoiceSession(
     }
   };
 
-  const turn = (input: { pcm?: Int16Array; text?: string }) => {
+  const turn = (input: { heard?: Promise<Heard>; text?: string }) => {
+    // Recognition starts at once (it must not wait for the previous reply); the turns stay in order.
+    input.heard?.catch(() => {});
     turnChain = turnChain.then(async () => {
       try {
-        const heard = input.pcm
-          ? await voice.transcribe(input.pcm)
+        const heard = input.heard
+          ? await input.heard
           : { text: input.text ?? '', confidence: 1, engine: 'text', durationMs: 0, rejected: false };
         send({ type: 'transcript', final: true, ...heard });
         const outcome = await voice.respond(heard, { personId });
@@ -153,15 +184,17 @@ export function runVoiceSession(
   const endOfUtterance = (pcm: Int16Array) => {
     if (!wake) {
       send({ type: 'vad', speaking: false });
-      turn({ pcm });
+      turn({ heard: recognize(pcm) });
     } else if (skipCurrent) {
       skipCurrent = false;
+      dropUtterance();
       send({ type: 'vad', speaking: false, ignored: 'wake phrase' });
     } else if (Date.now() < armedUntil) {
       armedUntil = 0;
       send({ type: 'vad', speaking: false });
-      turn({ pcm });
+      turn({ heard: recognize(pcm) });
     } else {
+      dropUtterance();
       send({ type: 'vad', speaking: false, ignored: 'no wake phrase' });
     }
   };
@@ -169,13 +202,17 @@ export function runVoiceSession(
   socket.on('message', (data: Buffer, isBinary: boolean) => {
     if (isBinary) {
       const pcm = bytesToPcm(Buffer.isBuffer(data) ? data : Buffer.from(data));
+      const beforeRelease = releases;
       inputChain = inputChain
         .then(async () => {
+          // Frames still queued when the button was released: no wake/VAD work between release and reply.
+          if (releases > beforeRelease) return void (await endpointer.append(pcm));
           if (wake) {
             const score = await wake.push(pcm);
             if (score >= WAKE_THRESHOLD && Date.now() > armedUntil) {
               armedUntil = Date.now() + WAKE_WINDOW_MS;
               skipCurrent = endpointer.speaking; // the utterance holding the wake phrase itself
+              if (skipCurrent) dropUtterance();
               send({ type: 'wake', score: Number(score.toFixed(3)) });
               bargeIn();
             }
@@ -209,13 +246,16 @@ export function runVoiceSession(
       if (typeof msg.personId === 'string') personId = msg.personId;
       applyPrefs();
       wake = msg.wake === true && deps.newWake ? deps.newWake() : undefined;
+      voice.warm();
       send({ type: 'ready', sampleRate: 16000, engines: voice.engines(), wake: Boolean(wake) });
     } else if (msg.type === 'end') {
+      releases++;
       inputChain = inputChain.then(() => {
         for (const ev of endpointer.flush())
           if (ev.type === 'speech_end') {
+            // Push-to-talk: the press itself says "listen", wake phrase or not.
             send({ type: 'vad', speaking: false });
-            turn({ pcm: ev.pcm });
+            turn({ heard: recognize(ev.pcm) });
           }
       });
     } else if (msg.type === 'interrupt') {
@@ -232,6 +272,7 @@ export function runVoiceSession(
   });
   socket.on('close', () => {
     closed = true;
+    dropUtterance();
     playing?.ctrl.abort();
     detach();
   });

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -23,6 +23,46 @@ export interface Speech {
 export interface TtsEngine {
   name: string;
   synthesize(text: string, opts: SpeechOptions, signal: AbortSignal): Promise<Speech>;
+  /** The voice names this engine can speak with here (lower case), to check a chosen voice. */
+  voices?(): string[];
+}
+
+/** Scales speech to `percent` of its synthesized level (100: unchanged, the same array). */
+export function scaleVolume(pcm: Int16Array, percent: number): Int16Array {
+  if (percent >= 100) return pcm;
+  const gain = Math.max(0, percent) / 100;
+  const out = new Int16Array(pcm.length);
+  for (let i = 0; i < pcm.length; i++) out[i] = Math.round(pcm[i]! * gain);
+  return out;
+}
+
+/** Runs a listing command once, on first use (synchronous: voice checks run inside a store transaction). */
+function listOnce(list: () => string[]): () => string[] {
+  let cached: string[] | undefined;
+  return () => {
+    if (!cached) {
+      try {
+        cached = list();
+      } catch {
+        return []; // the engine's program is missing: nothing installed (asked again next time)
+      }
+    }
+    return cached;
+  };
+}
+
+/** espeak-ng's installed voices, by language (en-gb, en-us…; MBROLA voices left out: they need separate voice data). */
+function espeakVoices(): string[] {
+  const rows = execFileSync('espeak-ng', ['--voices'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 5000,
+  })
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((c) => c.length >= 5 && !c[4]!.startsWith('mb/'));
+  return [...new Set(rows.map((c) => c[1]!.toLowerCase()))];
 }
 
 const require = createRequire(import.meta.url);
@@ -33,7 +73,9 @@ function run(cmd: string, args: string[], input: string | undefined, signal: Abo
     const out: Buffer[] = [];
     let err = '';
     p.stdout.on('data', (d: Buffer) => out.push(d));
-    p.stderr.on('data', (d: Buffer) => void (err += d.toString()));
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     p.stdin.on('error', () => {});
     p.on('error', (e) => reject(unavailable(`${cmd} could not run: ${e.message}`)));
     p.on('close', (code) =>
@@ -47,7 +89,7 @@ function run(cmd: string, args: string[], input: string | undefined, signal: Abo
 
 const wavOrFail = (name: string, buf: Buffer): Speech => {
   const w = parseWav(buf);
-  if (!w || !w.pcm.length) throw unavailable(`${name} produced no audio`);
+  if (!w?.pcm.length) throw unavailable(`${name} produced no audio`);
   return { pcm: w.pcm, sampleRate: w.sampleRate };
 };
 
@@ -65,6 +107,7 @@ export function createEspeakTts(defaultVoice = 'en-gb'): TtsEngine {
       );
       return wavOrFail('espeak-ng', buf);
     },
+    voices: listOnce(espeakVoices),
   };
 }
 
@@ -91,6 +134,11 @@ export function createFliteTts(defaultVoice = 'slt'): TtsEngine {
         await rm(dir, { recursive: true, force: true });
       }
     },
+    voices: listOnce(() => {
+      const out = execFileSync('flite', ['-lv'], { encoding: 'utf8', timeout: 5000 });
+      const listed = out.replace(/^.*:/s, '').trim().split(/\s+/);
+      return fliteVoices.filter((v) => listed.includes(v));
+    }),
   };
 }
 
@@ -129,6 +177,8 @@ export function createSherpaTts(dir: string): TtsEngine {
         pcm[i] = Math.max(-32768, Math.min(32767, Math.round(f32[i]! * 32767)));
       return { pcm, sampleRate: audio.sampleRate as number };
     },
+    // Speaker ids of a multi-speaker model.
+    voices: () => Array.from({ length: Math.max(1, Number(tts.numSpeakers) || 1) }, (_, i) => String(i)),
   };
 }
 

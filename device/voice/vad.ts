@@ -77,6 +77,11 @@ export interface EndpointerOptions {
   /** Audio kept before the detected start. */
   preRollMs?: number;
   maxUtteranceMs?: number;
+  /**
+   * The utterance's audio as it is found (for recognizers that decode while the person speaks):
+   * `first` with the pre-roll and the windows that started it, then each following window.
+   */
+  onUtteranceAudio?: (pcm: Int16Array, first: boolean) => void;
 }
 
 export type EndpointEvent =
@@ -145,10 +150,12 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
             silent = 0;
             utterance = history;
             history = [];
+            opts.onUtteranceAudio?.(joined(utterance), true);
             events.push({ type: 'speech_start', atSample: processed - voiced * win });
           }
         } else {
           utterance.push(w);
+          opts.onUtteranceAudio?.(w, false);
           silent = isSpeech ? 0 : silent + 1;
           if (silent >= silenceWins || utterance.length >= maxWins) {
             speaking = false;
@@ -161,6 +168,27 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
       }
       pending = all.slice(off);
       return events;
+    },
+    /**
+     * Audio that arrived before the push-to-talk button was released: inside a running utterance it is
+     * speech by the person's own say, so it is appended without running the VAD (the release does not
+     * wait for the detector to catch up); outside one it goes through `push`.
+     */
+    async append(chunk: Int16Array): Promise<EndpointEvent[]> {
+      if (!speaking) return this.push(chunk);
+      const all = new Int16Array(pending.length + chunk.length);
+      all.set(pending);
+      all.set(chunk, pending.length);
+      let off = 0;
+      for (; off + win <= all.length; off += win) {
+        const w = all.slice(off, off + win);
+        processed += win;
+        utterance.push(w);
+        opts.onUtteranceAudio?.(w, false);
+      }
+      silent = 0;
+      pending = all.slice(off);
+      return [];
     },
     /** Ends a running utterance now (push-to-talk release, end of stream). */
     flush(): EndpointEvent[] {

@@ -333,8 +333,136 @@ export function domainCorpus(): string[] {
     'that was wrong',
   ])
     add(s);
+  // Emergencies matter more than any other command: the corpus is a set of sentences, so their weight
+  // in the trigram model comes from variety — the ways a person says them, with and without "help".
+  for (const s of [
+    'help i have fallen',
+    "help i've fallen",
+    'help me i have fallen',
+    "help me i've fallen",
+    'i have fallen down',
+    "i've fallen down",
+    "i've fallen over",
+    'i have fallen and i cannot get up',
+    "i have fallen and i can't get up",
+    "i've fallen and i cannot get up",
+    "help i've fallen and i can't get up",
+    "i fell and i can't get up",
+    'i had a fall',
+    'help help',
+    'help help help',
+    'please help',
+    'please help me',
+    'help me please',
+    'somebody help me',
+    'help me now',
+    "help i can't breathe",
+    'i cannot breathe',
+    "help me i can't breathe",
+    "i can't catch my breath",
+    'help i have chest pain',
+    'i have chest pains',
+    'i have bad chest pain',
+    'i have a pain in my chest',
+    'please call an ambulance',
+    'call an ambulance now',
+    'help call an ambulance',
+    'i need an ambulance',
+    'this is an emergency',
+  ])
+    add(s);
+  for (const s of toolPhrasings(meds, ts)) add(s);
   for (const s of agentPhrases()) add(s);
   return [...out];
+}
+
+/** Doses as they are written on boxes (mg), for "add <medicine> <dose> milligrams". */
+const doses = [1, 2, 5, 10, 20, 25, 40, 50, 75, 80, 100, 150, 200, 250, 300, 400, 500, 850, 1000];
+
+/**
+ * The ways of asking for each of the agent's tools, combined over what they apply to (readings,
+ * medicines, family, times of day), so the trigrams between the parts are all seen: a phrasing heard
+ * for one reading or medicine is as likely for the others.
+ */
+function toolPhrasings(meds: string[], ts: string[]): string[] {
+  const out: string[] = [];
+  const readings = [
+    'blood pressure',
+    'blood sugar',
+    'sugar',
+    'glucose',
+    'pulse',
+    'heart rate',
+    'oxygen',
+    'oxygen level',
+    'weight',
+    'temperature',
+    'sleep',
+    'steps',
+  ];
+  const when = ['', ' today', ' yesterday', ' this morning', ' last night', ' this week', ' last week'];
+  const pills = ['medicine', 'medicines', 'medication', 'medications', 'tablets', 'pills', 'dose'];
+  const family = ['daughter', 'son', 'caregiver', 'carer', 'wife', 'husband', 'nurse', 'family'];
+  const daypart = ['', ' this morning', ' tonight', ' today', ' this evening', ' last night'];
+  readings.forEach((r, i) => {
+    out.push(
+      `what was my ${r}${pick(when, i)}`,
+      `what was my last ${r}`,
+      `how is my ${r}`,
+      `how was my ${r}${pick(when, i + 3)}`,
+      `what is my average ${r}`,
+      `show me my ${r}${pick(when, i + 5)}`,
+      `what was my ${r}${pick(when, i + 2)}`,
+    );
+  });
+  meds.forEach((m, i) => {
+    const d = doses[(i * 5) % doses.length]!;
+    out.push(
+      `add ${m} ${pick(spokenNumbers(d), i)} milligrams at ${pick(ts, i * 3)}`,
+      `add ${m} ${pick(spokenNumbers(doses[(i * 7 + 3) % doses.length]!), i + 1)} milligrams`,
+      `i took my ${m}${pick(daypart, i)}`,
+      `i have taken my ${m}${pick(daypart, i + 2)}`,
+      `i missed my ${m}${pick(daypart, i + 1)}`,
+      `i forgot my ${m}`,
+      `i skipped my ${m}${pick(daypart, i + 3)}`,
+      `did i take my ${m}${pick(daypart, i + 4)}`,
+      `when do i take my ${m}`,
+      `cancel my ${m} reminder`,
+      `stop my ${m}`,
+      `remind me to take my ${m} at ${pick(ts, i * 5 + 1)}`,
+    );
+  });
+  pills.forEach((p, i) => {
+    out.push(
+      `when is my next ${p}`,
+      `what is my next ${p}`,
+      `i took my ${p}${pick(daypart, i)}`,
+      `i have taken my ${p}${pick(daypart, i + 1)}`,
+      `i missed my ${p}${pick(daypart, i + 2)}`,
+      `what ${p} do i take`,
+      `what are my ${p}`,
+      `did i take my ${p}${pick(daypart, i + 3)}`,
+    );
+  });
+  family.forEach((f, i) => {
+    out.push(
+      `tell my ${f} i am fine`,
+      `tell my ${f} ${pick(['i am not feeling well', 'i took my tablets', 'i am fine', 'to call me'], i)}`,
+      `ask my ${f} to call me`,
+      `send a message to my ${f}`,
+      `call my ${f}`,
+      `message my ${f}`,
+    );
+  });
+  for (const day of ['today', 'tomorrow', 'this week', 'this afternoon'])
+    out.push(
+      `is it going to rain ${day}`,
+      `what is the weather ${day}`,
+      `what's the weather like ${day}`,
+      `do i have any appointments ${day}`,
+      `what appointments do i have ${day}`,
+    );
+  return out;
 }
 
 /** Word-only phrases from the agent's development set (its own idea of what people say). */

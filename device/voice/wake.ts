@@ -71,14 +71,14 @@ export async function loadWakeWord(files: {
           while (melFrames.length > EMBED_WINDOW) melFrames.shift();
           if (melFrames.length < EMBED_WINDOW) continue;
           const flat = new Float32Array(EMBED_WINDOW * 32);
-          melFrames.forEach((f, i) => flat.set(f, i * 32));
+          for (const [i, f] of melFrames.entries()) flat.set(f, i * 32);
           const e = await emb.run({
             [emb.inputNames[0]!]: new ort.Tensor('float32', flat, [1, EMBED_WINDOW, 32, 1]),
           });
           embeddings.shift();
           embeddings.push(new Float32Array(e[emb.outputNames[0]!]!.data as Float32Array));
           const x = new Float32Array(window * 96);
-          embeddings.forEach((v, i) => x.set(v, i * 96));
+          for (const [i, v] of embeddings.entries()) x.set(v, i * 96);
           const s = await cls.run({ [cls.inputNames[0]!]: new ort.Tensor('float32', x, [1, window, 96]) });
           best = Math.max(best, (s[cls.outputNames[0]!]!.data as Float32Array)[0]!);
         }

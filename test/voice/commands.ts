@@ -70,6 +70,82 @@ export const spokenCommands: { text: string; tool?: string }[] = [
   { text: 'what time is it' },
   { text: 'good night' },
   { text: 'what can you do' },
+  // Emergency phrasings, last so the voices of the commands above stay as they were measured.
+  { text: "i've fallen", tool: 'raise_emergency' },
+  { text: 'help me', tool: 'raise_emergency' },
+  { text: 'help help', tool: 'raise_emergency' },
+];
+
+/**
+ * Speech outside the health domain: the domain model must not force it into a health action. Each is
+ * either rejected ("say again") or answered without a tool.
+ */
+export const outOfDomain = [
+  'the quick brown fox jumps over the lazy dog',
+  'i would like to order a large pizza with extra cheese',
+  'what is the capital city of france',
+  'the football match was cancelled because of the snow',
+  'please play some jazz music in the kitchen',
+  'my grandson is learning to play the violin',
+  'turn off the lights in the living room',
+  'the train to london leaves from platform four',
+  'could you recommend a good book about gardening',
+  'the committee approved the new budget on thursday',
+];
+
+/**
+ * Commands kept out of the tuning of the domain model (vocabulary, dictionary, decoder flags): the
+ * word-only phrases of the agent's held-out set (device/agent/heldout.json, numbers in words) and
+ * ones written before the tuning. Their WER shows how far the figures on spokenCommands carry over.
+ */
+export const heldOutCommands: { text: string; tool?: string }[] = [
+  {
+    text: 'my blood pressure came out at one fifty two over ninety one with a pulse of seventy seven',
+    tool: 'log_readings',
+  },
+  { text: 'sugar reading eight point four at nine this morning', tool: 'log_readings' },
+  { text: 'heart rate of sixty six', tool: 'log_readings' },
+  { text: 'my weight is eighty two point five kilos', tool: 'log_readings' },
+  { text: 'temp is thirty seven point four', tool: 'log_readings' },
+  { text: 'i managed two thousand steps yesterday', tool: 'log_readings' },
+  { text: 'please add ibuprofen two hundred milligrams at one pm', tool: 'add_medicine' },
+  { text: 'move the aspirin reminder to nine pm', tool: 'change_reminder' },
+  { text: 'blood pressure one twenty two over seventy eight and pulse sixty', tool: 'log_readings' },
+  { text: 'what did my sugar average this week', tool: 'query_readings' },
+  { text: "how's my blood pressure been over the past week", tool: 'query_readings' },
+  { text: 'what was my highest temperature yesterday', tool: 'query_readings' },
+  { text: 'show me my oxygen levels from yesterday', tool: 'query_readings' },
+  { text: 'remind me to take my metformin at breakfast and dinner', tool: 'add_medicine' },
+  { text: 'i have a new prescription for clopidogrel' },
+  { text: 'i have taken my evening medicine', tool: 'confirm_dose' },
+  { text: 'i skipped the metformin this morning', tool: 'confirm_dose' },
+  { text: 'when do i take my next pills', tool: 'next_dose' },
+  { text: 'cancel the ibuprofen reminder', tool: 'cancel_reminder' },
+  { text: 'send my daughter a message saying happy birthday', tool: 'message_caregivers' },
+  { text: "what's the weather going to be like tomorrow", tool: 'get_weather' },
+  { text: 'what appointments have i got today', tool: 'get_appointments' },
+  { text: "i think i'm having a stroke", tool: 'raise_emergency' },
+  { text: "i've cut myself and it won't stop bleeding", tool: 'raise_emergency' },
+  { text: 'i do not have chest pain or breathlessness' },
+  { text: 'is it safe to stop taking my aspirin' },
+  { text: 'what does a high pulse mean' },
+  { text: 'hello there' },
+  { text: 'my blood pressure this morning was one twenty eight over eighty two', tool: 'log_readings' },
+  { text: 'my sugar is five point six', tool: 'log_readings' },
+  { text: 'my pulse is ninety', tool: 'log_readings' },
+  { text: 'oxygen is ninety seven percent', tool: 'log_readings' },
+  { text: 'i weigh seventy eight kilos', tool: 'log_readings' },
+  { text: 'i took my bisoprolol this morning', tool: 'confirm_dose' },
+  { text: 'i forgot to take my furosemide', tool: 'confirm_dose' },
+  { text: 'when should i take my digoxin', tool: 'next_dose' },
+  { text: 'remind me to take my donepezil at nine in the evening', tool: 'add_medicine' },
+  { text: 'what was my pulse yesterday', tool: 'query_readings' },
+  { text: 'i feel very dizzy and i fell over', tool: 'raise_emergency' },
+  { text: 'please call my son', tool: 'message_caregivers' },
+  { text: 'tell my daughter i will be late', tool: 'message_caregivers' },
+  { text: 'will it be cold tomorrow', tool: 'get_weather' },
+  { text: 'good afternoon' },
+  { text: 'what day is it today' },
 ];
 
 /** Voices and rates the commands are spoken with (engine, voice, words per minute). */

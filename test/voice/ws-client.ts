@@ -40,11 +40,15 @@ export async function openSession(url: string, query = '') {
         },
       });
     });
-  /** Sends PCM in 100 ms frames (3200 bytes); `pace` waits between frames (ms). */
-  const stream = async (pcm: Int16Array, pace = 0) => {
+  /**
+   * Sends PCM in 100 ms frames (3200 bytes); `pace` waits between frames (ms); `onFrame` hears when
+   * the frame ending at sample `end` was sent.
+   */
+  const stream = async (pcm: Int16Array, pace = 0, onFrame?: (end: number, at: number) => void) => {
     for (let i = 0; i < pcm.length; i += 1600) {
       const f = pcm.subarray(i, i + 1600);
       ws.send(Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+      onFrame?.(i + f.length, performance.now());
       if (pace) await new Promise((r) => setTimeout(r, pace));
     }
   };

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { resourceExhausted, unauthenticated } from '../../../common/errors.js';
-import type { RateLimiter } from '../ratelimit.js';
+import type { RateDecision, RateLimiter } from '../ratelimit.js';
 import type { AccessClaims, AccessTokens } from './access-tokens.js';
 
 declare module 'fastify' {
@@ -15,6 +15,8 @@ export interface GuardOptions {
   limiter: RateLimiter;
   /** Requests per minute per user. */
   perUserPerMin: number;
+  /** The database's word on a session, asked only when the limiter cannot tell (no Redis, Redis down). */
+  isSessionRevoked: (sessionId: string) => Promise<boolean>;
 }
 
 export function bearerToken(req: FastifyRequest): string {
@@ -25,12 +27,19 @@ export function bearerToken(req: FastifyRequest): string {
   return m[1]!;
 }
 
-/** A preHandler: verifies the access token, then charges the user's rate-limit budget (429 + Retry-After). */
+/**
+ * A preHandler: verifies the access token (signature checked once per token, then cached), then in one
+ * Redis round trip checks that its session was not signed out or revoked and charges the user's
+ * rate-limit budget (429 + Retry-After).
+ */
 export function createAuthGuard(opts: GuardOptions) {
   return async function requireUser(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const claims = await opts.tokens.verify(bearerToken(req));
+    const d = await opts.limiter.hitSession(claims, opts.perUserPerMin, 60_000);
+    if (d.revoked === true || (d.revoked === 'unknown' && (await opts.isSessionRevoked(claims.sessionId))))
+      throw unauthenticated('access token rejected: its session was signed out or revoked; sign in again');
     req.auth = claims;
-    await enforceRate(opts.limiter, `user:${claims.userId}`, opts.perUserPerMin, reply);
+    applyRate(d, opts.perUserPerMin, reply);
   };
 }
 
@@ -40,7 +49,10 @@ export async function enforceRate(
   perMin: number,
   reply: FastifyReply,
 ): Promise<void> {
-  const d = await limiter.hit(key, perMin, 60_000);
+  applyRate(await limiter.hit(key, perMin, 60_000), perMin, reply);
+}
+
+function applyRate(d: RateDecision, perMin: number, reply: FastifyReply): void {
   reply.header('ratelimit-limit', String(perMin));
   reply.header('ratelimit-remaining', String(d.remaining));
   reply.header('ratelimit-reset', String(d.resetSeconds));

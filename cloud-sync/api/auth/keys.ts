@@ -1,6 +1,7 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type pg from 'pg';
 import type { Clock } from '../../../common/clock.js';
+import type { KeySealer } from './key-sealing.js';
 
 export const SIGNING_ALG = 'EdDSA';
 /** Arbitrary constant: serializes key rotation across API replicas. */
@@ -41,6 +42,8 @@ export interface SigningKeysOptions {
    * KEY_CACHE_MS (a replica may sign with a key for that long after another replica retired it).
    */
   verifyGraceMs: number;
+  /** Encrypts private keys at rest (key-sealing.ts); without it they are stored as plain JWK. */
+  sealer?: KeySealer;
 }
 
 /**
@@ -57,11 +60,12 @@ export function createSigningKeys(opts: SigningKeysOptions): SigningKeys {
     const { rows } = await pool.query<{
       kid: string;
       public_jwk: JWK;
-      private_jwk: JWK;
+      private_jwk: JWK | null;
+      private_sealed: string | null;
       created_at: Date;
       retired_at: Date | null;
     }>(
-      `SELECT kid, public_jwk, private_jwk, created_at, retired_at FROM signing_keys
+      `SELECT kid, public_jwk, private_jwk, private_sealed, created_at, retired_at FROM signing_keys
         WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC`,
       [new Date(clock.now() - opts.verifyGraceMs)],
     );
@@ -69,13 +73,45 @@ export function createSigningKeys(opts: SigningKeysOptions): SigningKeys {
       rows.map(async (r) => ({
         kid: r.kid,
         publicJwk: r.public_jwk,
-        privateKey: await importJWK(r.private_jwk, SIGNING_ALG),
+        privateKey: await importJWK(privateJwkOf(r), SIGNING_ALG),
         publicKey: await importJWK(r.public_jwk, SIGNING_ALG),
         createdAt: r.created_at.getTime(),
         retiredAt: r.retired_at ? r.retired_at.getTime() : null,
       })),
     );
     loadedAt = clock.now();
+  }
+
+  function privateJwkOf(r: { kid: string; private_jwk: JWK | null; private_sealed: string | null }): JWK {
+    if (r.private_sealed) {
+      if (!opts.sealer)
+        throw new Error(
+          `signing key ${r.kid} is encrypted; set AIDE_JWT_KEY_ENCRYPTION_KEYS to the key-encryption keys`,
+        );
+      return opts.sealer.open(r.private_sealed, r.kid);
+    }
+    return r.private_jwk!;
+  }
+
+  /** Under the rotation lock: seals plain rows and re-seals rows under an older key-encryption key. */
+  async function sealStored(client: pg.PoolClient): Promise<void> {
+    const sealer = opts.sealer;
+    if (!sealer) return;
+    const { rows } = await client.query<{
+      kid: string;
+      private_jwk: JWK | null;
+      private_sealed: string | null;
+    }>(
+      `SELECT kid, private_jwk, private_sealed FROM signing_keys
+        WHERE private_jwk IS NOT NULL OR private_sealed NOT LIKE $1`,
+      [`v1.${sealer.currentKeyId}.%`],
+    );
+    for (const r of rows) {
+      await client.query('UPDATE signing_keys SET private_sealed = $2, private_jwk = NULL WHERE kid = $1', [
+        r.kid,
+        sealer.seal(privateJwkOf(r), r.kid),
+      ]);
+    }
   }
 
   const reload = () => (loading ??= load().finally(() => (loading = undefined)));
@@ -85,6 +121,7 @@ export function createSigningKeys(opts: SigningKeysOptions): SigningKeys {
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [ROTATION_LOCK]);
+      await sealStored(client);
       const { rows } = await client.query<{ kid: string; created_at: Date }>(
         'SELECT kid, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1',
       );
@@ -99,15 +136,16 @@ export function createSigningKeys(opts: SigningKeysOptions): SigningKeys {
       });
       const publicJwk = await exportJWK(publicKey);
       const kid = await calculateJwkThumbprint(publicJwk);
-      const privateJwk = await exportJWK(privateKey);
+      const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALG };
       await client.query('UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL', [new Date(now)]);
       await client.query(
-        'INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, created_at) VALUES ($1, $2, $3, $4, $5)',
+        'INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, private_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
         [
           kid,
           SIGNING_ALG,
           { ...publicJwk, kid, alg: SIGNING_ALG, use: 'sig' },
-          { ...privateJwk, kid, alg: SIGNING_ALG },
+          opts.sealer ? null : privateJwk,
+          opts.sealer ? opts.sealer.seal(privateJwk, kid) : null,
           new Date(now),
         ],
       );

@@ -19,10 +19,23 @@ export interface RefreshTokens {
    * revoked means it leaked: the whole family is revoked and the call fails.
    */
   rotate(token: string): Promise<IssuedRefresh>;
-  /** Ends the session the token belongs to (idempotent; unknown tokens are ignored). */
+  /**
+   * Ends the session the token belongs to (idempotent; unknown tokens are ignored) and, through
+   * `onRevoked`, its access tokens. Resolves once both are stored; rejects when the access tokens'
+   * revocation could not be published (the refresh tokens are revoked all the same: retrying is safe).
+   */
   revokeFamily(token: string, reason: string): Promise<void>;
   revokeAllForUser(userId: string, reason: string): Promise<void>;
+  /** True when the session (family) was revoked: the database's answer, when Redis cannot give it. */
+  isFamilyRevoked(familyId: string): Promise<boolean>;
 }
+
+export interface RevokedSession {
+  userId: string;
+  sessionId: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest();
 /** 256 random bits, base64url, with a prefix so a leaked token is recognisable in secret scanners. */
@@ -33,8 +46,14 @@ export function createRefreshTokens(opts: {
   clock: Clock;
   ttlMs: number;
   log: Logger;
+  /** Publishes revoked sessions so their access tokens stop working at once on every replica. */
+  onRevoked?: (sessions: RevokedSession[]) => Promise<void>;
 }): RefreshTokens {
   const { pool, clock, log } = opts;
+  const publish = async (rows: { family_id: string; user_id: string }[]) => {
+    const seen = new Map(rows.map((r) => [r.family_id, { userId: r.user_id, sessionId: r.family_id }]));
+    if (seen.size > 0) await opts.onRevoked?.([...seen.values()]);
+  };
   const invalid = () => unauthenticated('refresh token is invalid, expired or already used; sign in again');
 
   async function insert(
@@ -90,6 +109,13 @@ export function createRefreshTokens(opts: {
             { familyId: row.family_id, userId: row.user_id },
             'refresh token reuse detected; session revoked',
           );
+          // The access tokens of the family too (the guard also asks the database when Redis is down).
+          await publish([row]).catch((err) =>
+            log.error(
+              { err: (err as Error).message, familyId: row.family_id },
+              'could not publish the revoked session; its access tokens stay valid until they expire',
+            ),
+          );
           throw invalid();
         }
         if (row.expires_at.getTime() <= now || row.disabled_at) {
@@ -110,18 +136,35 @@ export function createRefreshTokens(opts: {
 
     async revokeFamily(token, reason) {
       if (typeof token !== 'string') return;
-      await pool.query(
-        `UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = $3
-          WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS NULL`,
+      // The family's id and user even when it was revoked before: publishing again is harmless and
+      // makes a retried logout (after a failed publish) effective.
+      const { rows } = await pool.query<{ family_id: string; user_id: string }>(
+        `WITH f AS (SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1),
+              u AS (UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = $3
+                     WHERE family_id = (SELECT family_id FROM f) AND revoked_at IS NULL)
+         SELECT family_id::text, user_id::text FROM f`,
         [hashToken(token), new Date(clock.now()), reason],
       );
+      await publish(rows);
     },
 
     async revokeAllForUser(userId, reason) {
-      await pool.query(
-        'UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL',
+      const { rows } = await pool.query<{ family_id: string; user_id: string }>(
+        `UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL
+         RETURNING family_id::text, user_id::text`,
         [userId, new Date(clock.now()), reason],
       );
+      await publish(rows);
+    },
+
+    async isFamilyRevoked(familyId) {
+      // Access tokens carry their family as `sid`; a sid that is no family id cannot be revoked.
+      if (!UUID.test(familyId)) return false;
+      const { rows } = await pool.query<{ revoked: boolean }>(
+        'SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL) AS revoked',
+        [familyId],
+      );
+      return rows[0]!.revoked;
     },
   };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { conflict, resourceExhausted, unauthenticated } from '../../../common/errors.js';
+import { conflict, resourceExhausted, unauthenticated, unavailable } from '../../../common/errors.js';
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, parse } from '../../../common/http.js';
 import type { ApiDeps } from '../deps.js';
 import { findUserByEmail, findUserById, normalizeEmail, toUser, type UserRow } from '../users.js';
@@ -104,7 +104,14 @@ export function registerAuthRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.post('/v1/auth/logout', { preHandler: perIp }, async (req, reply) => {
     const body = parse(refreshBody, req.body);
-    await refresh.revokeFamily(body.refreshToken, 'logout');
+    // Revokes the refresh tokens and, on every replica at once, the session's access tokens.
+    await refresh.revokeFamily(body.refreshToken, 'logout').catch((err) => {
+      log.error({ err: (err as Error).message }, 'logout: access-token revocation not published');
+      throw unavailable(
+        'signed out, but the access token could not be revoked right now; send the same logout again',
+        { retryAfter: 1 },
+      );
+    });
     reply.code(204);
   });
 

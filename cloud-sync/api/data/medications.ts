@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import type { Clock } from '../../../common/clock.js';
 import { notFound } from '../../../common/errors.js';
+import { inTx } from '../../db/tx.js';
 import type { AuditLog } from '../audit.js';
 
 // Caregivers change medicines on the device, which is the system of record: a change is written as a
@@ -170,21 +171,6 @@ export function createMedications(opts: { pool: pg.Pool; clock: Clock; audit: Au
     sync: { status: SyncStatus; commandId: string | null; detail: string | null };
   }) => ({ ...e.medicine, sync: e.sync });
 
-  async function inTx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
-  }
-
   const actorOf = (a: Actor) => ({ actorUserId: a.userId, actorRole: a.role });
 
   return {
@@ -206,7 +192,7 @@ export function createMedications(opts: { pool: pg.Pool; clock: Clock; audit: Au
         version: 1,
         updatedAt: new Date(clock.now()).toISOString(),
       };
-      const commandId = await inTx(async (client) => {
+      const commandId = await inTx(pool, async (client) => {
         const id = await writeCommand(client, deviceId, a.userId, 'medicine_upsert', payload);
         await audit.appendInTx(client, [
           {
@@ -230,7 +216,7 @@ export function createMedications(opts: { pool: pg.Pool; clock: Clock; audit: Au
       medId: string,
       patch: Partial<z.infer<typeof medicationCreate>> | 'delete',
     ) {
-      return inTx(async (client) => {
+      return inTx(pool, async (client) => {
         // Serialize concurrent edits of one medicine so versions stay strictly increasing.
         await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`medicine:${medId}`]);
         const current = (await state(client, personId, medId)).get(medId);

@@ -11,19 +11,21 @@ import { deviceIdPattern } from '../../protocol/index.js';
  */
 export function createDeviceCredentials(opts: { passwordFile?: string }) {
   let entries = new Map<string, string>();
-  let loadedMtime = -1;
+  let loadedStamp = '';
 
   function load(): Map<string, string> {
     if (!opts.passwordFile) throw unavailable('device sign-in is not configured (AIDE_DEVICE_PASSWORD_FILE)');
-    const mtime = statSync(opts.passwordFile).mtimeMs;
-    if (mtime !== loadedMtime) {
+    // mosquitto_passwd rewrites the file (new inode, size, times): any of them changing means reading it again.
+    const st = statSync(opts.passwordFile, { bigint: true });
+    const stamp = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    if (stamp !== loadedStamp) {
       const next = new Map<string, string>();
       for (const line of readFileSync(opts.passwordFile, 'utf8').split('\n')) {
         const i = line.indexOf(':');
         if (i > 0) next.set(line.slice(0, i), line.slice(i + 1).trim());
       }
       entries = next;
-      loadedMtime = mtime;
+      loadedStamp = stamp;
     }
     return entries;
   }
@@ -50,7 +52,10 @@ export function createDeviceCredentials(opts: { passwordFile?: string }) {
     return expected.length === actual.length && timingSafeEqual(expected, actual);
   }
 
-  // Successful checks are remembered briefly so a chatty device does not pay PBKDF2 on every call.
+  // Successful checks are remembered briefly so a chatty device does not pay PBKDF2 on every call. The key
+  // covers the stored hash as well as the credentials presented: `aide cloud devices add --rotate` writes a
+  // new hash (the old password's entry no longer matches: checked in full, refused at once) and `revoke`
+  // removes the entry (no stored hash: refused before the memo is consulted).
   const recent = new Map<string, number>();
 
   return {
@@ -65,8 +70,12 @@ export function createDeviceCredentials(opts: { passwordFile?: string }) {
       const password = decoded.slice(i + 1);
       if (i <= 0 || !deviceIdPattern.test(deviceId))
         throw unauthenticated('device credentials are not right');
-      const memo = createHash('sha256').update(decoded).digest('hex');
       const stored = load().get(deviceId);
+      const memo = createHash('sha256')
+        .update(stored ?? '')
+        .update('\n')
+        .update(decoded)
+        .digest('hex');
       const seen = recent.get(memo);
       if (stored && seen && seen > Date.now()) return deviceId;
       if (!stored || !matches(stored, password)) throw unauthenticated('device credentials are not right');

@@ -6,6 +6,7 @@ import { fieldError, resourceExhausted, unavailable } from '../../../common/erro
 import { type FastifyInstance, type FastifyRequest, parse } from '../../../common/http.js';
 import { enforceRate } from '../auth/guard.js';
 import type { ApiDeps } from '../deps.js';
+import { registerAudioProxy } from './audio.js';
 
 // OpenAI-compatible chat completions for devices: the device signs in with its own credentials, the
 // proxy adds the provider's key (devices never hold it), limits each device, and caches answers to
@@ -50,15 +51,65 @@ export function createRedisCache(redis: Redis, prefix = 'aide:llm:'): ResponseCa
   };
 }
 
+/**
+ * One request to the provider with the cloud's key, under the proxy's deadline. Provider failures
+ * become our errors (429 → resource_exhausted, 400/404/422 → invalid argument naming `provider`,
+ * anything else → unavailable); 401/403 (our key is wrong) tell the device nothing more.
+ */
+export async function providerFetch(
+  deps: ApiDeps,
+  deviceId: string,
+  path: string,
+  init: { headers: Record<string, string>; body: BodyInit; what: string },
+): Promise<Response> {
+  const { config, log, metrics } = deps;
+  const requests = metrics.counter('aide_llm_proxy_requests_total', 'LLM proxy requests by outcome', [
+    'outcome',
+  ]);
+  if (!config.LLM_PROVIDER_URL) throw unavailable('the cloud LLM is not configured (LLM_PROVIDER_URL)');
+  const started = Date.now();
+  let res: Response;
+  try {
+    res = await fetch(`${config.LLM_PROVIDER_URL.replace(/\/$/, '')}${path}`, {
+      method: 'POST',
+      headers: {
+        ...init.headers,
+        ...(config.LLM_PROVIDER_API_KEY ? { authorization: `Bearer ${config.LLM_PROVIDER_API_KEY}` } : {}),
+      },
+      body: init.body,
+      signal: AbortSignal.timeout(config.AIDE_LLM_TIMEOUT_MS),
+    });
+  } catch (err) {
+    requests.inc({ outcome: 'unreachable' });
+    log.warn({ deviceId, what: init.what, err: (err as Error).name }, 'llm provider unreachable');
+    throw unavailable('the cloud LLM cannot be reached right now');
+  }
+  log.info({ deviceId, what: init.what, status: res.status, ms: Date.now() - started }, 'llm proxied');
+  if (!res.ok) {
+    await res.arrayBuffer().catch(() => {});
+    requests.inc({ outcome: `provider_${res.status}` });
+    if (res.status === 429)
+      throw resourceExhausted('the cloud LLM is busy; try again shortly', {
+        retryAfter: Number(res.headers.get('retry-after')) || 5,
+      });
+    if (res.status === 400 || res.status === 404 || res.status === 422)
+      throw fieldError('body', 'provider', `the LLM provider refused the request (${res.status})`);
+    // 401/403 mean our key is wrong: the device can do nothing about it, and must not learn more.
+    throw unavailable(`the cloud LLM answered ${res.status >= 500 ? res.status : 'with an error'}`);
+  }
+  requests.inc({ outcome: 'ok' });
+  return res;
+}
+
 /** The device's credentials: Basic `deviceId:password`, or Bearer `deviceId:password` (the openai client's apiKey). */
-function asBasic(req: FastifyRequest): void {
+export function asBasic(req: FastifyRequest): void {
   const auth = req.headers.authorization ?? '';
   const m = /^Bearer ([^\s:]{3,64}:\S{1,200})$/.exec(auth);
   if (m) req.headers.authorization = `Basic ${Buffer.from(m[1]!).toString('base64')}`;
 }
 
 export function registerLlmProxy(app: FastifyInstance, deps: ApiDeps, cache: ResponseCache): void {
-  const { config, log, metrics } = deps;
+  const { config, metrics } = deps;
   const requests = metrics.counter('aide_llm_proxy_requests_total', 'LLM proxy requests by outcome', [
     'outcome',
   ]);
@@ -81,37 +132,11 @@ export function registerLlmProxy(app: FastifyInstance, deps: ApiDeps, cache: Res
         return hit;
       }
     }
-    const started = Date.now();
-    let res: Response;
-    try {
-      res = await fetch(`${config.LLM_PROVIDER_URL.replace(/\/$/, '')}/chat/completions`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(config.LLM_PROVIDER_API_KEY ? { authorization: `Bearer ${config.LLM_PROVIDER_API_KEY}` } : {}),
-        },
-        body: JSON.stringify(forwarded),
-        signal: AbortSignal.timeout(config.AIDE_LLM_TIMEOUT_MS),
-      });
-    } catch (err) {
-      requests.inc({ outcome: 'unreachable' });
-      log.warn({ deviceId, err: (err as Error).name }, 'llm provider unreachable');
-      throw unavailable('the cloud LLM cannot be reached right now');
-    }
-    log.info({ deviceId, status: res.status, ms: Date.now() - started, stream: !!b.stream }, 'llm proxied');
-    if (!res.ok) {
-      await res.arrayBuffer().catch(() => {});
-      requests.inc({ outcome: `provider_${res.status}` });
-      if (res.status === 429)
-        throw resourceExhausted('the cloud LLM is busy; try again shortly', {
-          retryAfter: Number(res.headers.get('retry-after')) || 5,
-        });
-      if (res.status === 400 || res.status === 404 || res.status === 422)
-        throw fieldError('body', 'provider', `the LLM provider refused the request (${res.status})`);
-      // 401/403 mean our key is wrong: the device can do nothing about it, and must not learn more.
-      throw unavailable(`the cloud LLM answered ${res.status >= 500 ? res.status : 'with an error'}`);
-    }
-    requests.inc({ outcome: 'ok' });
+    const res = await providerFetch(deps, deviceId, '/chat/completions', {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(forwarded),
+      what: b.stream ? 'chat_stream' : 'chat',
+    });
     reply.header('x-aide-cache', cacheable ? 'miss' : 'bypass');
     if (b.stream && res.body) {
       reply
@@ -124,6 +149,8 @@ export function registerLlmProxy(app: FastifyInstance, deps: ApiDeps, cache: Res
     reply.header('content-type', 'application/json');
     return text;
   });
+
+  registerAudioProxy(app, deps);
 
   // Devices using the openai client with no credentials get a clear answer, not a 404.
   app.get('/v1/llm/models', async (req) => {

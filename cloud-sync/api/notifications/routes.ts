@@ -19,6 +19,8 @@ const settingsBody = z
     quietEnd: hhmm.nullable(),
     timezone: timezone(),
     includeValues: z.boolean(),
+    /** Local time (in `timezone`) of the daily summary; null = none. */
+    dailySummaryAt: hhmm.nullable(),
   })
   .partial()
   .strict();
@@ -47,6 +49,7 @@ interface PrefRow {
   quiet_end: string | null;
   timezone: string;
   include_values: boolean;
+  daily_summary_at: string | null;
 }
 const defaults: PrefRow = {
   email_enabled: true,
@@ -57,6 +60,7 @@ const defaults: PrefRow = {
   quiet_end: null,
   timezone: 'UTC',
   include_values: false,
+  daily_summary_at: null,
 };
 const view = (r: PrefRow) => ({
   emailEnabled: r.email_enabled,
@@ -67,6 +71,7 @@ const view = (r: PrefRow) => ({
   quietEnd: r.quiet_end,
   timezone: r.timezone,
   includeValues: r.include_values,
+  dailySummaryAt: r.daily_summary_at,
 });
 
 /** Each caregiver's notification settings, Web Push subscriptions and in-app inbox. */
@@ -100,10 +105,10 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: ApiDeps):
       );
     }
     await pool.query(
-      `INSERT INTO notification_preferences (user_id, email_enabled, push_enabled, sms_enabled, phone, quiet_start, quiet_end, timezone, include_values, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+      `INSERT INTO notification_preferences (user_id, email_enabled, push_enabled, sms_enabled, phone, quiet_start, quiet_end, timezone, include_values, updated_at, daily_summary_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (user_id) DO UPDATE SET email_enabled = $2, push_enabled = $3, sms_enabled = $4, phone = $5, quiet_start = $6, quiet_end = $7,
-         timezone = $8, include_values = $9, updated_at = $10`,
+         timezone = $8, include_values = $9, updated_at = $10, daily_summary_at = $11`,
       [
         req.auth!.userId,
         next.emailEnabled,
@@ -115,8 +120,21 @@ export function registerNotificationRoutes(app: FastifyInstance, deps: ApiDeps):
         next.timezone,
         next.includeValues,
         new Date(clock.now()),
+        next.dailySummaryAt,
       ],
     );
+    if (
+      cur.quietStart !== next.quietStart ||
+      cur.quietEnd !== next.quietEnd ||
+      cur.timezone !== next.timezone
+    ) {
+      // Notifications held for the old quiet hours are looked at again on notify's next pass (released,
+      // or held to the new end).
+      await pool.query(
+        'UPDATE notification_held SET release_at = $2 WHERE user_id = $1 AND released_at IS NULL AND release_at > $2',
+        [req.auth!.userId, new Date(clock.now())],
+      );
+    }
     return { settings: next };
   });
 

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
 import { z } from 'zod';
-import { conflict, fieldError, notFound, permissionDenied } from '../../../common/errors.js';
+import { conflict, notFound, permissionDenied } from '../../../common/errors.js';
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, parse } from '../../../common/http.js';
+import { inTx } from '../../db/tx.js';
 import { enforceRate } from '../auth/guard.js';
 import type { ApiDeps } from '../deps.js';
 import { findUserByEmail } from '../users.js';
 import type { PersonAccess } from './access.js';
+import { inviteByEmail } from './invitations.js';
 import { hashPairingCode } from './pairing.js';
 
 const personParams = z.object({ id: z.string().min(1).max(100) });
@@ -53,21 +54,8 @@ export const permissionsOf = (a: PersonAccess) => ({
   manageCaregivers: a.permissions.has('manageCaregivers'),
 });
 
-/** Runs fn in a transaction on one client. */
-export async function inTx<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
-}
+/** Runs fn in a transaction on one client (kept here for ./invitations.ts). */
+export { inTx };
 
 interface PersonRow {
   id: string;
@@ -167,7 +155,7 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
     const { id } = parse(personParams, req.params, 'params');
     const a = await access.require(req, id, 'viewRecords');
     const rows = await listPeople(req.auth!.userId, 'p.id = $2::uuid', [id]);
-    audit.recordRead({
+    await audit.recordRead({
       ...actor(req),
       action: 'read',
       personId: id,
@@ -228,14 +216,10 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
     const body = parse(inviteBody, req.body);
     const a = await access.require(req, id, 'manageCaregivers');
     const invitee = await findUserByEmail(pool, body.email);
-    if (!invitee)
-      throw fieldError(
-        'email',
-        'exists',
-        'email: no account uses this email yet; ask them to create one first, then invite again',
-      );
-    if (invitee.id === req.auth!.userId) throw conflict('you are the owner already');
     const p = { viewRecords: true, receiveAlerts: true, manageMedicines: false, ...body.permissions };
+    // No account yet: an emailed, single-use invitation (invitations.ts), 202.
+    if (!invitee) return inviteByEmail(deps, req, reply, { personId: id, email: body.email, permissions: p });
+    if (invitee.id === req.auth!.userId) throw conflict('you are the owner already');
     await inTx(pool, async (client) => {
       const now = new Date(clock.now());
       await client.query(

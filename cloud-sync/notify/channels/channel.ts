@@ -23,7 +23,18 @@ export interface Channel {
   name: ChannelName;
   /** Whether this recipient can be reached on this channel at all (address present, channel configured). */
   reaches(r: Recipient): boolean;
-  send(r: Recipient, m: OutgoingMessage): Promise<void>;
+  send(r: Recipient, m: OutgoingMessage, hooks?: SendHooks): Promise<void>;
+  /** True when send() calls hooks.beforeCommit (the server accepts only after it): email. */
+  hasCommitStep?: boolean;
+}
+
+export interface SendHooks {
+  /**
+   * Called once the whole message is with the server, just before the step that makes the server
+   * accept it (SMTP: the end-of-data "."), and awaited. Until it returns the server cannot have accepted
+   * the message; if it throws, the message is abandoned. Channels without such a step (HTTP) skip it.
+   */
+  beforeCommit?(): Promise<void>;
 }
 
 /** A failure retrying cannot fix (bad address, subscription gone): move to the next channel at once. */

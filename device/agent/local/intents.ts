@@ -372,6 +372,16 @@ function classify(
   if (/^(help( please)?$|what can you do|what do you do|how do you work|what can i (say|ask))/.test(s))
     return { kind: 'chat', intent: 'help', plans: [], say: capabilities, state: base };
 
+  // Pairing a caregiver's phone: "what's my pairing code", "pair with my daughter's phone".
+  if (
+    /\bpair(ing)? (code|number)\b/.test(s) ||
+    (/\b(pair|pairing|link|connect|hook up)\b(?! me\b)/.test(s) &&
+      /(\b(my|her|his|their|the|a|your|this)|'s) (new )?(phone|mobile|app|tablet|ipad)\b/.test(s)) ||
+    /^(pair|pair up|pair me|pair this)( with| to| up)?\b/.test(s) ||
+    /\b(code|number) (for|to) (the )?(aide )?(app|phone|pair|pairing|link|connect)\b/.test(s)
+  )
+    return act('get_pairing_code', [{ tool: 'get_pairing_code', args: {} }]);
+
   const message = messageIntent(s);
   if (message)
     return message.kind === 'ask'

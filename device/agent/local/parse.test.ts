@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { redactCode, speakCode } from '../tools/pairing.js';
+import { understand } from './intents.js';
 import { parseSpokenNumber, tokenize } from './numbers.js';
 import { defaultAnchors, findDay, findTimes, hhmm, resolveTakenAt } from './times.js';
 
@@ -77,4 +79,26 @@ test('a bare hour for a reading is its latest past occurrence', () => {
   assert.equal(at('at 11'), '2026-03-09T23:00:00Z');
   assert.equal(at('yesterday at 9 in the evening'), '2026-03-09T21:00:00Z');
   assert.equal(at('today'), undefined);
+});
+
+test('pairing requests are understood; calls and reminders that mention a phone are not', () => {
+  const intent = (s: string) => understand(s, {}, env).intent;
+  for (const s of [
+    "Pair with my daughter's phone",
+    "What's my pairing code?",
+    'can you give me the code for the app',
+    "connect my son's phone to you",
+    'link the app please',
+  ])
+    assert.equal(intent(s), 'get_pairing_code', s);
+  assert.equal(intent('tell my daughter to phone me'), 'message_caregivers');
+  assert.notEqual(intent('connect me to my daughter'), 'get_pairing_code');
+  assert.notEqual(intent('remind me to phone my son at six'), 'get_pairing_code');
+});
+
+test('a pairing code is read slowly in groups and redacted from what is stored', () => {
+  assert.equal(speakCode('47120583'), 'Four, seven, one, two. Zero, five, eight, three.');
+  assert.equal(speakCode('123456'), 'One, two, three. Four, five, six.');
+  const said = `Your code is: ${speakCode('47120583')} Or 47120583.`;
+  assert.equal(redactCode(said, '47120583'), 'Your code is: [pairing code] Or [pairing code].');
 });

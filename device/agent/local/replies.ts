@@ -1,4 +1,5 @@
 import { DateTime } from 'luxon';
+import { speakCode } from '../tools/pairing.js';
 import type { ActionRecord } from '../turn.js';
 import { type ReadingType, typeNames } from './readings.js';
 
@@ -150,6 +151,11 @@ export function replyFor(a: ActionRecord, zone: string, now: number): string {
       return `I've removed ${r.removed} and its reminders.`;
     case 'message_caregivers':
       return "I'll pass your message on to your family.";
+    case 'get_pairing_code': {
+      const minutes = Math.max(1, Math.round((Date.parse(r.expiresAt) - now) / 60_000));
+      const spoken = speakCode(r.code);
+      return `Your pairing code is: ${spoken} Once more: ${spoken} Type it into the Aide app on the phone. It works for the next ${minutes === 1 ? 'minute' : `${minutes} minutes`}.`;
+    }
     case 'raise_emergency':
       return 'I have alerted your family.';
     case 'get_weather':
@@ -253,6 +259,12 @@ function failureReply(a: ActionRecord): string {
     return code === 'not_configured'
       ? "You haven't connected a calendar yet."
       : "I can't reach your calendar right now.";
+  if (a.tool === 'get_pairing_code')
+    return code === 'not_configured'
+      ? "I'm not connected to the Aide cloud yet, so I can't make a pairing code. The person who set me up can connect me; then ask me again."
+      : code === 'unauthenticated'
+        ? "The Aide cloud didn't recognise this speaker, so I can't make a pairing code. The person who set me up needs to check its sign-in details."
+        : "I can't reach the Aide cloud right now, so I can't make a pairing code. Please check the internet connection and ask me again in a little while.";
   if (code === 'not_found') {
     if ((a.result as Any).medicine)
       return `I couldn't find a medicine called ${(a.result as Any).medicine} on your list.`;

@@ -37,9 +37,9 @@ export function createAlertSender(deps: { db: Db; outbox: Outbox; clock: Clock }
         at: new Date(deps.clock.now()).toISOString(),
         ...(a.data ? { data: a.data } : {}),
       };
-      deps.db.transaction(() =>
-        deps.outbox.enqueue('alert', payload, { priority: a.priority, messageId: id }),
-      ).immediate();
+      deps.db
+        .transaction(() => deps.outbox.enqueue('alert', payload, { priority: a.priority, messageId: id }))
+        .immediate();
       return { id };
     },
   };

@@ -140,19 +140,21 @@ export function healthTools(deps: {
           error: { code: 'not_found', message: 'no reading from this conversation to correct' },
         };
       const old = store.measurements.get(id);
-      const fresh = deps.db.transaction(() => {
-        store.measurements.remove(id);
-        return store.measurements.add(
-          {
-            personId: t.personId,
-            type: args.type,
-            value: args.value,
-            ...(args.unit ? { unit: args.unit } : {}),
-            takenAt: old.takenAt,
-          },
-          { source: t.source },
-        );
-      }).immediate();
+      const fresh = deps.db
+        .transaction(() => {
+          store.measurements.remove(id);
+          return store.measurements.add(
+            {
+              personId: t.personId,
+              type: args.type,
+              value: args.value,
+              ...(args.unit ? { unit: args.unit } : {}),
+              takenAt: old.takenAt,
+            },
+            { source: t.source },
+          );
+        })
+        .immediate();
       return { ok: true, replaced: id, reading: readingView(fresh) };
     },
   });
@@ -228,25 +230,27 @@ export function healthTools(deps: {
     }),
     run(args, t) {
       // One transaction: the medicine, its planned doses and outbox messages commit together (one sync).
-      const { med, existing } = deps.db.transaction(() => {
-        const existing = store.medications
-          .listSync(t.personId)
-          .find((m) => m.active && m.name.toLowerCase() === args.name.toLowerCase());
-        const med = existing
-          ? store.medications.update(existing.id, {
-              times: args.times,
-              ...(args.dose ? { dose: args.dose } : {}),
-              ...(args.days ? { days: args.days } : {}),
-            })
-          : store.medications.create({
-              personId: t.personId,
-              name: args.name,
-              ...(args.dose ? { dose: args.dose } : {}),
-              times: args.times,
-              ...(args.days ? { days: args.days } : {}),
-            });
-        return { med, existing };
-      }).immediate();
+      const { med, existing } = deps.db
+        .transaction(() => {
+          const existing = store.medications
+            .listSync(t.personId)
+            .find((m) => m.active && m.name.toLowerCase() === args.name.toLowerCase());
+          const med = existing
+            ? store.medications.update(existing.id, {
+                times: args.times,
+                ...(args.dose ? { dose: args.dose } : {}),
+                ...(args.days ? { days: args.days } : {}),
+              })
+            : store.medications.create({
+                personId: t.personId,
+                name: args.name,
+                ...(args.dose ? { dose: args.dose } : {}),
+                times: args.times,
+                ...(args.days ? { days: args.days } : {}),
+              });
+          return { med, existing };
+        })
+        .immediate();
       return {
         ok: true,
         updatedExisting: !!existing,
@@ -330,9 +334,11 @@ export function healthTools(deps: {
           },
         };
       const chosen = medId ? [nearest] : candidates.filter((d) => d.dueAt === nearest.dueAt);
-      const out = deps.db.transaction(() =>
-        chosen.map((d) => store.doses.mark(d.id, args.status, { via: t.source, at: t.now })),
-      ).immediate();
+      const out = deps.db
+        .transaction(() =>
+          chosen.map((d) => store.doses.mark(d.id, args.status, { via: t.source, at: t.now })),
+        )
+        .immediate();
       return {
         ok: true,
         doses: out.map(({ dose }) => ({
@@ -416,9 +422,11 @@ export function healthTools(deps: {
         ? (await store.medications.list(t.personId)).filter((m) => m.active)
         : [await findMedicine(store, t.personId, args.medicine!)].filter((m): m is Medication => !!m);
       if (!meds.length) return args.all ? { ok: true, cancelled: [] } : notFoundMed(args.medicine!);
-      deps.db.transaction(() => {
-        for (const m of meds) store.medications.update(m.id, { active: false });
-      }).immediate();
+      deps.db
+        .transaction(() => {
+          for (const m of meds) store.medications.update(m.id, { active: false });
+        })
+        .immediate();
       return { ok: true, cancelled: meds.map((m) => m.name) };
     },
   });
