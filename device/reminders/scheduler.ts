@@ -346,6 +346,18 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     const finalAt = (r: Pick<StateRow, 'first_announced_at' | 'snoozed_until'>) =>
       Math.max((r.first_announced_at ?? now) + cfg.escalateMs, r.snoozed_until ?? 0);
     const toAlert: { personId: string; doseId: string; medicationId: string; dueAt: number }[] = [];
+    /** Queues the caregiver alert for an announced dose, unless one was already raised for it. */
+    const alertOnce = (r: StateRow, medicationId: string) => {
+      if (!r.alert_id)
+        toAlert.push({ personId: r.person_id, doseId: r.dose_id, medicationId, dueAt: r.due_at });
+    };
+    /** An announced dose nobody confirmed: recorded missed and closed. */
+    const closeMissed = (r: StateRow) => {
+      store.doses.mark(r.dose_id, 'missed', { via: 'reminder', at: now });
+      q.insert.run({ ...r, stage: 'closed', outcome: 'missed', next_at: null, updated_at: now });
+      missedTotal.inc({ announced: 'true' });
+      events.push({ type: 'closed', doseId: r.dose_id, outcome: 'missed', at: iso(now) });
+    };
 
     // 1. Doses that came due (or were confirmed elsewhere) since the last pass.
     for (const c of q.closeConfirmed.all(now) as { dose_id: string; outcome: string }[]) {
@@ -392,17 +404,8 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       }
       // Overslept (device off, clock stepped) past the grace window: nothing more is said for this dose.
       if (r.next_at !== null && now - r.next_at > cfg.reaskMs && now - r.due_at > cfg.graceMs) {
-        if (!r.alert_id)
-          toAlert.push({
-            personId: r.person_id,
-            doseId: r.dose_id,
-            medicationId: d.medication_id,
-            dueAt: r.due_at,
-          });
-        store.doses.mark(r.dose_id, 'missed', { via: 'reminder', at: now });
-        q.insert.run({ ...r, stage: 'closed', outcome: 'missed', next_at: null, updated_at: now });
-        missedTotal.inc({ announced: 'true' });
-        events.push({ type: 'closed', doseId: r.dose_id, outcome: 'missed', at: iso(now) });
+        alertOnce(r, d.medication_id);
+        closeMissed(r);
         continue;
       }
       const zone = tz(r.person_id);
@@ -454,20 +457,11 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
           });
         }
       } else if (r.stage === 'final') {
-        if (!r.alert_id)
-          toAlert.push({
-            personId: r.person_id,
-            doseId: r.dose_id,
-            medicationId: d.medication_id,
-            dueAt: r.due_at,
-          });
+        alertOnce(r, d.medication_id);
         const closeAt = Math.max(r.due_at + cfg.graceMs, now + 1);
         q.insert.run({ ...r, stage: 'alerted', next_at: closeAt, updated_at: now });
       } else if (r.stage === 'alerted') {
-        store.doses.mark(r.dose_id, 'missed', { via: 'reminder', at: now });
-        q.insert.run({ ...r, stage: 'closed', outcome: 'missed', next_at: null, updated_at: now });
-        missedTotal.inc({ announced: 'true' });
-        events.push({ type: 'closed', doseId: r.dose_id, outcome: 'missed', at: iso(now) });
+        closeMissed(r);
       }
     }
 
