@@ -49,9 +49,8 @@ export interface AuditLog {
   close(): Promise<void>;
 }
 
-interface Row {
-  seq: number;
-  at: Date;
+/** The event's columns, alike in audit_log and audit_inbox. */
+interface EventColumns {
   actor_user_id: string | null;
   actor_role: string | null;
   action: string;
@@ -59,6 +58,24 @@ interface Row {
   resource: string | null;
   resource_id: string | null;
   break_glass: boolean;
+}
+
+/** An event as its columns (absent fields: NULL, not break-glass). */
+function eventColumns(e: AuditEvent): EventColumns {
+  return {
+    actor_user_id: e.actorUserId,
+    actor_role: e.actorRole ?? null,
+    action: e.action,
+    person_id: e.personId ?? null,
+    resource: e.resource ?? null,
+    resource_id: e.resourceId ?? null,
+    break_glass: e.breakGlass ?? false,
+  };
+}
+
+interface Row extends EventColumns {
+  seq: number;
+  at: Date;
   detail: Record<string, unknown>;
   prev_hash: string;
   hash: string;
@@ -79,7 +96,7 @@ function canonical(v: unknown): unknown {
 /** The hashed content: a fixed field order so the hash is reproducible. */
 function entryHash(
   prevHash: string,
-  r: Omit<Row, 'hash' | 'prev_hash' | 'at'> & { at: Date | string },
+  r: EventColumns & { seq: number; at: Date | string; detail: Record<string, unknown> },
 ): string {
   const content = JSON.stringify([
     r.seq,
@@ -97,17 +114,10 @@ function entryHash(
   return createHash('sha256').update(prevHash).update('\n').update(content).digest('hex');
 }
 
-interface InboxRow {
+interface InboxRow extends EventColumns {
   id: string;
   /** `at` truncated to ms, formatted as toISOString does: hashed as is, no Date parsing. */
   at_iso: string;
-  actor_user_id: string | null;
-  actor_role: string | null;
-  action: string;
-  person_id: string | null;
-  resource: string | null;
-  resource_id: string | null;
-  break_glass: boolean;
   detail_text: string;
   last_seq: string | null;
   last_hash: string | null;
@@ -147,18 +157,7 @@ export function createAuditLog(opts: {
     const values: string[] = [];
     for (const e of entries) {
       seq++;
-      const row = {
-        seq,
-        at: e.at,
-        actor_user_id: e.actorUserId,
-        actor_role: e.actorRole ?? null,
-        action: e.action,
-        person_id: e.personId ?? null,
-        resource: e.resource ?? null,
-        resource_id: e.resourceId ?? null,
-        break_glass: e.breakGlass ?? false,
-        detail: e.detail ?? {},
-      };
+      const row = { seq, at: e.at, ...eventColumns(e), detail: e.detail ?? {} };
       const hash = entryHash(prev, row);
       const base = cols.length;
       values.push(`(${Array.from({ length: 12 }, (_, i) => `$${base + i + 1}`).join(', ')})`);
@@ -228,18 +227,8 @@ export function createAuditLog(opts: {
         const hashes: string[] = [];
         for (const r of rows) {
           seq++;
-          const hash = entryHash(prev, {
-            seq,
-            at: r.at_iso,
-            actor_user_id: r.actor_user_id,
-            actor_role: r.actor_role,
-            action: r.action,
-            person_id: r.person_id,
-            resource: r.resource,
-            resource_id: r.resource_id,
-            break_glass: r.break_glass,
-            detail: JSON.parse(r.detail_text) as Record<string, unknown>,
-          });
+          const detail = JSON.parse(r.detail_text) as Record<string, unknown>;
+          const hash = entryHash(prev, { ...r, seq, at: r.at_iso, detail });
           ids.push(r.id);
           seqs.push(seq);
           prevs.push(prev);
@@ -301,17 +290,18 @@ export function createAuditLog(opts: {
   return {
     appendInTx,
     async recordRead(e) {
+      const c = eventColumns(e);
       await pool.query(
         `INSERT INTO audit_inbox (${INBOX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
         [
           new Date(clock.now()),
-          e.actorUserId,
-          e.actorRole ?? null,
-          e.action,
-          e.personId ?? null,
-          e.resource ?? null,
-          e.resourceId ?? null,
-          e.breakGlass ?? false,
+          c.actor_user_id,
+          c.actor_role,
+          c.action,
+          c.person_id,
+          c.resource,
+          c.resource_id,
+          c.break_glass,
           JSON.stringify(e.detail ?? {}),
         ],
       );
