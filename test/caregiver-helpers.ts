@@ -8,6 +8,7 @@ import { type CloudHandle, startCloudService } from '../cloud-sync/main.js';
 import type { Clock } from '../common/clock.js';
 import { createLogger } from '../common/log.js';
 import { freePort } from './harness/index.js';
+import { waitFor } from './support/common.js';
 import { type AideProcess, spawnAide } from './support/spawn-aide.js';
 
 /** Real time plus an offset the test controls (timers stay real). */
@@ -68,7 +69,8 @@ export async function startServiceLogged(
 
 export async function startApi(
   env: Record<string, string>,
-  opts: { clock?: ShiftClock } = {},
+  /** `ready: false` returns once the database is migrated, for an API that is meant to stay not ready. */
+  opts: { clock?: ShiftClock; ready?: boolean } = {},
 ): Promise<ApiUnderTest> {
   let captured = '';
   const clock = opts.clock ?? createShiftClock();
@@ -80,11 +82,15 @@ export async function startApi(
     },
   });
   await handle.ctx.databaseReady;
-  // Wait until the first signing key exists.
-  for (let i = 0; i < 100; i++) {
-    if (handle.ctx.readiness.snapshot().ready) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // Wait until the first signing key exists. A loaded CI machine can take more than a few seconds, and a
+  // test that went on before it would fail at some later request for a reason this names.
+  if (opts.ready !== false)
+    await waitFor(
+      'the API ready (first signing key)',
+      () => handle.ctx.readiness.snapshot().ready,
+      60_000,
+      50,
+    );
   return { handle, url: handle.url, clock, logs: () => captured, close: () => handle.close() };
 }
 
@@ -164,8 +170,13 @@ export async function claimDevice(
 /** `aide cloud api` as a real process on a free port, returned once its /readyz answers 200. */
 export async function spawnCloudApi(env: Record<string, string>): Promise<AideProcess> {
   const p = await spawnAide(['cloud', 'api', '--port', String(await freePort())], env);
-  for (let i = 0; i < 100 && (await fetch(`${p.url}/readyz`)).status !== 200; i++)
-    await new Promise((r) => setTimeout(r, 100));
+  // Throws if it never gets ready (a silent give-up after 10 s made later requests fail on a loaded machine).
+  await waitFor(
+    'aide cloud api /readyz 200',
+    async () => (await fetch(`${p.url}/readyz`)).status === 200,
+    60_000,
+    100,
+  );
   return p;
 }
 

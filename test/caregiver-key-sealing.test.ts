@@ -8,6 +8,7 @@ import { createSigningKeys } from '../cloud-sync/api/auth/keys.js';
 import { loadCloudConfig } from '../cloud-sync/config.js';
 import { call, signUp, startApi } from './caregiver-helpers.js';
 import { type PostgresServer, startPostgres } from './harness/index.js';
+import { waitFor } from './support/common.js';
 
 const kek = () => randomBytes(32).toString('base64');
 
@@ -108,9 +109,13 @@ describe('JWT signing keys are encrypted at rest', () => {
     }
 
     // 4. An API holding only k1 cannot open them and says why; with k2 it signs with the new key.
-    api = await startApi(env({ AIDE_JWT_KEY_ENCRYPTION_KEYS: k1 }));
-    const notReady = await (await fetch(`${api.url}/readyz`)).json();
-    assert.match(JSON.stringify(notReady), /does not list/);
+    api = await startApi(env({ AIDE_JWT_KEY_ENCRYPTION_KEYS: k1 }), { ready: false });
+    const notReady = await waitFor('readiness to name the key it cannot open', async () => {
+      const body = JSON.stringify(await (await fetch(`${api.url}/readyz`)).json());
+      return /does not list/.test(body) && body;
+    });
+    assert.match(notReady, /does not list/);
+    assert.equal(api.handle.ctx.readiness.snapshot().ready, false, 'not ready without the key');
     await api.close();
     api = await startApi(env({ AIDE_JWT_KEY_ENCRYPTION_KEYS: `${k2},${k1}` }));
     const again = await call(api.url, 'POST', '/v1/auth/login', {
