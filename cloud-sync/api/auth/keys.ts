@@ -1,6 +1,7 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type pg from 'pg';
 import type { Clock } from '../../../common/clock.js';
+import { inTx } from '../../db/tx.js';
 import type { KeySealer } from './key-sealing.js';
 
 export const SIGNING_ALG = 'EdDSA';
@@ -117,19 +118,14 @@ export function createSigningKeys(opts: SigningKeysOptions): SigningKeys {
   const reload = () => (loading ??= load().finally(() => (loading = undefined)));
 
   async function rotate(o: { force?: boolean } = {}): Promise<string | undefined> {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+    const created = await inTx(pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [ROTATION_LOCK]);
       await sealStored(client);
       const { rows } = await client.query<{ kid: string; created_at: Date }>(
         'SELECT kid, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1',
       );
       const now = clock.now();
-      if (rows[0] && !o.force && now - rows[0].created_at.getTime() < opts.rotateAfterMs) {
-        await client.query('COMMIT');
-        return undefined;
-      }
+      if (rows[0] && !o.force && now - rows[0].created_at.getTime() < opts.rotateAfterMs) return undefined;
       const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, {
         crv: 'Ed25519',
         extractable: true,
@@ -149,15 +145,10 @@ export function createSigningKeys(opts: SigningKeysOptions): SigningKeys {
           new Date(now),
         ],
       );
-      await client.query('COMMIT');
-      await reload();
       return kid;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
+    if (created) await reload();
+    return created;
   }
 
   return {

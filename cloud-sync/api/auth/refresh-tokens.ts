@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { Clock } from '../../../common/clock.js';
 import { unauthenticated } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
+import { inTx } from '../../db/tx.js';
 
 export interface IssuedRefresh {
   token: string;
@@ -76,9 +77,7 @@ export function createRefreshTokens(opts: {
 
     async rotate(token) {
       if (typeof token !== 'string' || !token.startsWith('aide_rt_') || token.length > 200) throw invalid();
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      const out = await inTx(pool, async (client) => {
         const { rows } = await client.query<{
           id: string;
           family_id: string;
@@ -93,10 +92,7 @@ export function createRefreshTokens(opts: {
           [hashToken(token)],
         );
         const row = rows[0];
-        if (!row) {
-          await client.query('ROLLBACK');
-          throw invalid();
-        }
+        if (!row) throw invalid();
         const now = clock.now();
         if (row.used_at || row.revoked_at) {
           // Reuse of a spent token: someone else holds a copy. End every token of the session.
@@ -104,34 +100,27 @@ export function createRefreshTokens(opts: {
             `UPDATE refresh_tokens SET revoked_at = $2, revoke_reason = 'reuse detected' WHERE family_id = $1 AND revoked_at IS NULL`,
             [row.family_id, new Date(now)],
           );
-          await client.query('COMMIT');
-          log.warn(
-            { familyId: row.family_id, userId: row.user_id },
-            'refresh token reuse detected; session revoked',
-          );
-          // The access tokens of the family too (the guard also asks the database when Redis is down).
-          await publish([row]).catch((err) =>
-            log.error(
-              { err: (err as Error).message, familyId: row.family_id },
-              'could not publish the revoked session; its access tokens stay valid until they expire',
-            ),
-          );
-          throw invalid();
+          return { reused: row };
         }
-        if (row.expires_at.getTime() <= now || row.disabled_at) {
-          await client.query('ROLLBACK');
-          throw invalid();
-        }
+        if (row.expires_at.getTime() <= now || row.disabled_at) throw invalid();
         await client.query('UPDATE refresh_tokens SET used_at = $2 WHERE id = $1', [row.id, new Date(now)]);
-        const next = await insert(client, row.user_id, row.family_id);
-        await client.query('COMMIT');
-        return next;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
+        return { next: await insert(client, row.user_id, row.family_id) };
+      });
+      if (out.next) return out.next;
+      // A spent token was shown again: its session's refresh tokens are revoked (committed above).
+      const { reused } = out;
+      log.warn(
+        { familyId: reused.family_id, userId: reused.user_id },
+        'refresh token reuse detected; session revoked',
+      );
+      // The access tokens of the family too (the guard also asks the database when Redis is down).
+      await publish([reused]).catch((err) =>
+        log.error(
+          { err: (err as Error).message, familyId: reused.family_id },
+          'could not publish the revoked session; its access tokens stay valid until they expire',
+        ),
+      );
+      throw invalid();
     },
 
     async revokeFamily(token, reason) {

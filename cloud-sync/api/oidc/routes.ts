@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ConfigError } from '../../../common/config.js';
 import { notFound, unauthenticated, unavailable } from '../../../common/errors.js';
 import { type FastifyInstance, parse } from '../../../common/http.js';
+import { inTx } from '../../db/tx.js';
 import { clientIp, enforceRate } from '../auth/guard.js';
 import type { ApiDeps } from '../deps.js';
 import { normalizeEmail, toUser, type UserRow } from '../users.js';
@@ -229,9 +230,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
     if (typeof c.email !== 'string' || c.email_verified !== true)
       throw unauthenticated('the sign-in service did not share a verified email address');
     const email = normalizeEmail(c.email);
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTx(pool, async (client) => {
       let user = (
         await client.query<UserRow>('SELECT * FROM users WHERE lower(email) = $1 FOR UPDATE', [email])
       ).rows[0];
@@ -254,14 +253,8 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
         'INSERT INTO oidc_identities (provider, subject, user_id, email, created_at) VALUES ($1, $2, $3, $4, $5)',
         [name, c.sub, user.id, email, new Date(clock.now())],
       );
-      await client.query('COMMIT');
       return user;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   app.post('/v1/auth/oidc/exchange', async (req, reply) => {

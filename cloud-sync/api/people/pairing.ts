@@ -1,6 +1,7 @@
 import { createHash, randomInt } from 'node:crypto';
 import type pg from 'pg';
 import type { Clock } from '../../../common/clock.js';
+import { inTx } from '../../db/tx.js';
 
 export const PAIRING_CODE_TTL_MS = 10 * 60_000;
 
@@ -21,20 +22,12 @@ export async function createPairingCode(
   const code = String(randomInt(0, 100_000_000)).padStart(8, '0');
   const now = clock.now();
   const expiresAt = new Date(now + PAIRING_CODE_TTL_MS);
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await inTx(pool, async (client) => {
     await client.query('DELETE FROM pairing_codes WHERE device_id = $1 AND claimed_at IS NULL', [deviceId]);
     await client.query(
       'INSERT INTO pairing_codes (code_hash, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4)',
       [hashPairingCode(code), deviceId, new Date(now), expiresAt],
     );
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
   return { code, expiresAt: expiresAt.toISOString() };
 }
