@@ -40,6 +40,25 @@ export async function run<R extends pg.QueryResultRow, T>(db: pg.Pool, r: Reader
   return r.map(rows);
 }
 
+/** A person's rows of `table` whose `at` column falls in [from, to), newest first, at most `limit`. */
+function newestFirst<R, T>(
+  table: string,
+  columns: string,
+  at: string,
+  personId: string,
+  q: RangeQuery,
+  view: (r: R) => T,
+): Reader<R, T[]> {
+  return {
+    sql: `SELECT ${columns} FROM ${table}
+      WHERE person_id = $1 AND ($2::timestamptz IS NULL OR ${at} >= $2) AND ($3::timestamptz IS NULL OR ${at} < $3)
+      ORDER BY ${at} DESC LIMIT $4`,
+    params: [personId, q.from ?? null, q.to ?? null, q.limit],
+    orderBy: `d.${at} DESC`,
+    map: (rows) => rows.map(view),
+  };
+}
+
 interface MeasurementRow {
   id: string;
   type: string;
@@ -87,25 +106,23 @@ interface DoseRow {
   confirmed_via: string | null;
 }
 
-export function dosesReader(personId: string, q: RangeQuery) {
-  return {
-    sql: `SELECT id, medication_id, medication_name, due_at, status, confirmed_at, confirmed_via FROM doses
-      WHERE person_id = $1 AND ($2::timestamptz IS NULL OR due_at >= $2) AND ($3::timestamptz IS NULL OR due_at < $3)
-      ORDER BY due_at DESC LIMIT $4`,
-    params: [personId, q.from ?? null, q.to ?? null, q.limit],
-    orderBy: 'd.due_at DESC',
-    map: (rows: DoseRow[]) =>
-      rows.map((r) => ({
-        id: r.id,
-        medicationId: r.medication_id,
-        medicationName: r.medication_name,
-        dueAt: r.due_at.toISOString(),
-        status: r.status,
-        confirmedAt: r.confirmed_at?.toISOString() ?? null,
-        confirmedVia: r.confirmed_via,
-      })),
-  } satisfies Reader<DoseRow, unknown>;
-}
+export const dosesReader = (personId: string, q: RangeQuery) =>
+  newestFirst(
+    'doses',
+    'id, medication_id, medication_name, due_at, status, confirmed_at, confirmed_via',
+    'due_at',
+    personId,
+    q,
+    (r: DoseRow) => ({
+      id: r.id,
+      medicationId: r.medication_id,
+      medicationName: r.medication_name,
+      dueAt: r.due_at.toISOString(),
+      status: r.status,
+      confirmedAt: r.confirmed_at?.toISOString() ?? null,
+      confirmedVia: r.confirmed_via,
+    }),
+  );
 
 export const listDoses = (db: pg.Pool, personId: string, q: RangeQuery) => run(db, dosesReader(personId, q));
 
@@ -174,24 +191,15 @@ interface AlertRow {
   data: unknown;
 }
 
-export function alertsReader(personId: string, q: RangeQuery) {
-  return {
-    sql: `SELECT id, type, priority, message, at, data FROM alerts
-      WHERE person_id = $1 AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)
-      ORDER BY at DESC LIMIT $4`,
-    params: [personId, q.from ?? null, q.to ?? null, q.limit],
-    orderBy: 'd.at DESC',
-    map: (rows: AlertRow[]) =>
-      rows.map((r) => ({
-        id: r.id,
-        type: r.type,
-        priority: r.priority,
-        message: r.message,
-        at: r.at.toISOString(),
-        data: r.data,
-      })),
-  } satisfies Reader<AlertRow, unknown>;
-}
+export const alertsReader = (personId: string, q: RangeQuery) =>
+  newestFirst('alerts', 'id, type, priority, message, at, data', 'at', personId, q, (r: AlertRow) => ({
+    id: r.id,
+    type: r.type,
+    priority: r.priority,
+    message: r.message,
+    at: r.at.toISOString(),
+    data: r.data,
+  }));
 
 export const listAlerts = (db: pg.Pool, personId: string, q: RangeQuery) =>
   run(db, alertsReader(personId, q));
@@ -205,24 +213,22 @@ interface TurnRow {
   actions: unknown;
 }
 
-export function conversationTurnsReader(personId: string, q: RangeQuery) {
-  return {
-    sql: `SELECT id, conversation_id, role, text, at, actions FROM conversation_turns
-      WHERE person_id = $1 AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)
-      ORDER BY at DESC LIMIT $4`,
-    params: [personId, q.from ?? null, q.to ?? null, q.limit],
-    orderBy: 'd.at DESC',
-    map: (rows: TurnRow[]) =>
-      rows.map((r) => ({
-        id: r.id,
-        conversationId: r.conversation_id,
-        role: r.role,
-        text: r.text,
-        at: r.at.toISOString(),
-        actions: r.actions,
-      })),
-  } satisfies Reader<TurnRow, unknown>;
-}
+export const conversationTurnsReader = (personId: string, q: RangeQuery) =>
+  newestFirst(
+    'conversation_turns',
+    'id, conversation_id, role, text, at, actions',
+    'at',
+    personId,
+    q,
+    (r: TurnRow) => ({
+      id: r.id,
+      conversationId: r.conversation_id,
+      role: r.role,
+      text: r.text,
+      at: r.at.toISOString(),
+      actions: r.actions,
+    }),
+  );
 
 export const listConversationTurns = (db: pg.Pool, personId: string, q: RangeQuery) =>
   run(db, conversationTurnsReader(personId, q));
