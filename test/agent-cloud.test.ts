@@ -208,19 +208,21 @@ describe('cloud engine', () => {
     const r = await turn('tell me about the history of tea');
     assert.equal(r.degraded, true);
     assert.match(r.reply.text, /can't reach the internet/);
-    assert.ok(Date.now() - started < 8000);
+    // The deadline is 1.5 s (one retry: about 3 s). The bound only has to tell that deadline from none at
+    // all (undici's own timeouts are minutes), so it leaves room for a loaded CI machine.
+    const took = Date.now() - started;
+    assert.ok(took < 30_000, `answered after ${took} ms: the LLM deadline was not applied`);
   });
 
   test('after repeated failures the breaker opens: the next hard question fails fast, without a call', async () => {
     script = () => ({ status: 503 });
     await turn('why is the sky blue');
     requests.length = 0;
-    const started = Date.now();
+    // "Fast" is shown by the missing call, not by a wall-clock bound a loaded machine could break.
     const r = await turn('why do cats purr');
     assert.equal(requests.length, 0, 'no call while the breaker is open');
     assert.equal(r.degraded, true);
     assert.match(r.reply.text, /can't reach the internet/);
-    assert.ok(Date.now() - started < 1000);
     const metrics = await (await fetch(`${dev.url}/metrics`)).text();
     assert.match(metrics, /aide_breaker_state\{name="llm"\} 2/);
   });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { startPostgres } from './harness/index.js';
+import { waitFor } from './support/common.js';
 import { killAllAide, runAide, spawnAide } from './support/spawn-aide.js';
 
 after(killAllAide);
@@ -31,11 +32,11 @@ test('aide device serves health, readiness and valid Prometheus metrics, and kee
   const page = await fetch(`${first.url}/`);
   assert.match(await page.text(), /<title>Aide/);
 
-  const started = Date.now();
   first.child.kill('SIGTERM');
   const { code } = await first.exited;
-  assert.equal(code, 0);
-  assert.ok(Date.now() - started < 10_000, 'graceful shutdown within 10 s');
+  // Exit code 0 is the graceful path: past its 10 s grace the agent forces exit 1 (common/lifecycle.ts),
+  // so no wall-clock bound here (one measured from this side also counts a loaded machine's delays).
+  assert.equal(code, 0, `graceful shutdown within the grace period:\n${first.output()}`);
 
   const second = await spawnAide(['device', '--data', data, '--port', '0']);
   const again = await (await fetch(`${second.url}/healthz`)).json();
@@ -69,10 +70,15 @@ test('a cloud service with an unreachable database reports 503 naming it and kee
     assert.equal(res.status, 503);
     const body = await res.json();
     assert.ok(body.notReady.includes('database'));
-    await new Promise((r) => setTimeout(r, 1500));
+    // A failed attempt is logged and retried; wait for the log line rather than a fixed time.
+    await waitFor('the retry logged', () => /database not reachable, retrying/.test(svc.output()), 30_000);
+    await waitFor(
+      'a second retry logged',
+      () => svc.output().split('database not reachable, retrying').length > 2,
+      30_000,
+    );
     assert.equal(svc.child.exitCode, null, 'still running, no crash loop');
     assert.equal((await fetch(`${svc.url}/healthz`)).status, 200);
-    assert.match(svc.output(), /database not reachable, retrying/);
   } finally {
     svc.child.kill('SIGTERM');
     await svc.exited;
