@@ -124,8 +124,6 @@ export const dosesReader = (personId: string, q: RangeQuery) =>
     }),
   );
 
-export const listDoses = (db: pg.Pool, personId: string, q: RangeQuery) => run(db, dosesReader(personId, q));
-
 interface AdherenceRow {
   day: string;
   medication_id: string;
@@ -179,9 +177,6 @@ export function adherenceReader(personId: string, q: { from: string; to: string 
   } satisfies Reader<AdherenceRow, unknown>;
 }
 
-export const adherence = (db: pg.Pool, personId: string, q: { from: string; to: string }) =>
-  run(db, adherenceReader(personId, q));
-
 interface AlertRow {
   id: string;
   type: string;
@@ -200,9 +195,6 @@ export const alertsReader = (personId: string, q: RangeQuery) =>
     at: r.at.toISOString(),
     data: r.data,
   }));
-
-export const listAlerts = (db: pg.Pool, personId: string, q: RangeQuery) =>
-  run(db, alertsReader(personId, q));
 
 interface TurnRow {
   id: string;
@@ -229,6 +221,3 @@ export const conversationTurnsReader = (personId: string, q: RangeQuery) =>
       actions: r.actions,
     }),
   );
-
-export const listConversationTurns = (db: pg.Pool, personId: string, q: RangeQuery) =>
-  run(db, conversationTurnsReader(personId, q));
