@@ -95,7 +95,7 @@ async function main() {
   const held = loadDevSet('./heldout.json');
   const h = devSetAccuracy(held);
   console.log(
-    `== held-out set (30 utterances written after the dev set was tuned; never tuned on): ${(h.accuracy * 100).toFixed(1)}% (${h.correct}/${h.total})`,
+    `== held-out set (${h.total} utterances, never tuned on): ${(h.accuracy * 100).toFixed(1)}% (${h.correct}/${h.total})`,
   );
 }
 

@@ -37,6 +37,7 @@ import { createFetchCache } from './tools/fetch-cache.js';
 import { healthTools } from './tools/health.js';
 import { pairingTool, redactCode } from './tools/pairing.js';
 import { createToolRegistry, type ToolContext, type ToolRegistry } from './tools/registry.js';
+import { timeTool } from './tools/time.js';
 import { createWeatherClient, weatherTool } from './tools/weather.js';
 
 /** Where the turn came from (for stored conversation turns and metrics). */
@@ -135,6 +136,7 @@ export function createAgent(
         ...alertTools(alerts),
         weatherTool(weather),
         calendarTool(calendar),
+        timeTool(),
         pairingTool({
           apiUrl: config.AIDE_CLOUD_API_URL,
           deviceId: config.AIDE_MQTT_USERNAME,
@@ -201,6 +203,7 @@ export function createAgent(
     const tctx: ToolContext = {
       personId,
       timezone: person.timezone,
+      locale: person.locale,
       now,
       conversationId,
       source,

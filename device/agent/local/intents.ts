@@ -9,6 +9,7 @@ import {
   readTypeCue,
   typeNames,
 } from './readings.js';
+import { timeQuestion } from './time-questions.js';
 import { type DayRef, findDay, findTimes, resolveTakenAt, type TimeEnv, timeList } from './times.js';
 
 /**
@@ -71,7 +72,7 @@ const w = (t: Token | undefined) => (t?.k === 'w' ? t.w : undefined);
 
 export const capabilities =
   'I can note your readings like blood pressure, sugar or weight, tell you how they have been, remind you to take your medicines, ' +
-  'send a message to your family, and tell you the weather or your appointments.';
+  'send a message to your family, and tell you the time, the weather or your appointments.';
 
 const YES =
   /^(yes|yeah|yep|yup|ok|okay|sure|please do|go ahead|do it|correct|right|that's right|confirm|affirmative|of course|absolutely|i did|yes please|yes i did|yes i have|done)\b/;
@@ -95,7 +96,12 @@ export function understand(text: string, state: LocalState, env: UnderstandEnv):
   const base = { ...state };
   delete base.pending;
 
-  // 1. A pending read-back or question: this answer may complete it.
+  // 1. "What time is it?" asked between a question and its answer: what was pending stays pending.
+  const clock = timeQuestion(s);
+  if (clock)
+    return { kind: 'act', intent: 'get_time', plans: [{ tool: 'get_time', args: { ...clock } }], state };
+
+  // 2. A pending read-back or question: this answer may complete it.
   if (state.pending) {
     const done = resolvePending(state.pending, ts, s, base, env, asked);
     if (done) return done;
@@ -109,7 +115,7 @@ export function understand(text: string, state: LocalState, env: UnderstandEnv):
       state: base,
     };
 
-  // 2. Corrections of what was just logged: "no, I meant 130".
+  // 3. Corrections of what was just logged: "no, I meant 130".
   const corr = asked ? undefined : correction(ts, s, base, env);
   if (corr) return corr;
 

@@ -2,6 +2,7 @@ import { DateTime } from 'luxon';
 import { speakCode } from '../tools/pairing.js';
 import type { ActionRecord } from '../turn.js';
 import { type ReadingType, typeNames } from './readings.js';
+import { type TimeResult, timeReply } from './telling-time.js';
 
 /**
  * Plain spoken sentences for tool results: short, concrete, no jargon ("Your last blood pressure was
@@ -160,6 +161,8 @@ export function replyFor(a: ActionRecord, zone: string, now: number): string {
       return 'I have alerted your family.';
     case 'get_weather':
       return weatherReply(r);
+    case 'get_time':
+      return timeReply(r as TimeResult);
     case 'get_appointments': {
       const appts = r.appointments as Any[];
       const when =

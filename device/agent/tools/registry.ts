@@ -14,6 +14,8 @@ import type { ActionRecord } from '../turn.js';
 export interface ToolContext {
   personId: string;
   timezone: string;
+  /** BCP 47 language tag ("en-GB"): how dates and times are said. */
+  locale?: string;
   now: number;
   conversationId: string;
   source: 'voice' | 'console';
