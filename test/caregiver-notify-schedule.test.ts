@@ -267,10 +267,14 @@ describe('notify: daily summaries at each caregiver’s local time; quiet hours 
 
     setNow('2026-11-22T07:00:10Z');
     await waitFor('released', () => mailsTo(night).some((m) => /Missed medicine/.test(m.subject)));
+    // The sender marks the row released in the transaction that sent the email, so the mail can be seen
+    // a moment before the commit: wait for the mark rather than read it once.
+    await waitFor('held row marked released', async () => {
+      const r = await rows('SELECT released_at FROM notification_held WHERE event_id = $1', [missed]);
+      return r[0]?.released_at;
+    });
     replicas.push(await startNotify());
-    await sleep(1200);
-    const released = await rows('SELECT released_at FROM notification_held WHERE event_id = $1', [missed]);
-    assert.ok(released[0].released_at);
+    await sleep(1200); // a fresh replica ticks several times: nothing is sent again
     assert.equal(mailsTo(night).filter((m) => /Missed medicine/.test(m.subject)).length, 1, 'once');
     assert.equal(mailsTo(night).length - before, 2, 'the emergency and the released missed dose');
     const rowsNow = await rows(
