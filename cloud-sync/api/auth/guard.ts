@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { resourceExhausted, unauthenticated } from '../../../common/errors.js';
+import type { ApiDeps } from '../deps.js';
 import type { RateDecision, RateLimiter } from '../ratelimit.js';
 import type { AccessClaims, AccessTokens } from './access-tokens.js';
 
@@ -50,6 +51,17 @@ export async function enforceRate(
   reply: FastifyReply,
 ): Promise<void> {
   applyRate(await limiter.hit(key, perMin, 60_000), perMin, reply);
+}
+
+/** The per-IP budget of the sign-in and device routes, spent before any password or token work. */
+export function perIpAuthRate(deps: Pick<ApiDeps, 'limiter' | 'config'>) {
+  return (req: FastifyRequest, reply: FastifyReply): Promise<void> =>
+    enforceRate(
+      deps.limiter,
+      `ip:${clientIp(req, deps.config.AIDE_TRUST_PROXY)}`,
+      deps.config.AIDE_AUTH_RATE_LIMIT_PER_MIN,
+      reply,
+    );
 }
 
 function applyRate(d: RateDecision, perMin: number, reply: FastifyReply): void {

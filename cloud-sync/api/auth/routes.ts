@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { conflict, resourceExhausted, unauthenticated, unavailable } from '../../../common/errors.js';
-import { type FastifyInstance, type FastifyReply, type FastifyRequest, parse } from '../../../common/http.js';
+import { type FastifyInstance, parse } from '../../../common/http.js';
 import type { ApiDeps } from '../deps.js';
 import { findUserByEmail, findUserById, normalizeEmail, toUser, type UserRow } from '../users.js';
-import { clientIp, enforceRate } from './guard.js';
+import { perIpAuthRate } from './guard.js';
+import { newSession, sessionReply } from './session.js';
 
 const email = z.string().trim().max(254, 'must be at most 254 characters').email('must be an email address');
 const password = z
@@ -21,29 +22,11 @@ const refreshBody = z.object({ refreshToken: z.string().min(1, 'is required').ma
 const WRONG_LOGIN = 'email or password is not right';
 
 export function registerAuthRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  const { pool, config, tokens, refresh, hasher, backoff, limiter, log, metrics } = deps;
+  const { pool, refresh, hasher, backoff, log, metrics } = deps;
   const logins = metrics.counter('aide_api_logins_total', 'Sign-in attempts by outcome', ['outcome']);
 
   // Per-IP budget on every auth route, before any password work.
-  const perIp = async (req: FastifyRequest, reply: FastifyReply) =>
-    enforceRate(
-      limiter,
-      `ip:${clientIp(req, config.AIDE_TRUST_PROXY)}`,
-      config.AIDE_AUTH_RATE_LIMIT_PER_MIN,
-      reply,
-    );
-
-  async function session(user: UserRow) {
-    const rt = await refresh.issue(user.id);
-    const at = await tokens.sign({ userId: user.id, role: user.role, sessionId: rt.familyId });
-    return {
-      user: toUser(user),
-      accessToken: at.token,
-      tokenType: 'Bearer',
-      expiresIn: config.AIDE_ACCESS_TOKEN_TTL_S,
-      refreshToken: rt.token,
-    };
-  }
+  const perIp = perIpAuthRate(deps);
 
   app.post('/v1/auth/register', { preHandler: perIp }, async (req, reply) => {
     const body = parse(registerBody, req.body);
@@ -60,7 +43,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: ApiDeps): void {
       });
     log.info({ userId: id }, 'account registered');
     reply.code(201);
-    return session(rows[0]);
+    return newSession(deps, rows[0]);
   });
 
   app.post('/v1/auth/login', { preHandler: perIp }, async (req) => {
@@ -84,7 +67,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: ApiDeps): void {
     await backoff.recordSuccess(body.email);
     logins.inc({ outcome: 'ok' });
     log.info({ userId: user.id }, 'signed in');
-    return session(user);
+    return newSession(deps, user);
   });
 
   app.post('/v1/auth/refresh', { preHandler: perIp }, async (req) => {
@@ -92,14 +75,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const rt = await refresh.rotate(body.refreshToken);
     const user = await findUserById(pool, rt.userId);
     if (!user || user.disabled_at) throw unauthenticated('account is disabled');
-    const at = await tokens.sign({ userId: user.id, role: user.role, sessionId: rt.familyId });
-    return {
-      user: toUser(user),
-      accessToken: at.token,
-      tokenType: 'Bearer',
-      expiresIn: config.AIDE_ACCESS_TOKEN_TTL_S,
-      refreshToken: rt.token,
-    };
+    return sessionReply(deps, user, rt);
   });
 
   app.post('/v1/auth/logout', { preHandler: perIp }, async (req, reply) => {

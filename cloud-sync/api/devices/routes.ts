@@ -1,5 +1,5 @@
 import type { FastifyInstance } from '../../../common/http.js';
-import { clientIp, enforceRate } from '../auth/guard.js';
+import { perIpAuthRate } from '../auth/guard.js';
 import type { ApiDeps } from '../deps.js';
 import { createPairingCode } from '../people/pairing.js';
 
@@ -8,13 +8,9 @@ import { createPairingCode } from '../people/pairing.js';
  * 8-digit code to show or speak; a caregiver types it into the web app (`POST /v1/devices/claim`).
  */
 export function registerDeviceRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const perIp = perIpAuthRate(deps);
   app.post('/v1/device/pairing-code', async (req, reply) => {
-    await enforceRate(
-      deps.limiter,
-      `ip:${clientIp(req, deps.config.AIDE_TRUST_PROXY)}`,
-      deps.config.AIDE_AUTH_RATE_LIMIT_PER_MIN,
-      reply,
-    );
+    await perIp(req, reply);
     const deviceId = deps.deviceCredentials.authenticate(req);
     const code = await createPairingCode(deps.pool, deps.clock, deviceId);
     deps.log.info({ deviceId }, 'pairing code issued');

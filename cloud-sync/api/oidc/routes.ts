@@ -5,9 +5,10 @@ import { ConfigError } from '../../../common/config.js';
 import { notFound, unauthenticated, unavailable } from '../../../common/errors.js';
 import { type FastifyInstance, parse } from '../../../common/http.js';
 import { inTx } from '../../db/tx.js';
-import { clientIp, enforceRate } from '../auth/guard.js';
+import { perIpAuthRate } from '../auth/guard.js';
+import { newSession } from '../auth/session.js';
 import type { ApiDeps } from '../deps.js';
-import { normalizeEmail, toUser, type UserRow } from '../users.js';
+import { normalizeEmail, type UserRow } from '../users.js';
 
 // OpenID Connect sign-in (authorization code + PKCE S256, state, nonce). An identity links to an
 // existing account only through an email the provider says is verified.
@@ -50,7 +51,8 @@ export function parseOidcProviders(json: string) {
 }
 
 export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  const { pool, clock, config, log, refresh, tokens } = deps;
+  const { pool, clock, config, log } = deps;
+  const perIp = perIpAuthRate(deps);
   const providers = parseOidcProviders(config.AIDE_OIDC_PROVIDERS);
   const discovered = new Map<
     string,
@@ -88,12 +90,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
   }
 
   app.get('/v1/auth/oidc/:provider/start', async (req, reply) => {
-    await enforceRate(
-      deps.limiter,
-      `ip:${clientIp(req, config.AIDE_TRUST_PROXY)}`,
-      config.AIDE_AUTH_RATE_LIMIT_PER_MIN,
-      reply,
-    );
+    await perIp(req, reply);
     const { provider: name } = parse(z.object({ provider: z.string().max(40) }), req.params, 'params');
     const p = provider(name);
     const { d } = await discover(name);
@@ -258,12 +255,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
   }
 
   app.post('/v1/auth/oidc/exchange', async (req, reply) => {
-    await enforceRate(
-      deps.limiter,
-      `ip:${clientIp(req, config.AIDE_TRUST_PROXY)}`,
-      config.AIDE_AUTH_RATE_LIMIT_PER_MIN,
-      reply,
-    );
+    await perIp(req, reply);
     const { code } = parse(z.object({ code: z.string().min(10).max(100) }).strict(), req.body);
     const { rows } = await pool.query<UserRow>(
       `WITH c AS (DELETE FROM oidc_login_codes WHERE code_hash = $1 AND expires_at > $2 RETURNING user_id)
@@ -272,15 +264,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: ApiDeps): void {
     );
     const user = rows[0];
     if (!user) throw unauthenticated('sign-in code expired or already used; start again');
-    const rt = await refresh.issue(user.id);
-    const at = await tokens.sign({ userId: user.id, role: user.role, sessionId: rt.familyId });
-    return {
-      user: toUser(user),
-      accessToken: at.token,
-      tokenType: 'Bearer',
-      expiresIn: config.AIDE_ACCESS_TOKEN_TTL_S,
-      refreshToken: rt.token,
-    };
+    return newSession(deps, user);
   });
 
   app.get('/v1/auth/oidc/providers', async () => ({ providers: Object.keys(providers) }));
