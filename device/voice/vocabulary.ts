@@ -462,6 +462,37 @@ function toolPhrasings(meds: string[], ts: string[]): string[] {
       `do i have any appointments ${day}`,
       `what appointments do i have ${day}`,
     );
+  // The time and the date, answered on the device (device/agent/local/time-questions.ts).
+  for (const lead of ['', 'can you tell me ', 'do you know ', 'please tell me '])
+    out.push(`${lead}what time it is`, `${lead}what day it is`, `${lead}the time`, `${lead}the date`);
+  out.push(
+    'what time is it',
+    'what time is it now',
+    "what's the time",
+    "what's the time please",
+    'what is the time',
+    'what is the time now',
+    'have you got the time',
+    'what day is it',
+    'what day is today',
+    'what day of the week is it',
+    "what's the date",
+    "what's the date today",
+    'what is the date today',
+    "what is today's date",
+    "what's today's date",
+    'what date is it',
+    'what day is it tomorrow',
+    'what day is tomorrow',
+    "what's the date tomorrow",
+    'what day was it yesterday',
+    "what's the time and date",
+    'what month is it',
+    'what year is it',
+    'is it morning or afternoon',
+  );
+  for (const d of ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'])
+    out.push(`is it ${d} today`, `is today ${d}`);
   return out;
 }
 

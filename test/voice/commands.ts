@@ -67,13 +67,16 @@ export const spokenCommands: { text: string; tool?: string }[] = [
   { text: 'thank you' },
   { text: 'good morning' },
   { text: 'hello' },
-  { text: 'what time is it' },
+  { text: 'what time is it', tool: 'get_time' },
   { text: 'good night' },
   { text: 'what can you do' },
   // Emergency phrasings, last so the voices of the commands above stay as they were measured.
   { text: "i've fallen", tool: 'raise_emergency' },
   { text: 'help me', tool: 'raise_emergency' },
   { text: 'help help', tool: 'raise_emergency' },
+  // The time and the date (answered on the device), after the rest for the same reason.
+  { text: "what's the date today", tool: 'get_time' },
+  { text: 'what day of the week is it', tool: 'get_time' },
 ];
 
 /**
@@ -145,7 +148,7 @@ export const heldOutCommands: { text: string; tool?: string }[] = [
   { text: 'tell my daughter i will be late', tool: 'message_caregivers' },
   { text: 'will it be cold tomorrow', tool: 'get_weather' },
   { text: 'good afternoon' },
-  { text: 'what day is it today' },
+  { text: 'what day is it today', tool: 'get_time' },
 ];
 
 /** Voices and rates the commands are spoken with (engine, voice, words per minute). */
