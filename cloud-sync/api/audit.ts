@@ -21,6 +21,12 @@ export interface AuditEvent {
   detail?: Record<string, unknown>;
 }
 
+/** The acting user as audit fields (a signed-in request's `req.auth`, or an actor passed down). */
+export const auditActor = (a: { userId: string; role: string }) => ({
+  actorUserId: a.userId,
+  actorRole: a.role,
+});
+
 export interface AuditEntry extends AuditEvent {
   seq: number;
   at: string;

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Clock } from '../../../common/clock.js';
 import { notFound } from '../../../common/errors.js';
 import { inTx } from '../../db/tx.js';
-import type { AuditLog } from '../audit.js';
+import { type AuditLog, auditActor } from '../audit.js';
 
 // Caregivers change medicines on the device, which is the system of record: a change is written as a
 // device command (device_commands, delivered by sync) and shows as "pending" until the device acknowledges.
@@ -171,8 +171,6 @@ export function createMedications(opts: { pool: pg.Pool; clock: Clock; audit: Au
     sync: { status: SyncStatus; commandId: string | null; detail: string | null };
   }) => ({ ...e.medicine, sync: e.sync });
 
-  const actorOf = (a: Actor) => ({ actorUserId: a.userId, actorRole: a.role });
-
   return {
     async list(personId: string, includeDeleted = false) {
       const all = [...(await state(pool, personId)).values()];
@@ -196,7 +194,7 @@ export function createMedications(opts: { pool: pg.Pool; clock: Clock; audit: Au
         const id = await writeCommand(client, deviceId, a.userId, 'medicine_upsert', payload);
         await audit.appendInTx(client, [
           {
-            ...actorOf(a),
+            ...auditActor(a),
             action: 'create',
             personId,
             resource: 'medication',
@@ -241,7 +239,7 @@ export function createMedications(opts: { pool: pg.Pool; clock: Clock; audit: Au
         const commandId = await writeCommand(client, deviceId, a.userId, kind, payload);
         await audit.appendInTx(client, [
           {
-            ...actorOf(a),
+            ...auditActor(a),
             action: patch === 'delete' ? 'delete' : 'update',
             personId,
             resource: 'medication',

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { notFound } from '../../../common/errors.js';
 import { type FastifyInstance, type FastifyRequest, parse } from '../../../common/http.js';
-import { INBOX_COLUMNS } from '../audit.js';
+import { auditActor, INBOX_COLUMNS } from '../audit.js';
 import type { ApiDeps } from '../deps.js';
 import {
   type AccessRow,
@@ -171,8 +171,7 @@ export function registerDataRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const a = await access.require(req, id, 'viewRecords');
     const medications = await meds.list(a.personId);
     await audit.recordRead({
-      actorUserId: req.auth!.userId,
-      actorRole: req.auth!.role,
+      ...auditActor(req.auth!),
       action: 'read',
       personId: a.personId,
       resource: 'medications',

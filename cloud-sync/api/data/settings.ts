@@ -5,6 +5,7 @@ import { invalidArgument } from '../../../common/errors.js';
 import { type FastifyInstance, type FastifyRequest, parse } from '../../../common/http.js';
 import { inTx } from '../../db/tx.js';
 import { checkDeviceSettings, deviceSettingKeys, isDeviceSettingKey } from '../../protocol/index.js';
+import { auditActor } from '../audit.js';
 import type { ApiDeps } from '../deps.js';
 import type { SyncStatus } from './medications.js';
 
@@ -149,8 +150,7 @@ export function createDeviceSettings(deps: Pick<ApiDeps, 'pool' | 'clock' | 'aud
       );
       await audit.appendInTx(client, [
         {
-          actorUserId: actor.userId,
-          actorRole: actor.role,
+          ...auditActor(actor),
           action: 'update',
           personId,
           resource: 'device_settings',
@@ -183,8 +183,7 @@ export function registerDeviceSettingsRoutes(app: FastifyInstance, deps: ApiDeps
     const a = await access.require(req, id, 'viewRecords');
     const deviceSettings = await settings.state(deps.pool, a.deviceId);
     await audit.recordRead({
-      actorUserId: req.auth!.userId,
-      actorRole: req.auth!.role,
+      ...auditActor(req.auth!),
       action: 'read',
       personId: a.personId,
       resource: 'device_settings',

@@ -3,6 +3,7 @@ import nodemailer from 'nodemailer';
 import { z } from 'zod';
 import { conflict, notFound, permissionDenied, unavailable } from '../../../common/errors.js';
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, parse } from '../../../common/http.js';
+import { auditActor } from '../audit.js';
 import { enforceRate } from '../auth/guard.js';
 import type { ApiDeps } from '../deps.js';
 import { normalizeEmail } from '../users.js';
@@ -118,8 +119,7 @@ export async function inviteByEmail(
     );
     await audit.appendInTx(client, [
       {
-        actorUserId: req.auth!.userId,
-        actorRole: req.auth!.role,
+        ...auditActor(req.auth!),
         action: 'invite',
         personId: invite.personId,
         resource: 'invitation',
@@ -192,8 +192,7 @@ export function registerInvitationRoutes(app: FastifyInstance, deps: ApiDeps): v
       if (!rowCount) throw notFound(`invitation ${invitationId} not found or no longer open`);
       await audit.appendInTx(client, [
         {
-          actorUserId: req.auth!.userId,
-          actorRole: req.auth!.role,
+          ...auditActor(req.auth!),
           action: 'revoke',
           personId: id,
           resource: 'invitation',
@@ -244,8 +243,7 @@ export function registerInvitationRoutes(app: FastifyInstance, deps: ApiDeps): v
       const view = invitationView({ ...inv, accepted_at: now }, clock.now());
       await audit.appendInTx(client, [
         {
-          actorUserId: userId,
-          actorRole: req.auth!.role,
+          ...auditActor(req.auth!),
           action: 'grant',
           personId: inv.person_id,
           resource: 'caregiver',

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { conflict, notFound, permissionDenied } from '../../../common/errors.js';
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, parse } from '../../../common/http.js';
 import { inTx } from '../../db/tx.js';
+import { auditActor } from '../audit.js';
 import { enforceRate } from '../auth/guard.js';
 import type { ApiDeps } from '../deps.js';
 import { findUserByEmail } from '../users.js';
@@ -86,7 +87,6 @@ const personView = (r: PersonRow) => ({
 export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const { pool, clock, access, audit, requireUser, limiter } = deps;
   const guard = { preHandler: requireUser };
-  const actor = (req: FastifyRequest) => ({ actorUserId: req.auth!.userId, actorRole: req.auth!.role });
 
   async function listPeople(userId: string, where = 'TRUE', params: unknown[] = []): Promise<PersonRow[]> {
     const { rows } = await pool.query<PersonRow>(
@@ -136,7 +136,7 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
         req.auth!.userId,
       ]);
       await audit.appendInTx(client, [
-        { ...actor(req), action: 'claim', resource: 'device', resourceId: row.device_id },
+        { ...auditActor(req.auth!), action: 'claim', resource: 'device', resourceId: row.device_id },
       ]);
       return row.device_id;
     });
@@ -156,7 +156,7 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
     const a = await access.require(req, id, 'viewRecords');
     const rows = await listPeople(req.auth!.userId, 'p.id = $2::uuid', [id]);
     await audit.recordRead({
-      ...actor(req),
+      ...auditActor(req.auth!),
       action: 'read',
       personId: id,
       resource: 'person',
@@ -230,7 +230,7 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
       );
       await audit.appendInTx(client, [
         {
-          ...actor(req),
+          ...auditActor(req.auth!),
           action: 'grant',
           personId: id,
           resource: 'caregiver',
@@ -276,7 +276,7 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
       if (!rows[0]) throw notFound(`caregiver ${userId} not found for this person`);
       await audit.appendInTx(client, [
         {
-          ...actor(req),
+          ...auditActor(req.auth!),
           action: 'update',
           personId: id,
           resource: 'caregiver',
@@ -313,7 +313,13 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
       );
       if (!rowCount) throw notFound(`caregiver ${userId} not found for this person`);
       await audit.appendInTx(client, [
-        { ...actor(req), action: 'revoke', personId: id, resource: 'caregiver', resourceId: userId },
+        {
+          ...auditActor(req.auth!),
+          action: 'revoke',
+          personId: id,
+          resource: 'caregiver',
+          resourceId: userId,
+        },
       ]);
     });
     reply.code(204);
@@ -342,7 +348,7 @@ export function registerPeopleRoutes(app: FastifyInstance, deps: ApiDeps): void 
       );
       await audit.appendInTx(client, [
         {
-          ...actor(req),
+          ...auditActor(req.auth!),
           action: 'break_glass',
           personId: body.personId,
           resource: 'person',
