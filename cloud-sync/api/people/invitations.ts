@@ -3,11 +3,11 @@ import nodemailer from 'nodemailer';
 import { z } from 'zod';
 import { conflict, notFound, permissionDenied, unavailable } from '../../../common/errors.js';
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, parse } from '../../../common/http.js';
+import { inTx } from '../../db/tx.js';
 import { auditActor } from '../audit.js';
 import { enforceRate } from '../auth/guard.js';
 import type { ApiDeps } from '../deps.js';
 import { normalizeEmail } from '../users.js';
-import { inTx } from './routes.js';
 
 // Inviting someone who has no account yet: an invitation with a single-use token, emailed as a link
 // into the web app (#/invite/<token>, a fragment, so the token never reaches server logs). Only the

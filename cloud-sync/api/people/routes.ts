@@ -55,9 +55,6 @@ export const permissionsOf = (a: PersonAccess) => ({
   manageCaregivers: a.permissions.has('manageCaregivers'),
 });
 
-/** Runs fn in a transaction on one client (kept here for ./invitations.ts). */
-export { inTx };
-
 interface PersonRow {
   id: string;
   device_id: string;
