@@ -1,34 +1,20 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { listMigrations } from '../../common/migrations.js';
 
 const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 /** Arbitrary constant: the advisory lock that serializes migrators across replicas. */
 const MIGRATION_LOCK = 7_401_042_001;
 
-export interface PgMigration {
-  version: number;
-  name: string;
-  sql: string;
-}
-
-export function listPgMigrations(dir = migrationsDir): PgMigration[] {
-  return readdirSync(dir)
-    .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
-    .sort()
-    .map((f) => ({
-      version: Number(f.slice(0, 3)),
-      name: f.replace(/\.sql$/, ''),
-      sql: readFileSync(join(dir, f), 'utf8'),
-    }));
-}
-
 /**
  * Applies pending migrations forward only, each in a transaction, under a session advisory lock so
  * several replicas starting at once migrate exactly once.
  */
-export async function migrateCloudDb(pool: pg.Pool, migrations = listPgMigrations()): Promise<string[]> {
+export async function migrateCloudDb(
+  pool: pg.Pool,
+  migrations = listMigrations(migrationsDir),
+): Promise<string[]> {
   const client = await pool.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);

@@ -1,7 +1,8 @@
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { listMigrations } from '../../common/migrations.js';
 
 export type Db = Database.Database;
 
@@ -21,26 +22,8 @@ export function openDeviceDb(file: string): Db {
   return db;
 }
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
-
-/** Migrations are `NNN_name.sql` files beside this module, applied in order, forward only. */
-export function listMigrations(dir = migrationsDir): Migration[] {
-  return readdirSync(dir)
-    .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
-    .sort()
-    .map((f) => ({
-      version: Number(f.slice(0, 3)),
-      name: f.replace(/\.sql$/, ''),
-      sql: readFileSync(join(dir, f), 'utf8'),
-    }));
-}
-
 /** Applies pending migrations, each in its own transaction, and returns the names applied. */
-export function migrateDeviceDb(db: Db, migrations = listMigrations()): string[] {
+export function migrateDeviceDb(db: Db, migrations = listMigrations(migrationsDir)): string[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))`);
   const applied = new Set(
