@@ -21,6 +21,21 @@ export const personPayload = z.looseObject({
   ...versioned,
 });
 
+/**
+ * The measurement types devices record today (device/store/units.ts gives their canonical units); the
+ * caregiver API filters by them. The payload's `type` stays an open pattern so a newer device may add one.
+ */
+export const measurementTypes = [
+  'blood_pressure',
+  'heart_rate',
+  'oxygen_saturation',
+  'steps',
+  'sleep',
+  'blood_glucose',
+  'weight',
+  'temperature',
+] as const;
+
 const bloodPressure = z.looseObject({
   systolic: z.number().finite(),
   diastolic: z.number().finite(),

@@ -1,17 +1,11 @@
+import { measurementTypes } from '../../cloud-sync/protocol/payloads.js';
+
 /**
- * Measurement types, their canonical units and conversions. Values are stored in the canonical unit and
- * the unit the person used is kept beside them; answers are given in the person's preferred units.
+ * Measurement types (the sync protocol's list), their canonical units and conversions. Values are stored
+ * in the canonical unit and the unit the person used is kept beside them; answers are given in the
+ * person's preferred units.
  */
-export const measurementTypes = [
-  'blood_pressure',
-  'heart_rate',
-  'oxygen_saturation',
-  'steps',
-  'sleep',
-  'blood_glucose',
-  'weight',
-  'temperature',
-] as const;
+export { measurementTypes };
 export type MeasurementType = (typeof measurementTypes)[number];
 
 export const canonicalUnit: Record<MeasurementType, string> = {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { notFound } from '../../../common/errors.js';
 import { type FastifyInstance, type FastifyRequest, parse } from '../../../common/http.js';
+import { measurementTypes } from '../../protocol/index.js';
 import { auditActor, INBOX_COLUMNS } from '../audit.js';
 import type { ApiDeps } from '../deps.js';
 import {
@@ -34,16 +35,6 @@ const range = z.object({
   to: iso.optional(),
   limit: z.coerce.number().int().min(1).max(1000, 'must be at most 1000').default(100),
 });
-const measurementTypes = [
-  'blood_pressure',
-  'heart_rate',
-  'oxygen_saturation',
-  'steps',
-  'sleep',
-  'blood_glucose',
-  'weight',
-  'temperature',
-] as const;
 export const measurementQuery = range.extend({ type: z.enum(measurementTypes).optional() }).strict();
 const adherenceQuery = z
   .object({ days: z.coerce.number().int().min(1).max(365, 'must be at most 365').default(7) })
