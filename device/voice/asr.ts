@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unavailable } from '../../common/errors.js';
-import { pcmToWav, SAMPLE_RATE } from '../audio/wav.js';
+import { SAMPLE_RATE } from '../audio/wav.js';
 import { createSherpaStreamingAsr, planSherpaAsr } from './sherpa-layout.js';
 import { createSphinxStream, type UtteranceStream } from './sphinx-stream.js';
 
@@ -62,48 +59,6 @@ export interface SphinxModel {
   hmm?: string;
   /** Extra decoder flags (language weight, noise removal...). */
   args?: string[];
-}
-
-/** Runs pocketsphinx_continuous on one utterance; confidence is the mean word posterior. */
-export async function runPocketSphinx(
-  pcm: Int16Array,
-  model: SphinxModel,
-  signal: AbortSignal,
-): Promise<Transcript> {
-  const dir = await mkdtemp(join(tmpdir(), 'aide-ps-'));
-  const wav = join(dir, 'u.wav');
-  try {
-    await writeFile(wav, pcmToWav(pcm));
-    const args = [
-      '-infile',
-      wav,
-      '-lm',
-      model.lm,
-      '-dict',
-      model.dict,
-      '-time',
-      'yes',
-      '-logfn',
-      '/dev/null',
-      ...domainSphinxArgs,
-    ];
-    if (model.hmm) args.push('-hmm', model.hmm);
-    if (model.args) args.push(...model.args);
-    const out = await new Promise<string>((resolve, reject) => {
-      const p = spawn('pocketsphinx_continuous', args, { stdio: ['ignore', 'pipe', 'ignore'], signal });
-      let s = '';
-      p.stdout.on('data', (d: Buffer) => {
-        s += d.toString();
-      });
-      p.on('error', (e) => reject(unavailable(`pocketsphinx could not run: ${e.message}`)));
-      p.on('close', (code) =>
-        code === 0 ? resolve(s) : reject(unavailable(`pocketsphinx exited with ${code}`)),
-      );
-    });
-    return parseSphinxOutput(out);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 /** Hypothesis lines plus `word start end posterior` lines, possibly for several segments. */
