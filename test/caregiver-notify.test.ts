@@ -253,7 +253,7 @@ describe('notify: alerts from Kafka reach caregivers by in-app, push, email and 
       'dead letter',
       async () =>
         (await db.query('SELECT 1 FROM notification_dead_letters WHERE event_id = $1', [id])).rowCount === 1,
-      30_000,
+      90_000, // three SMS attempts with real backoff, then the dead letter: slow on a loaded machine
     );
     await waitFor('settled', () => settled(id, 7));
     const rows = await deliveries(id);

@@ -125,7 +125,8 @@ describe('revocation and audit across two API processes (real PostgreSQL and Red
     const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     try {
       let marks: string[] = [];
-      for (let i = 0; i < 50 && marks.length === 0; i++) {
+      // Up to 30 s: the replica retries every second once its Redis client has reconnected.
+      for (let i = 0; i < 150 && marks.length === 0; i++) {
         marks = await client.keys(`aide:rv:{${u.id}}:*`).catch(() => []);
         if (marks.length === 0) await new Promise((r) => setTimeout(r, 200));
       }

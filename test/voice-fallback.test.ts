@@ -111,7 +111,8 @@ test('microphone capture switched on without a sound card: /readyz reports it, t
   const device = await startVoiceDevice({ AIDE_AUDIO_CAPTURE: 'true' });
   try {
     let audio: { ready: boolean; optional?: boolean; detail: string } | undefined;
-    for (let i = 0; i < 50; i++) {
+    // Up to 30 s for the recorder to be started and to fail (5 s was tight on a loaded machine).
+    for (let i = 0; i < 300; i++) {
       const body = (await (await fetch(`${device.url}/readyz`)).json()) as {
         subsystems: Record<string, { ready: boolean; detail: string }>;
       };
