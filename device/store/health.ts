@@ -1,16 +1,10 @@
 import type { Clock } from '../../common/clock.js';
-import type { Logger } from '../../common/log.js';
-import type { Metrics } from '../../common/metrics.js';
-import type { FieldCrypto } from '../crypto/fields.js';
 import { type Analytics, createAnalytics } from './analytics.js';
-import type { Cache } from './cache.js';
 import { type ConversationsRepo, createConversationsRepo } from './conversations.js';
-import type { Db } from './db.js';
 import { createCachedReads, type StoreDeps } from './deps.js';
 import { createDosesRepo, type DosesRepo, horizonEndFor } from './doses.js';
 import { createMeasurementsRepo, type MeasurementsRepo } from './measurements.js';
 import { createMedicationsRepo, type MedicationsRepo } from './medications.js';
-import type { Outbox } from './outbox.js';
 import { createPeopleRepo, type PeopleRepo } from './people.js';
 
 export interface HealthStore {
@@ -31,16 +25,7 @@ export interface HealthStore {
  * The device's health store: repositories over SQLite with field encryption, the sync outbox written in
  * the same transaction as each change, and cache-aside reads.
  */
-export function createHealthStore(deps: {
-  db: Db;
-  clock: Clock;
-  outbox: Outbox;
-  cache: Cache;
-  crypto: FieldCrypto;
-  log: Logger;
-  metrics: Metrics;
-  newId?: () => string;
-}): HealthStore {
+export function createHealthStore(deps: StoreDeps): HealthStore {
   const cached = createCachedReads(deps.cache);
   const people = createPeopleRepo(deps, cached);
   const medications = createMedicationsRepo(deps, people, cached);
