@@ -77,7 +77,9 @@ test('timeout rejects with deadline_exceeded and aborts the work', async () => {
 
 test('breaker opens after consecutive failures, fails fast, and shows its state as a metric', async () => {
   const metrics = createMetrics({ defaultMetrics: false });
-  const breaker = createBreaker('llm', { metrics, failures: 3, halfOpenAfterMs: 50 });
+  // Half open after 1 s, not 50 ms: on a loaded machine a 50 ms stall before the "still open" call below
+  // would let that call through and fail the test.
+  const breaker = createBreaker('llm', { metrics, failures: 3, halfOpenAfterMs: 1000 });
   for (let i = 0; i < 3; i++)
     await assert.rejects(breaker.execute(async () => Promise.reject(unavailable('down'))));
   assert.equal(breaker.state(), 'open');
@@ -92,7 +94,7 @@ test('breaker opens after consecutive failures, fails fast, and shows its state 
   assert.equal(called, false);
   assert.match(await metrics.registry.metrics(), /aide_breaker_state\{name="llm"\} 2/);
 
-  await new Promise((r) => setTimeout(r, 60));
+  await new Promise((r) => setTimeout(r, 1100));
   assert.equal(await breaker.execute(async () => 'back'), 'back');
   assert.equal(breaker.state(), 'closed');
   assert.match(await metrics.registry.metrics(), /aide_breaker_state\{name="llm"\} 0/);
