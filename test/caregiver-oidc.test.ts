@@ -88,7 +88,7 @@ describe('sign-in with an external OpenID Connect provider (oidc-provider, autho
   test('a new caregiver signs in with the provider and gets an Aide account for the verified email', async () => {
     accounts.grace = { email: 'grace@idp.example', email_verified: true, name: 'Grace' };
     const page = await signInAt('grace');
-    await page.getByRole('heading', { name: 'My people' }).waitFor({ timeout: 15_000 });
+    await page.getByRole('heading', { name: 'My people' }).waitFor({ timeout: 60_000 });
     const session = JSON.parse((await page.evaluate(() => sessionStorage.getItem('aide.session'))) ?? 'null');
     const me = await call(api.url, 'GET', '/v1/me', { token: session.accessToken });
     assert.equal(me.body.user.email, 'grace@idp.example');
@@ -101,7 +101,7 @@ describe('sign-in with an external OpenID Connect provider (oidc-provider, autho
     const existing = await signUp(api.url, 'henry');
     accounts.henry = { email: existing.email, email_verified: true, name: 'Henry' };
     const page = await signInAt('henry');
-    await page.getByRole('heading', { name: 'My people' }).waitFor({ timeout: 15_000 });
+    await page.getByRole('heading', { name: 'My people' }).waitFor({ timeout: 60_000 });
     const session = JSON.parse((await page.evaluate(() => sessionStorage.getItem('aide.session'))) ?? 'null');
     assert.equal(session.user.id, existing.id, 'same account');
     await page.close();

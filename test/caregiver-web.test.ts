@@ -112,7 +112,8 @@ describe('caregiver web app in Chromium (phone-sized), with axe-core', () => {
     await db.query("UPDATE device_commands SET acked_at = now(), result = 'applied' WHERE id = $1", [
       rows[0].id,
     ]);
-    await page.getByText('On the speaker').waitFor({ timeout: 15_000 });
+    // The page polls for it; 60 s leaves room for a loaded CI machine.
+    await page.getByText('On the speaker').waitFor({ timeout: 60_000 });
 
     await page.getByRole('link', { name: 'Doses taken' }).click();
     await page.getByText(/Last 7 days/).waitFor();
