@@ -21,6 +21,17 @@ export function pcmToWav(pcm: Int16Array, sampleRate = SAMPLE_RATE, channels = 1
   return Buffer.concat([h, data]);
 }
 
+/** The parts one after another, as one buffer. */
+export function concatPcm(parts: Int16Array[]): Int16Array {
+  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
 /** Reads a PCM16 WAV (any chunk order); returns undefined when it is not one. */
 export function parseWav(buf: Buffer): { pcm: Int16Array; sampleRate: number; channels: number } | undefined {
   if (buf.length < 12 || buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE')

@@ -3,7 +3,7 @@ import { invalidArgument, unavailable } from '../../common/errors.js';
 import { withTimeout } from '../../common/resilience.js';
 import { detectEmergency } from '../agent/safety.js';
 import type { ActionRecord, Agent } from '../agent/turn.js';
-import { durationMs, pcmToWav } from '../audio/wav.js';
+import { concatPcm, durationMs, pcmToWav } from '../audio/wav.js';
 import type { DeviceContext } from '../context.js';
 import { activeModelDir } from '../models/store.js';
 import { getSetting, setSetting } from '../store/settings.js';
@@ -321,13 +321,7 @@ export function createVoice(ctx: DeviceContext, deps: { agent?: () => Agent | un
         parts.push(s.sampleRate === rate ? s.pcm : resampleLinear(s.pcm, s.sampleRate, rate));
         parts.push(new Int16Array(Math.round(rate * 0.25)));
       }
-      const all = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-      let off = 0;
-      for (const p of parts) {
-        all.set(p, off);
-        off += p.length;
-      }
-      return { wav: pcmToWav(all, rate || 16000), engine };
+      return { wav: pcmToWav(concatPcm(parts), rate || 16000), engine };
     },
 
     async respond(heard, opts = {}) {

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { unavailable } from '../../common/errors.js';
+import { concatPcm } from '../audio/wav.js';
 
 const require = createRequire(import.meta.url);
 type Ort = typeof import('onnxruntime-node');
@@ -107,16 +108,6 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
   let silent = 0;
   let processed = 0;
 
-  const joined = (parts: Int16Array[]) => {
-    const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
-  };
-
   return {
     get speaking() {
       return speaking;
@@ -130,9 +121,7 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
     },
     async push(chunk: Int16Array): Promise<EndpointEvent[]> {
       const events: EndpointEvent[] = [];
-      const all = new Int16Array(pending.length + chunk.length);
-      all.set(pending);
-      all.set(chunk, pending.length);
+      const all = concatPcm([pending, chunk]);
       let off = 0;
       for (; off + win <= all.length; off += win) {
         const w = all.slice(off, off + win);
@@ -150,7 +139,7 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
             silent = 0;
             utterance = history;
             history = [];
-            opts.onUtteranceAudio?.(joined(utterance), true);
+            opts.onUtteranceAudio?.(concatPcm(utterance), true);
             events.push({ type: 'speech_start', atSample: processed - voiced * win });
           }
         } else {
@@ -160,7 +149,7 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
           if (silent >= silenceWins || utterance.length >= maxWins) {
             speaking = false;
             voiced = 0;
-            const pcm = joined(utterance.slice(0, utterance.length - Math.max(0, silent - 8)));
+            const pcm = concatPcm(utterance.slice(0, utterance.length - Math.max(0, silent - 8)));
             utterance = [];
             events.push({ type: 'speech_end', pcm, endedAtSample: processed - silent * win });
           }
@@ -176,9 +165,7 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
      */
     async append(chunk: Int16Array): Promise<EndpointEvent[]> {
       if (!speaking) return this.push(chunk);
-      const all = new Int16Array(pending.length + chunk.length);
-      all.set(pending);
-      all.set(chunk, pending.length);
+      const all = concatPcm([pending, chunk]);
       let off = 0;
       for (; off + win <= all.length; off += win) {
         const w = all.slice(off, off + win);
@@ -195,7 +182,7 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
       if (!speaking) return [];
       speaking = false;
       voiced = 0;
-      const pcm = joined(utterance);
+      const pcm = concatPcm(utterance);
       utterance = [];
       return [{ type: 'speech_end', pcm, endedAtSample: processed }];
     },
