@@ -186,4 +186,15 @@ describe('the reminder dialogue through the agent turn function', () => {
     const r = await turn("I've fallen and can't get up");
     assert.equal(r.emergency, true);
   });
+
+  test('"what time is it?" between the reminder and the answer: a bare "yes" still answers it', async () => {
+    t.clock.set(local('2026-04-07T08:00', zone));
+    const ids = t.announcements().at(-1)!.doseIds;
+    t.clock.advance(5 * MIN);
+    const time = await turn('what time is it?');
+    assert.equal(time.reply.text, "It's five past eight in the morning.");
+    const r = await turn('yes');
+    assert.equal(r.actions[0]!.tool, 'confirm_dose');
+    assert.deepEqual(ids.map(status), ['taken', 'taken']);
+  });
 });

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../common/clock.js';
 import { isAppError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { plain } from '../agent/local/intents.js';
 import { tokenize } from '../agent/local/numbers.js';
+import { timeQuestion } from '../agent/local/time-questions.js';
 import { asksDoseChange, detectEmergency } from '../agent/safety.js';
 import type { ActionRecord, Agent, TurnEvent, TurnInput, TurnResult } from '../agent/turn.js';
 import type { HealthStore } from '../store/health.js';
@@ -300,7 +302,8 @@ export function withReminderDialogue(
       }
       if (!answered || !personId) {
         const agent = agentOf();
-        if (personId) dialogue.supersede(personId);
+        // "What time is it?" between the reminder and the answer: a bare "yes" after it still answers.
+        if (personId && !timeQuestion(plain(tokenize(text)))) dialogue.supersede(personId);
         if (agent) return agent.runTurn(input);
         const reply = 'Sorry, I can only help with your medicine reminders right now.';
         const result: TurnResult = {
