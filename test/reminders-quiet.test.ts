@@ -96,7 +96,8 @@ describe('spoken output', () => {
         times: ['08:00'],
       });
       t.clock.set(local('2026-09-01T08:00', zone));
-      for (let i = 0; i < 100 && played.length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+      // Synthesis runs after the announcement; up to 60 s for espeak-ng on a loaded machine (was 10 s).
+      for (let i = 0; i < 600 && played.length < 3; i++) await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(
         played.map((p) => p.text),
         ["It's 8 o'clock.", 'Time for your Metformin, 500 milligrams, with breakfast.', 'Have you taken it?'],

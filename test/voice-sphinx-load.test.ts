@@ -75,7 +75,9 @@ const grace = (pcm: Int16Array) => 2000 + seconds(pcm) * 500;
 const STARVE = [10, 400] as const;
 
 test('a decoder starved of CPU (2.5% run time) still returns the command, not "no speech"', async () => {
-  const { d, pid } = await warmDecoder();
+  // The hard limit (10 s + the utterance by default) is not what this test is about (the last one is): on
+  // a loaded CI machine the starved decoder can need longer than that to catch up, so give it room.
+  const { d, pid } = await warmDecoder(60_000);
   const pcm = await say('my blood pressure is one forty over ninety');
   const release = throttle(pid, ...STARVE);
   try {

@@ -23,11 +23,14 @@ export interface AideProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `aide <args>` as a real process and resolves once it logs its URL. */
+/**
+ * Runs `aide <args>` as a real process and resolves once it logs its URL. The default wait is long: on a
+ * loaded CI machine node + tsx + a cloud service can take well over ten seconds to start.
+ */
 export async function spawnAide(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
 ): Promise<AideProcess> {
   const child = spawn(process.execPath, [aideBin, ...args], {
     env: { ...process.env, AIDE_LOG_LEVEL: 'info', ...env },
