@@ -83,13 +83,14 @@ export function listAlerts(
   q: { personId?: string; limit: number },
 ): AlertView[] {
   const { db, store } = deps;
-  const rows = (
+  /** The newest rows of an alert table, of one person or of everyone. */
+  const newest = (table: 'reminder_alerts' | 'device_alerts') =>
     q.personId
       ? db
-          .prepare('SELECT * FROM reminder_alerts WHERE person_id = ? ORDER BY raised_at DESC, id LIMIT ?')
+          .prepare(`SELECT * FROM ${table} WHERE person_id = ? ORDER BY raised_at DESC, id LIMIT ?`)
           .all(store.people.resolveId(q.personId), q.limit)
-      : db.prepare('SELECT * FROM reminder_alerts ORDER BY raised_at DESC, id LIMIT ?').all(q.limit)
-  ) as {
+      : db.prepare(`SELECT * FROM ${table} ORDER BY raised_at DESC, id LIMIT ?`).all(q.limit);
+  const rows = newest('reminder_alerts') as {
     id: string;
     person_id: string;
     kind: 'dose' | 'summary';
@@ -114,13 +115,13 @@ export function listAlerts(
   };
   const delivery = (id: string) =>
     (inOutbox.get(id) ? 'pending' : rejected?.get(id) ? 'rejected' : 'acknowledged') as AlertView['delivery'];
-  const others = (
-    q.personId
-      ? db
-          .prepare('SELECT * FROM device_alerts WHERE person_id = ? ORDER BY raised_at DESC, id LIMIT ?')
-          .all(store.people.resolveId(q.personId), q.limit)
-      : db.prepare('SELECT * FROM device_alerts ORDER BY raised_at DESC, id LIMIT ?').all(q.limit)
-  ) as { id: string; person_id: string; type: string; priority: number; raised_at: number }[];
+  const others = newest('device_alerts') as {
+    id: string;
+    person_id: string;
+    type: string;
+    priority: number;
+    raised_at: number;
+  }[];
   const fromAgent: AlertView[] = others.map((r) => {
     const d = delivery(r.id);
     return {
