@@ -130,7 +130,7 @@ describe('ingest worker crashes', { skip: quick && 'AIDE_TEST_QUICK', timeout: 3
     await waitFor(
       'both workers stored some',
       async () => (await stored(w1.url)) > 0 && (await stored(w2.url)) > 0,
-      30_000,
+      60_000,
       100,
     );
     const shares = [await stored(w1.url), await stored(w2.url)];

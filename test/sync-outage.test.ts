@@ -111,7 +111,7 @@ describe('outages during sync', { skip: quick && 'AIDE_TEST_QUICK', timeout: 300
         const r = await readyz();
         return r.status === 503 && r.body.includes('broker');
       },
-      10_000,
+      30_000,
       50,
     );
     await sleep(2000);
@@ -130,7 +130,7 @@ describe('outages during sync', { skip: quick && 'AIDE_TEST_QUICK', timeout: 300
         const r = await readyz();
         return r.status === 503 && r.body.includes('database');
       },
-      15_000,
+      60_000,
     );
     await sleep(20_000);
     await db.restart();
@@ -159,7 +159,7 @@ describe('outages during sync', { skip: quick && 'AIDE_TEST_QUICK', timeout: 300
         const r = await readyz();
         return r.status === 503 && r.body.includes('kafka');
       },
-      30_000,
+      60_000,
     );
     await sleep(20_000);
     const queued = dev.outbox.size();

@@ -16,7 +16,7 @@ import { ingestEnv, newPool, startIngestInProcess, startSyncServers, waitFor } f
 
 const users = { 'aide-ingest': 'ingest-secret', 'dev-set': 'pw-set', 'dev-quiet': 'pw-quiet' };
 
-describe('settings from the cloud', { timeout: 240_000 }, () => {
+describe('settings from the cloud', { timeout: 480_000 }, () => {
   let broker: MosquittoServer;
   let db: PostgresServer;
   let ingest: CloudHandle;
@@ -56,7 +56,7 @@ describe('settings from the cloud', { timeout: 240_000 }, () => {
             [id],
           )
         ).rows[0],
-      30_000,
+      60_000,
     );
   };
 
@@ -115,7 +115,7 @@ describe('settings from the cloud', { timeout: 240_000 }, () => {
       async () =>
         (await pool.query('SELECT timezone FROM people WHERE id = $1', [person.id])).rows[0]?.timezone ===
         'America/New_York',
-      30_000,
+      60_000,
     );
 
     // An older document (delayed, re-ordered) changes nothing.

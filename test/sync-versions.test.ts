@@ -24,7 +24,7 @@ import { waitFor } from './sync-helpers.js';
 
 const users = { 'aide-ingest': 'ingest-secret', 'dev-old': 'pw-old' };
 
-describe('a newer cloud talking to this device', { timeout: 120_000 }, () => {
+describe('a newer cloud talking to this device', { timeout: 300_000 }, () => {
   let broker: MosquittoServer;
   let cloud: MqttClient;
   let db: Db;
@@ -42,7 +42,7 @@ describe('a newer cloud talking to this device', { timeout: 120_000 }, () => {
       encode({ v: PROTOCOL_VERSION, id, createdAt: new Date().toISOString(), ...cmd }),
       { qos: 1 },
     );
-    return waitFor(`answer to ${id}`, () => commandAcks.get(id), 15_000, 50).then((a) => ({ id, ...a }));
+    return waitFor(`answer to ${id}`, () => commandAcks.get(id), 60_000, 50).then((a) => ({ id, ...a }));
   };
 
   before(async () => {
@@ -93,7 +93,7 @@ describe('a newer cloud talking to this device', { timeout: 120_000 }, () => {
       applyCommand: applier.apply,
     });
     engine.start();
-    await waitFor('device connected', () => engine.connected(), 15_000);
+    await waitFor('device connected', () => engine.connected(), 60_000);
   });
 
   after(async () => {
@@ -136,7 +136,7 @@ describe('a newer cloud talking to this device', { timeout: 120_000 }, () => {
         await ackNew();
         return rt.outbox.size() === 0;
       },
-      15_000,
+      60_000,
       50,
     );
     assert.ok(acked.size >= 2);
@@ -179,7 +179,7 @@ describe('a newer cloud talking to this device', { timeout: 120_000 }, () => {
       { qos: 1 },
     );
     assert.equal(
-      (await waitFor('second answer', () => commandAcks.get(unknownKind.id), 15_000, 50)).result,
+      (await waitFor('second answer', () => commandAcks.get(unknownKind.id), 60_000, 50)).result,
       'rejected',
     );
 
