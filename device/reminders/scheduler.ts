@@ -585,9 +585,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
   ) {
     const id = randomUUID();
     const person = store.people.getSync(personId);
-    const names = new Map(
-      store.medications.listSync(personId, { includeDeleted: true }).map((m) => [m.id, m.name]),
-    );
+    const names = store.medications.namesSync(personId);
     const named = items.map((i) => ({ name: names.get(i.medicationId) ?? 'medicine', dueAt: i.dueAt }));
     const medicationIds = [...new Set(items.map((i) => i.medicationId))];
     const doseIds = items.map((i) => i.doseId);
@@ -784,9 +782,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     },
     openDoses(personId) {
       const rows = q.openForPerson.all(personId) as (StateRow & { medication_id: string })[];
-      const names = new Map(
-        store.medications.listSync(personId, { includeDeleted: true }).map((m) => [m.id, m.name]),
-      );
+      const names = store.medications.namesSync(personId);
       const active = new Set(
         store.medications
           .listSync(personId)

@@ -108,7 +108,7 @@ export function listAlerts(
   const nameOf = (personId: string, medId: string) => {
     let m = names.get(personId);
     if (!m) {
-      m = new Map(store.medications.listSync(personId, { includeDeleted: true }).map((x) => [x.id, x.name]));
+      m = store.medications.namesSync(personId);
       names.set(personId, m);
     }
     return m.get(medId) ?? '';

@@ -89,10 +89,6 @@ export function createDosesRepo(
     'SELECT * FROM doses WHERE person_id = ? AND due_at >= ? AND due_at < ? ORDER BY due_at, medication_id',
   );
 
-  function namesOf(personId: string): Map<string, string> {
-    return new Map(meds.listSync(personId, { includeDeleted: true }).map((m) => [m.id, m.name]));
-  }
-
   const toDose = (r: Row, names: Map<string, string>): Dose => ({
     id: r.id,
     personId: r.person_id,
@@ -145,7 +141,7 @@ export function createDosesRepo(
     db.prepare(
       'UPDATE doses SET status = ?, confirmed_at = ?, confirmed_via = ?, version = version + 1, updated_at = ? WHERE id = ?',
     ).run(status, confirmedAt, status === 'missed' ? null : (via ?? null), now, r.id);
-    const dose = toDose(selectOne.get(r.id) as Row, namesOf(r.person_id));
+    const dose = toDose(selectOne.get(r.id) as Row, meds.namesSync(r.person_id));
     outbox.enqueue('dose_event', {
       id: dose.id,
       personId: dose.personId,
@@ -174,7 +170,7 @@ export function createDosesRepo(
       checkRange(q.from, q.to);
       const pid = people.resolveId(q.personId);
       repo.materialize(q.from, q.to, pid);
-      const names = namesOf(pid);
+      const names = meds.namesSync(pid);
       return (selectRange.all(pid, q.from, q.to) as Row[]).map((r) => toDose(r, names));
     },
     upcoming(personId, withinMs = 24 * 3600_000) {
@@ -194,7 +190,7 @@ export function createDosesRepo(
     get(id) {
       const r = selectOne.get(id) as Row | undefined;
       if (!r) throw notFound(`dose ${id} does not exist`);
-      return toDose(r, namesOf(r.person_id));
+      return toDose(r, meds.namesSync(r.person_id));
     },
     mark(id, status, opts = {}) {
       const result = db
@@ -204,7 +200,7 @@ export function createDosesRepo(
           // Same status again changes nothing; "missed" never overwrites an answer someone gave (a late
           // escalation racing a confirmation must not undo it).
           if (r.status === status || (status === 'missed' && r.status !== 'due')) {
-            return { dose: toDose(r, namesOf(r.person_id)), changed: false };
+            return { dose: toDose(r, meds.namesSync(r.person_id)), changed: false };
           }
           return { dose: setStatus(r, status, opts.via, opts.at ?? clock.now()), changed: true };
         })
@@ -233,7 +229,7 @@ export function createDosesRepo(
               `no dose of this medicine is due within ${window / 3600_000} h of ${iso(at)}`,
             );
           }
-          if (r.status === 'taken') return { dose: toDose(r, namesOf(r.person_id)), changed: false };
+          if (r.status === 'taken') return { dose: toDose(r, meds.namesSync(r.person_id)), changed: false };
           return { dose: setStatus(r, 'taken', opts.via ?? 'voice', at), changed: true };
         })
         .immediate();

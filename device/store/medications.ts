@@ -88,6 +88,8 @@ export interface MedicationsRepo {
   /** Active and inactive, not deleted; cached 1 h, invalidated on every change. */
   list(personId?: string): Promise<Medication[]>;
   listSync(personId?: string, opts?: { includeDeleted?: boolean }): Medication[];
+  /** A person's medicine names by id, deleted ones included (doses and alerts outlive their medicine). */
+  namesSync(personId: string): Map<string, string>;
   /** Medicines whose name (or dose text) matches what someone said, best first. */
   findByName(spoken: string, personId?: string): Promise<Medication[]>;
   /** Called after a schedule change so doses can be re-planned. */
@@ -312,6 +314,7 @@ export function createMedicationsRepo(
       return cached.read('medicines', pid, ttl.medicines, () => listSync(pid));
     },
     listSync,
+    namesSync: (personId) => new Map(listSync(personId, { includeDeleted: true }).map((m) => [m.id, m.name])),
     async findByName(spoken, personId) {
       const words = normalize(spoken)
         .split(' ')
