@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { decodeAudio } from '../device/audio/decode.js';
+import { concatPcm } from '../device/audio/wav.js';
 import type { DeviceHandle } from '../device/main.js';
 import { startVoiceDevice, synthWav } from './voice/device.js';
 import { openSession } from './voice/ws-client.js';
@@ -17,15 +18,7 @@ const say = async (text: string) =>
     maxSeconds: 60,
   });
 const silence = (seconds: number) => new Int16Array(Math.round(16000 * seconds));
-const join = (...parts: Int16Array[]) => {
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
+const join = (...parts: Int16Array[]) => concatPcm(parts);
 
 test('one recording with three commands separated by pauses yields three turns over the WebSocket', async () => {
   const s = await openSession(device.url);
