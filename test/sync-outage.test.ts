@@ -27,7 +27,7 @@ import {
   waitFor,
 } from './sync-helpers.js';
 
-describe('outages during sync', { skip: quick && 'AIDE_TEST_QUICK', timeout: 300_000 }, () => {
+describe('outages during sync', { skip: quick && 'AIDE_TEST_QUICK', timeout: 540_000 }, () => {
   let broker: MosquittoServer;
   let db: PostgresServer;
   let kafka: KafkaServer;
