@@ -1,4 +1,5 @@
 import { type Consumer, Kafka, logLevel, type Producer } from 'kafkajs';
+import type { z } from 'zod';
 import type { CloudContext } from '../context.js';
 import type { Channel } from './channels/channel.js';
 import { createEmailChannel } from './channels/email.js';
@@ -76,6 +77,18 @@ export async function start(ctx: CloudContext): Promise<void> {
   let stopped = false;
   readiness.set('kafka', { ready: false, detail: 'connecting' });
 
+  /** The record's payload when it fits `schema`; otherwise counted invalid and logged by field names only. */
+  function payloadOf<T>(schema: z.ZodType<T>, record: NotificationRecord, what: string): T | undefined {
+    const parsed = schema.safeParse(record.payload);
+    if (parsed.success) return parsed.data;
+    handled.inc({ outcome: 'invalid' });
+    log.warn(
+      { messageId: record.messageId, fields: parsed.error.issues.map((i) => i.path.join('.')) },
+      `${what} invalid; skipped`,
+    );
+    return undefined;
+  }
+
   async function handle(value: Buffer | null): Promise<void> {
     let record: NotificationRecord;
     try {
@@ -90,34 +103,19 @@ export async function start(ctx: CloudContext): Promise<void> {
       handled.inc({ outcome: 'ignored' });
       return;
     }
-    const parsed = alertRecordPayload.safeParse(record.payload);
-    if (!parsed.success) {
-      handled.inc({ outcome: 'invalid' });
-      log.warn(
-        { messageId: record.messageId, fields: parsed.error.issues.map((i) => i.path.join('.')) },
-        'alert payload invalid; skipped',
-      );
-      return;
-    }
-    const n = await dispatcher.dispatch(parsed.data);
+    const alert = payloadOf(alertRecordPayload, record, 'alert payload');
+    if (!alert) return;
+    const n = await dispatcher.dispatch(alert);
     handled.inc({ outcome: 'dispatched' });
     log.debug(
-      { messageId: record.messageId, alertId: parsed.data.id, recipients: n, traceId: record.traceId },
+      { messageId: record.messageId, alertId: alert.id, recipients: n, traceId: record.traceId },
       'alert dispatched',
     );
   }
 
   async function handleSummary(record: NotificationRecord): Promise<void> {
-    const parsed = summaryRecordPayload.safeParse(record.payload);
-    if (!parsed.success) {
-      handled.inc({ outcome: 'invalid' });
-      log.warn(
-        { messageId: record.messageId, fields: parsed.error.issues.map((i) => i.path.join('.')) },
-        'daily summary record invalid; skipped',
-      );
-      return;
-    }
-    const s = parsed.data;
+    const s = payloadOf(summaryRecordPayload, record, 'daily summary record');
+    if (!s) return;
     const reached = await dispatcher.dispatchTo(await composeSummary(pool, s), s.userId);
     await pool.query(
       'UPDATE daily_summaries SET delivered_at = COALESCE(delivered_at, $2) WHERE event_id = $1',
