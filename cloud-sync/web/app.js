@@ -715,13 +715,38 @@ const volumes = [
   ['100', 'Loud (100%)'],
 ];
 
+/** A setting picked from `list`: its value as a string, and the list with an unlisted value added. */
+function choice(list, value, labelOf) {
+  const current = value === undefined ? '' : String(value);
+  return {
+    current,
+    options: list.some(([x]) => x === current) ? list : [...list, [current, labelOf(current)]],
+  };
+}
+
+/** Radio buttons named `name`, one per [value, label] option, the current one checked. */
+const radios = (legend, name, { current, options }, ...more) =>
+  h(
+    'fieldset',
+    {},
+    h('legend', {}, legend),
+    options.map(([x, label]) =>
+      h(
+        'label',
+        { class: 'check' },
+        h('input', { type: 'radio', name, value: x, checked: x === current }),
+        label,
+      ),
+    ),
+    ...more,
+  );
+
 async function speakerTab(id, person) {
   const { deviceSettings: s } = await api('GET', `/v1/people/${id}/device-settings`);
   const v = s.values;
-  const rate = v['speech.rate'] === undefined ? '' : String(v['speech.rate']);
-  const options = speeds.some(([r]) => r === rate) ? speeds : [...speeds, [rate, `${rate} words a minute`]];
-  const volume = v['speech.volume'] === undefined ? '' : String(v['speech.volume']);
-  const volumeOptions = volumes.some(([x]) => x === volume) ? volumes : [...volumes, [volume, `${volume}%`]];
+  const rate = choice(speeds, v['speech.rate'], (r) => `${r} words a minute`);
+  const volume = choice(volumes, v['speech.volume'], (x) => `${x}%`);
+  const chosen = ({ current, options }) => options.find(([x]) => x === current)[1];
   const [quietStart, quietEnd] = v['reminders.quietHours'] ? v['reminders.quietHours'].split('-') : ['', ''];
   const status = h(
     'p',
@@ -735,8 +760,8 @@ async function speakerTab(id, person) {
       'div',
       { id: 'speaker-settings' },
       status,
-      h('p', {}, `Speaking speed: ${options.find(([r]) => r === rate)[1]}`),
-      h('p', {}, `Volume: ${volumeOptions.find(([x]) => x === volume)[1]}`),
+      h('p', {}, `Speaking speed: ${chosen(rate)}`),
+      h('p', {}, `Volume: ${chosen(volume)}`),
       h('p', {}, `Quiet hours: ${quietStart ? `${quietStart} to ${quietEnd}` : "the speaker's own"}`),
       h(
         'p',
@@ -750,31 +775,11 @@ async function speakerTab(id, person) {
     { novalidate: true, id: 'speaker-settings' },
     h('p', {}, 'How the speaker talks, and when it stays quiet. Changes are sent to the speaker.'),
     status,
-    h(
-      'fieldset',
-      {},
-      h('legend', {}, 'Speaking speed'),
-      options.map(([r, label]) =>
-        h(
-          'label',
-          { class: 'check' },
-          h('input', { type: 'radio', name: 'rate', value: r, checked: r === rate }),
-          label,
-        ),
-      ),
-    ),
-    h(
-      'fieldset',
-      {},
-      h('legend', {}, 'Volume'),
-      volumeOptions.map(([x, label]) =>
-        h(
-          'label',
-          { class: 'check' },
-          h('input', { type: 'radio', name: 'volume', value: x, checked: x === volume }),
-          label,
-        ),
-      ),
+    radios('Speaking speed', 'rate', rate),
+    radios(
+      'Volume',
+      'volume',
+      volume,
       h('p', { class: 'muted' }, 'Emergency instructions are always spoken at 80% or louder.'),
     ),
     h(
