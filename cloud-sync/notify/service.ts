@@ -1,6 +1,7 @@
-import { type Consumer, Kafka, logLevel, type Producer } from 'kafkajs';
+import type { Consumer, Producer } from 'kafkajs';
 import type { z } from 'zod';
 import type { CloudContext } from '../context.js';
+import { createKafkaClient } from '../ingest/kafka.js';
 import type { Channel } from './channels/channel.js';
 import { createEmailChannel } from './channels/email.js';
 import { createPushChannel } from './channels/push.js';
@@ -65,14 +66,7 @@ export async function start(ctx: CloudContext): Promise<void> {
   ]);
 
   const topic = config.AIDE_KAFKA_TOPIC_PREFIX + NOTIFICATION_TOPIC;
-  const kafka = new Kafka({
-    clientId: `aide-notify-${process.pid}`,
-    brokers: config.KAFKA_BROKERS.split(','),
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 3000,
-    requestTimeout: 10_000,
-    retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
-  });
+  const kafka = createKafkaClient(config.KAFKA_BROKERS.split(','), `aide-notify-${process.pid}`);
   let consumer: Consumer | undefined;
   let stopped = false;
   readiness.set('kafka', { ready: false, detail: 'connecting' });
