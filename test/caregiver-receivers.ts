@@ -46,10 +46,17 @@ export async function startSmtp(): Promise<{
       }
       // In arrival order: readdir's order is not, and Python names files `<sec>.M<µs>P<pid>Q<n>.<host>`
       // with µs not zero-padded, so a name sort puts M100000 before the earlier M99999.
-      files.sort((a, b) => a.order[0]! - b.order[0]! || a.order[1]! - b.order[1]! || a.order[2]! - b.order[2]!);
+      files.sort(
+        (a, b) => a.order[0]! - b.order[0]! || a.order[1]! - b.order[1]! || a.order[2]! - b.order[2]!,
+      );
       return files.map(({ path }) => {
         const raw = readFileSync(path, 'utf8');
-        return { raw, to: header(raw, 'To'), subject: header(raw, 'Subject'), messageId: header(raw, 'Message-ID') };
+        return {
+          raw,
+          to: header(raw, 'To'),
+          subject: header(raw, 'Subject'),
+          messageId: header(raw, 'Message-ID'),
+        };
       });
     },
     stop: () => proc.stop(),
