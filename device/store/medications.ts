@@ -197,6 +197,19 @@ export function createMedicationsRepo(
     });
   }
 
+  /** A created or changed medicine, inside the caller's transaction: stored, queued for sync, re-planned. */
+  function save(m: Medication): Medication {
+    if (m.endDate && m.endDate < m.startDate) {
+      throw invalidArgument(`endDate must not be before startDate, got ${m.endDate} < ${m.startDate}`, {
+        details: [{ field: 'endDate', rule: 'after_start', message: 'endDate must not be before startDate' }],
+      });
+    }
+    write(m);
+    enqueue(m);
+    for (const fn of listeners) fn(m);
+    return m;
+  }
+
   const repo: MedicationsRepo = {
     create(input, opts = {}) {
       const parsed = medicationCreateSchema.safeParse(input);
@@ -230,20 +243,7 @@ export function createMedicationsRepo(
             createdAt: iso(now),
             updatedAt: iso(now),
           };
-          if (med.endDate && med.endDate < med.startDate) {
-            throw invalidArgument(
-              `endDate must not be before startDate, got ${med.endDate} < ${med.startDate}`,
-              {
-                details: [
-                  { field: 'endDate', rule: 'after_start', message: 'endDate must not be before startDate' },
-                ],
-              },
-            );
-          }
-          write(med);
-          enqueue(med);
-          for (const fn of listeners) fn(med);
-          return med;
+          return save(med);
         })
         .immediate();
       cached.invalidate('medicines', personId);
@@ -267,20 +267,7 @@ export function createMedicationsRepo(
           const key = (m: Medication) =>
             JSON.stringify([m.times, m.days ?? null, m.startDate, m.endDate ?? null, m.active]);
           if (key(next) !== key(cur)) next.scheduleSince = next.updatedAt;
-          if (next.endDate && next.endDate < next.startDate) {
-            throw invalidArgument(
-              `endDate must not be before startDate, got ${next.endDate} < ${next.startDate}`,
-              {
-                details: [
-                  { field: 'endDate', rule: 'after_start', message: 'endDate must not be before startDate' },
-                ],
-              },
-            );
-          }
-          write(next);
-          enqueue(next);
-          for (const fn of listeners) fn(next);
-          return next;
+          return save(next);
         })
         .immediate();
       cached.invalidate('medicines', m.personId);
