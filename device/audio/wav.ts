@@ -21,6 +21,13 @@ export function pcmToWav(pcm: Int16Array, sampleRate = SAMPLE_RATE, channels = 1
   return Buffer.concat([h, data]);
 }
 
+/** PCM16 as floats in [-1, 1), what the ONNX models take. */
+export function pcmToFloat(pcm: Int16Array): Float32Array {
+  const out = new Float32Array(pcm.length);
+  for (let i = 0; i < pcm.length; i++) out[i] = pcm[i]! / 32768;
+  return out;
+}
+
 /** The parts one after another, as one buffer. */
 export function concatPcm(parts: Int16Array[]): Int16Array {
   const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));

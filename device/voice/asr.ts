@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { unavailable } from '../../common/errors.js';
-import { SAMPLE_RATE } from '../audio/wav.js';
-import { createSherpaStreamingAsr, planSherpaAsr } from './sherpa-layout.js';
+import { pcmToFloat, SAMPLE_RATE } from '../audio/wav.js';
+import { cleanTranscript, createSherpaStreamingAsr, planSherpaAsr } from './sherpa-layout.js';
 import { createSphinxStream, type UtteranceStream } from './sphinx-stream.js';
 
 /** What a recognizer heard. `confidence` is 0..1 (engines without one report 0.9 when they hear words). */
@@ -209,15 +209,9 @@ export function createSherpaAsr(dir: string): AsrEngine {
     name: 'sherpa',
     async transcribe(pcm) {
       const stream = recognizer.createStream();
-      const samples = new Float32Array(pcm.length);
-      for (let i = 0; i < pcm.length; i++) samples[i] = pcm[i]! / 32768;
-      stream.acceptWaveform({ samples, sampleRate: SAMPLE_RATE });
+      stream.acceptWaveform({ samples: pcmToFloat(pcm), sampleRate: SAMPLE_RATE });
       const result = await recognizer.decodeAsync(stream);
-      const text = String(result.text ?? '')
-        .toLowerCase()
-        .replace(/[^a-z0-9' ]+/g, ' ')
-        .replace(/\s+/g, ' ')
-        .trim();
+      const text = cleanTranscript(result.text);
       return { text, confidence: text ? 0.9 : 0 };
     },
   };

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import { unavailable } from '../../common/errors.js';
-import { SAMPLE_RATE } from '../audio/wav.js';
+import { pcmToFloat, SAMPLE_RATE } from '../audio/wav.js';
 import type { AsrEngine, Transcript } from './asr.js';
 import type { UtteranceStream } from './sphinx-stream.js';
 
@@ -100,18 +100,12 @@ export function planSherpaAsr(dir: string, files: string[] = readdirSync(dir)): 
 const require = createRequire(import.meta.url);
 
 /** Lower-case words, digits and apostrophes (zipformer models answer in capitals). */
-const clean = (t: unknown) =>
+export const cleanTranscript = (t: unknown) =>
   String(t ?? '')
     .toLowerCase()
     .replace(/[^a-z0-9' ]+/g, ' ')
     .replace(/\s+/g, ' ')
     .trim();
-
-const toFloat = (pcm: Int16Array) => {
-  const out = new Float32Array(pcm.length);
-  for (let i = 0; i < pcm.length; i++) out[i] = pcm[i]! / 32768;
-  return out;
-};
 
 /**
  * A streaming zipformer through sherpa-onnx's OnlineRecognizer: audio is decoded while the person
@@ -136,7 +130,7 @@ export function createSherpaStreamingAsr(modelConfig: Record<string, unknown>): 
     let last = '';
     const drain = () => {
       while (recognizer.isReady(stream)) recognizer.decode(stream);
-      const text = clean(recognizer.getResult(stream).text);
+      const text = cleanTranscript(recognizer.getResult(stream).text);
       if (text !== last) {
         last = text;
         if (text) onPartial?.(text);
@@ -145,7 +139,7 @@ export function createSherpaStreamingAsr(modelConfig: Record<string, unknown>): 
     };
     return {
       push(pcm: Int16Array) {
-        stream.acceptWaveform({ samples: toFloat(pcm), sampleRate: SAMPLE_RATE });
+        stream.acceptWaveform({ samples: pcmToFloat(pcm), sampleRate: SAMPLE_RATE });
         drain();
       },
       end(): Transcript {

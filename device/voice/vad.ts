@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { unavailable } from '../../common/errors.js';
-import { concatPcm } from '../audio/wav.js';
+import { concatPcm, pcmToFloat } from '../audio/wav.js';
 
 const require = createRequire(import.meta.url);
 type Ort = typeof import('onnxruntime-node');
@@ -125,9 +125,7 @@ export function createEndpointer(vad: Vad, opts: EndpointerOptions) {
       let off = 0;
       for (; off + win <= all.length; off += win) {
         const w = all.slice(off, off + win);
-        const f = new Float32Array(win);
-        for (let i = 0; i < win; i++) f[i] = w[i]! / 32768;
-        const p = await vad.probability(f);
+        const p = await vad.probability(pcmToFloat(w));
         processed += win;
         const isSpeech = p >= opts.threshold;
         if (!speaking) {
