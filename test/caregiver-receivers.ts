@@ -30,7 +30,8 @@ export async function startSmtp(): Promise<{
     cwd: dir,
     logFile: join(dir, 'smtp.log'),
   });
-  await waitUntilReady(proc, 'aiosmtpd', () => canConnect(port), 15_000);
+  // Python and aiosmtpd's imports can take a while on a loaded CI machine.
+  await waitUntilReady(proc, 'aiosmtpd', () => canConnect(port), 30_000);
   const header = (raw: string, name: string) =>
     new RegExp(`^${name}: (.*)$`, 'mi').exec(raw)?.[1]?.trim() ?? '';
   return {

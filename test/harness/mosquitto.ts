@@ -115,7 +115,7 @@ async function startIn(dir: string, mosquitto: string, opts: MosquittoOptions): 
       proc,
       'mosquitto',
       async () => listensOn(proc.pid, plainPort) && (tlsPort === undefined || listensOn(proc.pid, tlsPort)),
-      15_000,
+      30_000, // returns as soon as it listens; a loaded CI machine can be slow to start it
     );
     return proc;
   };

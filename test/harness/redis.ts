@@ -43,7 +43,8 @@ async function startIn(dir: string, redis: string): Promise<RedisServer> {
       cwd: dir,
       logFile: join(dir, 'redis.log'),
     });
-    await waitUntilReady(proc, 'redis', async () => listensOn(proc.pid, port), 15_000);
+    // Returns as soon as it listens; a loaded CI machine can be slow to start it.
+    await waitUntilReady(proc, 'redis', async () => listensOn(proc.pid, port), 30_000);
     return proc;
   };
   const handle = await createServerHandle(dir, launch);
