@@ -5,10 +5,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
 import { type ApiUnderTest, addDeviceWithPerson, call, signUp, startApi } from './caregiver-helpers.js';
 import { type PostgresServer, startPostgres } from './harness/index.js';
+import { newPool } from './support/common.js';
 
 describe('pairing, caregivers, object-level authorization and the audit log', () => {
   let pgServer: PostgresServer;
@@ -35,8 +36,7 @@ describe('pairing, caregivers, object-level authorization and the audit log', ()
 
   before(async () => {
     pgServer = await startPostgres();
-    db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-    db.on('error', (e) => void e /* the server stops before the pool in after() */);
+    db = newPool(pgServer.url, 2);
     // The broker's password file, as provisioning writes it (mosquitto_passwd, PBKDF2-SHA512).
     const passwordFile = join(mkdtempSync(join(tmpdir(), 'aide-pw-')), 'passwd');
     writeFileSync(passwordFile, '');

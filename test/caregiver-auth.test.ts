@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { generateKeyPair, importJWK, SignJWT } from 'jose';
-import pg from 'pg';
+import type pg from 'pg';
 import { type ApiUnderTest, call, signUp, startApi } from './caregiver-helpers.js';
 import { type PostgresServer, startPostgres } from './harness/index.js';
+import { newPool } from './support/common.js';
 
 const ISS = 'http://api.test';
 const AUD = 'aide-caregiver-api';
@@ -23,8 +24,7 @@ describe('caregiver accounts and tokens', () => {
       AIDE_AUTH_RATE_LIMIT_PER_MIN: '1000',
       AIDE_RATE_LIMIT_PER_MIN: '1000',
     });
-    db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-    db.on('error', () => {});
+    db = newPool(pgServer.url, 2);
   });
   after(async () => {
     await api?.close();

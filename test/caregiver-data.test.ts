@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
 import { type ApiUnderTest, addDeviceWithPerson, call, signUp, startApi } from './caregiver-helpers.js';
 import { type PostgresServer, startPostgres } from './harness/index.js';
+import { newPool } from './support/common.js';
 
 describe('health data endpoints over the sync tables, and medicine changes as device commands', () => {
   let pgServer: PostgresServer;
@@ -49,8 +50,7 @@ describe('health data endpoints over the sync tables, and medicine changes as de
 
   before(async () => {
     pgServer = await startPostgres();
-    db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-    db.on('error', () => {});
+    db = newPool(pgServer.url, 2);
     api = await startApi({
       DATABASE_URL: pgServer.url,
       AIDE_RATE_LIMIT_PER_MIN: '10000',

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
-import pg from 'pg';
+import type pg from 'pg';
 import { createKeySealer, parseKeyEncryptionKeys } from '../cloud-sync/api/auth/key-sealing.js';
 import { createSigningKeys } from '../cloud-sync/api/auth/keys.js';
 import { loadCloudConfig } from '../cloud-sync/config.js';
 import { call, signUp, startApi } from './caregiver-helpers.js';
 import { type PostgresServer, startPostgres } from './harness/index.js';
-import { waitFor } from './support/common.js';
+import { newPool, waitFor } from './support/common.js';
 
 const kek = () => randomBytes(32).toString('base64');
 
@@ -37,8 +37,7 @@ describe('JWT signing keys are encrypted at rest', () => {
 
   before(async () => {
     pgServer = await startPostgres();
-    db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-    db.on('error', () => {});
+    db = newPool(pgServer.url, 2);
   });
   after(async () => {
     await db?.end();

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
+import type pg from 'pg';
 import { addDeviceWithPerson } from './caregiver-helpers.js';
 import { startSmtp } from './caregiver-receivers.js';
 import { freePort, getKafka, type PostgresServer, quick, startPostgres } from './harness/index.js';
-import { waitFor } from './support/common.js';
+import { newPool, waitFor } from './support/common.js';
 import { type AideProcess, spawnAide } from './support/spawn-aide.js';
 
 const ALERTS = 1000;
@@ -19,8 +19,7 @@ let db: pg.Pool;
 before(async () => {
   if (quick) return;
   [pgServer, smtp] = await Promise.all([startPostgres(), startSmtp()]);
-  db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-  db.on('error', () => {});
+  db = newPool(pgServer.url, 2);
 });
 after(async () => {
   await db?.end();

@@ -3,11 +3,12 @@ import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 // @ts-expect-error oidc-provider ships no type declarations
 import Provider from 'oidc-provider';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Browser } from 'playwright-core';
 import { type ApiUnderTest, call, signUp, startApi } from './caregiver-helpers.js';
 import { freePort, type PostgresServer, startPostgres } from './harness/index.js';
 import { launchChromium } from './support/browser.js';
+import { newPool } from './support/common.js';
 
 /** Accounts at the identity provider: id → claims. */
 const accounts: Record<string, { email: string; email_verified: boolean; name: string }> = {};
@@ -21,8 +22,7 @@ describe('sign-in with an external OpenID Connect provider (oidc-provider, autho
 
   before(async () => {
     pgServer = await startPostgres();
-    db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-    db.on('error', () => {});
+    db = newPool(pgServer.url, 2);
     const [idpPort, apiPort] = [await freePort(), await freePort()];
     const issuer = `http://127.0.0.1:${idpPort}`;
     const apiBase = `http://127.0.0.1:${apiPort}`;

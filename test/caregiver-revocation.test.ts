@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 import { addDeviceWithPerson, call, signUp, spawnCloudApi, stopAide } from './caregiver-helpers.js';
 import { type PostgresServer, type RedisServer, startPostgres, startRedis } from './harness/index.js';
+import { newPool } from './support/common.js';
 import type { AideProcess } from './support/spawn-aide.js';
 
 describe('revocation and audit across two API processes (real PostgreSQL and Redis)', () => {
@@ -39,8 +40,7 @@ describe('revocation and audit across two API processes (real PostgreSQL and Red
     // One after the other: the first migrates, the second finds the schema ready.
     a = await start();
     b = await start();
-    db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-    db.on('error', () => {});
+    db = newPool(pgServer.url, 2);
     await addDeviceWithPerson(db, device, person, 'Rosa');
     await db.query(
       `INSERT INTO measurements (id, device_id, person_id, type, value, unit, taken_at, version, updated_at, message_id)

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
 import { createPairingCode } from '../cloud-sync/api/people/pairing.js';
 import { type ApiUnderTest, addDeviceWithPerson, startApi } from './caregiver-helpers.js';
 import { type PostgresServer, startPostgres } from './harness/index.js';
 import { axe, launchChromium } from './support/browser.js';
+import { newPool } from './support/common.js';
 
 describe('caregiver web app in Chromium (phone-sized), with axe-core', () => {
   let pgServer: PostgresServer;
@@ -19,8 +20,7 @@ describe('caregiver web app in Chromium (phone-sized), with axe-core', () => {
 
   before(async () => {
     pgServer = await startPostgres();
-    db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-    db.on('error', () => {});
+    db = newPool(pgServer.url, 2);
     api = await startApi({
       DATABASE_URL: pgServer.url,
       AIDE_RATE_LIMIT_PER_MIN: '10000',

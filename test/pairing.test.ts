@@ -6,13 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
 import { createLogger, silentLogger } from '../common/log.js';
 import { parseWav } from '../device/audio/wav.js';
 import { loadDeviceConfig } from '../device/config.js';
 import { type DeviceHandle, startDevice } from '../device/main.js';
 import { type ApiUnderTest, addDeviceWithPerson, call, signUp, startApi } from './caregiver-helpers.js';
 import { type PostgresServer, startPostgres } from './harness/index.js';
+import { newPool } from './support/common.js';
 import { runAide } from './support/spawn-aide.js';
 import { synthWav } from './voice/device.js';
 
@@ -27,8 +28,7 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'aide-pair-'));
 
 before(async () => {
   pgServer = await startPostgres();
-  db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
-  db.on('error', () => {});
+  db = newPool(pgServer.url, 2);
   const passwordFile = join(tmp(), 'passwd');
   writeFileSync(passwordFile, '');
   execFileSync('mosquitto_passwd', ['-b', passwordFile, 'dev-pair', 'pair-secret-1']);
