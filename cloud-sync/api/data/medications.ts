@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Clock } from '../../../common/clock.js';
 import { notFound } from '../../../common/errors.js';
 import { inTx } from '../../db/tx.js';
+import type { MedicinePayload } from '../../protocol/index.js';
 import { type AuditLog, auditActor } from '../audit.js';
 
 // Caregivers change medicines on the device, which is the system of record: a change is written as a
@@ -30,24 +31,6 @@ export const medicationPatch = z
   .strict()
   .refine((v) => Object.keys(v).length > 0, 'must change at least one field');
 
-/** The `medicine` sync payload (outbox contract), which medicine_upsert / medicine_delete commands carry. */
-export interface MedicinePayload {
-  id: string;
-  personId: string;
-  name: string;
-  dose?: string;
-  form?: string;
-  instructions?: string;
-  times: string[];
-  days?: string[];
-  startDate: string;
-  endDate?: string;
-  active: boolean;
-  version: number;
-  updatedAt: string;
-  deleted?: boolean;
-}
-
 export type SyncStatus = 'pending' | 'confirmed' | 'rejected' | 'expired';
 
 interface CommandRow {
@@ -68,7 +51,8 @@ interface MedicineRow {
   form: string | null;
   instructions: string | null;
   times: string[];
-  days: string[] | null;
+  /** Written from validated input (the payload's weekday names). */
+  days: NonNullable<MedicinePayload['days']> | null;
   start_date: string;
   end_date: string | null;
   active: boolean;
