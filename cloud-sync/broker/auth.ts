@@ -1,13 +1,8 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, writeFileSync } from 'node:fs';
-import { promisify } from 'node:util';
-import { deviceIdPattern, TOPIC_ROOT } from '../protocol/index.js';
-
-const run = promisify(execFile);
+import { TOPIC_ROOT } from '../protocol/index.js';
 
 /**
- * Mosquitto password file + ACL for Aide. Each device's MQTT user name is its device id; `pattern`
+ * Mosquitto ACL for Aide (devices.ts keeps the password file). Each device's MQTT user name is its device id; `pattern`
  * lines use `%u`, so a device can only publish under `aide/v1/{its id}/up/` and read its own
  * acknowledgements and commands. Cloud services get their own users with wildcard access.
  *
@@ -47,31 +42,4 @@ export function brokerAcl(services: Pick<ServiceUser, 'username' | 'role'>[]): s
 /** A fresh device password, issued at provisioning (kept on the device, mode 0600). */
 export function issueDevicePassword(): string {
   return randomBytes(24).toString('base64url');
-}
-
-/** Writes the password file with `mosquitto_passwd -b` (salted PBKDF2-SHA512) and the ACL file. */
-export async function writeBrokerAuth(opts: {
-  passwordFile: string;
-  aclFile: string;
-  devices: { deviceId: string; password: string }[];
-  services: ServiceUser[];
-  mosquittoPasswd?: string;
-}): Promise<void> {
-  const passwd = opts.mosquittoPasswd ?? 'mosquitto_passwd';
-  writeFileSync(opts.passwordFile, '', { mode: 0o600 });
-  for (const d of opts.devices) {
-    if (!deviceIdPattern.test(d.deviceId))
-      throw new Error(`deviceId must be 3-64 letters, digits, - or _, got ${JSON.stringify(d.deviceId)}`);
-  }
-  const names = new Set<string>();
-  for (const u of [
-    ...opts.services.map((s) => ({ name: s.username, password: s.password })),
-    ...opts.devices.map((d) => ({ name: d.deviceId, password: d.password })),
-  ]) {
-    if (names.has(u.name)) throw new Error(`user ${u.name} appears twice`);
-    names.add(u.name);
-    await run(passwd, ['-b', opts.passwordFile, u.name, u.password]);
-  }
-  chmodSync(opts.passwordFile, 0o600);
-  writeFileSync(opts.aclFile, brokerAcl(opts.services), { mode: 0o600 });
 }
