@@ -162,11 +162,6 @@ export function remoteEngines(
   };
 }
 
-export const createRemoteAsr = (s: RemoteSpeechSettings, deps: RemoteDeps) =>
-  remoteAsr(s, remoteHandle(s, deps));
-export const createRemoteTts = (s: RemoteSpeechSettings, deps: RemoteDeps) =>
-  remoteTts(s, remoteHandle(s, deps));
-
 /** Confidence from whatever the server reports (segment avg_logprob, token logprobs), else 0.9 when it heard words. */
 export function remoteConfidence(body: Record<string, unknown>, text: string): number {
   if (!text) return 0;
