@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
@@ -296,8 +296,3 @@ export function listModels(root: string): ModelRow[] {
     checksum: m.files.every((f) => f.sha256) ? 'manifest' : lock.models[m.id] ? 'lock' : 'none',
   }));
 }
-
-export const installedIds = (root: string) =>
-  existsSync(join(root, 'installed'))
-    ? readdirSync(join(root, 'installed')).filter((n) => !n.startsWith('.') && !n.endsWith('.prev'))
-    : [];
