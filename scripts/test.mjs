@@ -17,7 +17,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TEST_DIRS = ['common', 'device', 'cloud-sync', 'bin', 'scripts', 'test'];
-const SKIP_DIRS = new Set(['node_modules', 'data', 'models', 'bench', 'coverage']);
+// The agent's runtime data folders are not searched. Fetched models live in the top-level models/, which is
+// not in TEST_DIRS, so device/models/ (code, with its own tests) runs like any other folder.
+const SKIP_DIRS = new Set(['node_modules', 'data', 'bench', 'coverage']);
 
 function parseArgs(argv) {
   const opts = { quick: false, filters: [], nodeFlags: [] };
