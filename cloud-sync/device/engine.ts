@@ -14,12 +14,15 @@ import {
   deviceSubscriptions,
   type Envelope,
   encode,
+  envelopeBytes,
   MAX_BATCH_RECORDS,
-  MAX_MESSAGE_BYTES,
+  MAX_RECORD_BYTES,
   PROTOCOL_VERSION,
   parseTopic,
+  RECORD_MAX_BYTES_RULE,
   upTopic,
 } from '../protocol/index.js';
+import { nextBatch, recordEnvelope, type TooLarge } from './batch.js';
 import type { CommandResult } from './commands.js';
 
 export interface SyncEngineOptions {
@@ -59,6 +62,15 @@ interface InFlight {
  * and deletes a row only when the cloud acknowledges its message id (stored or duplicate), never on
  * the broker's PUBACK. One batch is in flight at a time, so the cloud sees each device's changes in
  * order; alerts (priority ≥ 1) travel on their own lane and do not wait behind a catch-up batch.
+ *
+ * A row whose envelope is above MAX_RECORD_BYTES can never be accepted by the cloud. It is neither sent
+ * nor dropped: it stays in the outbox (health data is never thrown away, and a later version may carry
+ * it), the rows behind it flow on, and it is reported: `aide_sync_outbox_too_large` counts such rows,
+ * the `sync` readiness entry turns not-ready naming the rule, and its message id, kind and size (never
+ * its content) are logged once. The store does not refuse such a change at write time: its inputs'
+ * own limits keep records well below this size, and the writers that could exceed it (the reminder
+ * scheduler's missed-dose alert after a long power cut) are internal, where a refusal would lose the
+ * change itself, not just its copy for the cloud.
  */
 export function createSyncEngine(o: SyncEngineOptions) {
   const batchMax = Math.min(o.batchMax ?? 200, MAX_BATCH_RECORDS);
@@ -84,6 +96,10 @@ export function createSyncEngine(o: SyncEngineOptions) {
     'result',
   ]);
   const ackLatency = metrics.histogram('aide_sync_ack_seconds', 'Publish to cloud acknowledgement');
+  const tooLargeGauge = metrics.gauge(
+    'aide_sync_outbox_too_large',
+    `Changes kept in the outbox unsent: above the cloud's ${MAX_RECORD_BYTES}-byte record limit`,
+  );
   const rejectStmt = o.db.prepare(
     'INSERT OR IGNORE INTO sync_rejected (message_id, kind, seq, code, fields, rejected_at) VALUES (?, ?, ?, ?, ?, ?)',
   );
@@ -93,6 +109,7 @@ export function createSyncEngine(o: SyncEngineOptions) {
   const urgent = new Map<string, number>(); // message id → sent at
   const deferred = new Map<string, number>(); // message id → offer again at
   const known = new Map<string, OutboxMessage>(); // in flight, for rejection bookkeeping
+  const tooLarge = new Map<string, number>(); // message id → envelope bytes, kept and never sent
   let timer: ReturnType<Clock['setTimeout']> | undefined;
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let stopped = false;
@@ -102,28 +119,35 @@ export function createSyncEngine(o: SyncEngineOptions) {
 
   let connState = 'connecting';
   let lastSize = 0;
-  /** One readiness entry: connection state, and the backlog alarm on top of it. */
-  const report = () =>
+  /** One readiness entry: connection state, and the backlog alarm and held rows on top of it. */
+  const report = () => {
+    const problems = [
+      ...(alarmed ? [`outbox backlog ${lastSize} ≥ ${alarmAt}`] : []),
+      ...(tooLarge.size ? [`${tooLarge.size} change(s) held unsent (${RECORD_MAX_BYTES_RULE})`] : []),
+    ];
     o.readiness?.set('sync', {
-      ready: connState === 'connected' && !alarmed,
+      ready: connState === 'connected' && problems.length === 0,
       optional: true,
-      detail: alarmed ? `outbox backlog ${lastSize} ≥ ${alarmAt} (${connState})` : connState,
+      detail: problems.length ? `${problems.join('; ')} (${connState})` : connState,
     });
+  };
   const setState = (state: string) => {
     connState = state;
     report();
   };
 
-  function envelope(m: OutboxMessage): Envelope {
-    return {
-      v: PROTOCOL_VERSION,
-      id: m.messageId,
-      deviceId,
-      seq: m.seq,
-      kind: m.kind,
-      createdAt: new Date(m.createdAt).toISOString(),
-      payload: m.payload,
-    };
+  const envelope = (m: OutboxMessage): Envelope => recordEnvelope(deviceId, m);
+
+  /** Keeps a row the cloud can never accept out of both lanes; see the comment on createSyncEngine. */
+  function holdTooLarge({ row, bytes }: TooLarge): void {
+    if (tooLarge.has(row.messageId)) return;
+    tooLarge.set(row.messageId, bytes);
+    tooLargeGauge.set(tooLarge.size);
+    log.error(
+      { messageId: row.messageId, kind: row.kind, seq: row.seq, bytes, rule: RECORD_MAX_BYTES_RULE },
+      'change too large for the cloud kept in the outbox unsent; the changes behind it go on',
+    );
+    report();
   }
 
   function controlEnvelope(kind: string, payload: unknown): Envelope {
@@ -192,11 +216,17 @@ export function createSyncEngine(o: SyncEngineOptions) {
       const now = clock.now();
       for (const [id, at] of deferred) if (at <= now) deferred.delete(id);
       // Urgent lane: alerts and other priority rows, each on its own, even while a batch is out.
-      for (const r of outbox.peek(20)) {
+      for (const r of outbox.peek(20 + tooLarge.size)) {
         if (r.priority === 0) break;
         const sentAt = urgent.get(r.messageId);
-        if (deferred.has(r.messageId) || batch?.ids.includes(r.messageId)) continue;
+        if (deferred.has(r.messageId) || tooLarge.has(r.messageId) || batch?.ids.includes(r.messageId))
+          continue;
         if (sentAt !== undefined && now - sentAt < ackTimeoutMs) continue;
+        const bytes = envelopeBytes(envelope(r));
+        if (bytes > MAX_RECORD_BYTES) {
+          holdTooLarge({ row: r, bytes });
+          continue;
+        }
         if (sentAt !== undefined) resent.inc();
         known.set(r.messageId, r);
         client.publish(upTopic(deviceId, r.kind), encode(envelope(r)), { qos: 1 });
@@ -207,17 +237,14 @@ export function createSyncEngine(o: SyncEngineOptions) {
       // Normal lane: one batch in flight; a batch not acknowledged in time goes again, same ids.
       if (batch && now - batch.sentAt < ackTimeoutMs) return;
       if (batch) resent.inc();
-      const rows: OutboxMessage[] = [];
-      let bytes = 200;
-      for (const r of outbox.peek(batchMax + urgent.size + deferred.size)) {
-        if (urgent.has(r.messageId) || deferred.has(r.messageId)) continue;
-        const size = Buffer.byteLength(JSON.stringify(r.payload)) + 250;
-        if (rows.length && (rows.length >= batchMax || bytes + size > MAX_MESSAGE_BYTES - 4096)) break;
-        rows.push(r);
-        bytes += size;
-      }
+      const next = nextBatch(outbox.peek(batchMax + urgent.size + deferred.size + tooLarge.size), {
+        deviceId,
+        batchMax,
+        skip: (id) => urgent.has(id) || deferred.has(id) || tooLarge.has(id),
+      });
+      for (const t of next.tooLarge) holdTooLarge(t);
       batch = undefined;
-      sendBatch(rows);
+      sendBatch(next.rows);
     } catch (err) {
       log.error({ err: (err as Error).message }, 'sync publish failed');
     } finally {

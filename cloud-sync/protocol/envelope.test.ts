@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { decodeUpstream, encode, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from './envelope.js';
+import {
+  decodeUpstream,
+  encode,
+  envelopeBytes,
+  MAX_MESSAGE_BYTES,
+  MAX_RECORD_BYTES,
+  PROTOCOL_VERSION,
+} from './envelope.js';
 import { ackTopic, downTopic, ingestSubscription, parseTopic, upTopic } from './topics.js';
 
 const now = new Date().toISOString();
@@ -99,4 +106,47 @@ test('a batch is checked record by record; malformed and oversize bodies are dro
     reason: 'oversize',
     deviceId: 'dev-1',
   });
+});
+
+test('a record above MAX_RECORD_BYTES is rejected on its own, attributably, naming the rule and not its content', () => {
+  // A missed-dose alert whose dose list grew past the limit (loose payload: valid but for its size).
+  const big = reading({
+    kind: 'alert',
+    payload: {
+      id: randomUUID(),
+      personId: randomUUID(),
+      type: 'missed_dose',
+      priority: 1,
+      message: 'Mum has missed doses.',
+      at: now,
+      data: { doseIds: Array.from({ length: 1800 }, () => randomUUID()) },
+    },
+  });
+  assert.ok(envelopeBytes(big) > MAX_RECORD_BYTES);
+  const before = reading();
+  const after = reading();
+  const body = encode({ v: 1, deviceId: 'dev-1', messages: [before, big, after] });
+  assert.ok(body.byteLength <= MAX_MESSAGE_BYTES, 'the batch itself is within the message limit');
+  const out = decodeUpstream(upTopic('dev-1', 'batch'), body);
+  assert.ok(out.ok);
+  assert.equal(out.items[0]!.ok, true);
+  assert.deepEqual(out.items[1], {
+    ok: false,
+    id: big.id,
+    status: 'rejected',
+    code: 'invalid_argument',
+    fields: [`record:max_bytes_${MAX_RECORD_BYTES}`],
+  });
+  assert.equal(out.items[2]!.ok, true);
+  // The same on its own topic.
+  const alone = decodeUpstream(upTopic('dev-1', 'alert'), encode(big));
+  assert.ok(alone.ok);
+  assert.deepEqual(alone.items[0], out.items[1]);
+  // At the limit exactly it is accepted (the size counts the envelope as JSON in UTF-8).
+  const data = big.payload as unknown as { data: { doseIds: string[] } };
+  while (envelopeBytes(big) > MAX_RECORD_BYTES) data.data.doseIds.pop();
+  data.data.doseIds.push('x'.repeat(MAX_RECORD_BYTES - envelopeBytes(big) - 3));
+  assert.equal(envelopeBytes(big), MAX_RECORD_BYTES);
+  const fits = decodeUpstream(upTopic('dev-1', 'alert'), encode(big));
+  assert.ok(fits.ok && fits.items[0]!.ok);
 });

@@ -21,8 +21,15 @@ import { deviceIdPattern, parseTopic } from './topics.js';
 export const PROTOCOL_VERSION = 1;
 /** Largest MQTT payload either side sends or accepts (the broker's message_size_limit matches). */
 export const MAX_MESSAGE_BYTES = 256 * 1024;
-/** Largest single record inside a batch. */
+/**
+ * Largest single record: its envelope as UTF-8 JSON (`envelopeBytes`), in a batch or on its own. Ingest
+ * answers a larger one `rejected` (invalid_argument, `RECORD_MAX_BYTES_RULE`) so the rest of its batch
+ * carries on; the device never sends one (it keeps it in its outbox, see cloud-sync/device/batch.ts).
+ * A record this size plus the batch wrapper always fits in MAX_MESSAGE_BYTES.
+ */
 export const MAX_RECORD_BYTES = 64 * 1024;
+/** The field/rule named when a record is above MAX_RECORD_BYTES. */
+export const RECORD_MAX_BYTES_RULE = `record:max_bytes_${MAX_RECORD_BYTES}`;
 export const MAX_BATCH_RECORDS = 500;
 
 const id = z.guid();
@@ -99,6 +106,20 @@ export function issueFields(err: z.ZodError): string[] {
   return err.issues.slice(0, 20).map((i) => `${i.path.map(String).join('.') || '(root)'}:${i.code}`);
 }
 
+/**
+ * Size of one envelope as JSON in UTF-8. The device measures the envelope it is about to encode, ingest
+ * the envelope it parsed: JSON.stringify of parsed JSON gives back the same text, so both agree.
+ */
+export const envelopeBytes = (envelope: unknown): number => Buffer.byteLength(JSON.stringify(envelope));
+
+/** Exact size of the `batch` message `encode({v, deviceId, messages})` for envelopes of these sizes. */
+export function batchBytes(deviceId: string, sizes: readonly number[]): number {
+  const wrapper = envelopeBytes({ v: PROTOCOL_VERSION, deviceId, messages: [] });
+  let total = wrapper + Math.max(0, sizes.length - 1); // commas between envelopes
+  for (const n of sizes) total += n;
+  return total;
+}
+
 export type Decoded =
   | { ok: true; envelope: Envelope }
   | { ok: false; id?: string; status: 'rejected' | 'deferred'; code: string; fields?: string[] };
@@ -121,6 +142,15 @@ export function checkEnvelope(raw: unknown, topicDeviceId: string): Decoded {
     };
   if (env.data.deviceId !== topicDeviceId)
     return { ok: false, id: maybeId, status: 'rejected', code: 'permission_denied' };
+  // Before the kind's schema: a record this large is refused whole, naming the rule and never content.
+  if (envelopeBytes(raw) > MAX_RECORD_BYTES)
+    return {
+      ok: false,
+      id: maybeId,
+      status: 'rejected',
+      code: 'invalid_argument',
+      fields: [RECORD_MAX_BYTES_RULE],
+    };
   const kind = env.data.kind;
   const schema = isRecordKind(kind)
     ? recordPayloads[kind]
