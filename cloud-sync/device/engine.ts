@@ -68,9 +68,9 @@ interface InFlight {
  * it), the rows behind it flow on, and it is reported: `aide_sync_outbox_too_large` counts such rows,
  * the `sync` readiness entry turns not-ready naming the rule, and its message id, kind and size (never
  * its content) are logged once. The store does not refuse such a change at write time: its inputs'
- * own limits keep records well below this size, and the writers that could exceed it (the reminder
- * scheduler's missed-dose alert after a long power cut) are internal, where a refusal would lose the
- * change itself, not just its copy for the cloud.
+ * field limits keep records below this size in practice, and the writer that can exceed it with
+ * ordinary data (the reminder scheduler's missed-dose alert after a long power cut) is internal, where
+ * a refusal would lose the change itself, not just its copy for the cloud.
  */
 export function createSyncEngine(o: SyncEngineOptions) {
   const batchMax = Math.min(o.batchMax ?? 200, MAX_BATCH_RECORDS);
