@@ -491,8 +491,6 @@ function toolPhrasings(meds: string[], ts: string[]): string[] {
     'what year is it',
     'is it morning or afternoon',
   );
-  for (const d of ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'])
-    out.push(`is it ${d} today`, `is today ${d}`);
   return out;
 }
 
