@@ -103,12 +103,15 @@ export const conversationTurnPayload = z.looseObject({
     .optional(),
 });
 
+/** Longest alert message (a device keeps its alert text within it; device/reminders/speech.ts). */
+export const ALERT_MESSAGE_MAX_CHARS = 2000;
+
 export const alertPayload = z.looseObject({
   id,
   personId: id,
   type: z.string().regex(/^[a-z_]{2,40}$/, 'must be a lower-case alert type'),
   priority: z.union([z.literal(0), z.literal(1), z.literal(2)]),
-  message: text(2000),
+  message: text(ALERT_MESSAGE_MAX_CHARS),
   at: time,
   data: z.record(z.string(), z.unknown()).optional(),
 });

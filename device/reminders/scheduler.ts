@@ -6,6 +6,7 @@ import type { Metrics } from '../../common/metrics.js';
 import type { Db } from '../store/db.js';
 import type { HealthStore } from '../store/health.js';
 import type { Outbox } from '../store/outbox.js';
+import { missedDoseAlertData } from './alert-data.js';
 import { inQuiet, quietEnd, type ReminderSettings } from './settings.js';
 import { type AnnouncementKind, alertMessage, announcementText, combine, type SpokenDose } from './speech.js';
 
@@ -596,7 +597,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       priority: 1,
       message: alertMessage(person.name, named, zone, kind === 'summary'),
       at: iso(now),
-      data: { kind, doseIds, medicationIds, dueAt: items.map((i) => iso(i.dueAt)) },
+      data: missedDoseAlertData(kind, items),
     };
     raising = true;
     try {

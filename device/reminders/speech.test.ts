@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { DateTime } from 'luxon';
+import { ALERT_MESSAGE_MAX_CHARS, alertPayload } from '../../cloud-sync/protocol/payloads.js';
 import { inQuiet, parseQuietHours, quietEnd } from './settings.js';
 import { alertMessage, announcementText, spokenAmount, spokenClock } from './speech.js';
 
@@ -72,6 +74,48 @@ test('caregiver messages name the person, the time and the medicines', () => {
     ),
     'Dad has missed 2 more doses since Mon 13:00: aspirin (2).',
   );
+});
+
+test('a week of missed doses: counts per medicine, within the protocol limit', () => {
+  const names = ['Metformin', 'Lisinopril', 'Atorvastatin', 'Amlodipine', 'Omeprazole'];
+  names.push('Levothyroxine', 'Furosemide', 'Warfarin', 'Bisoprolol', 'Sertraline');
+  const items = [];
+  for (let day = 0; day < 7; day++)
+    for (const t of ['08:00', '14:00', '20:00'])
+      for (const name of names)
+        items.push({ name, dueAt: at(`2026-01-${String(5 + day).padStart(2, '0')}T${t}`) });
+  assert.equal(items.length, 210);
+  const message = alertMessage('Mum', items, zone, false);
+  assert.equal(
+    message,
+    "Mum hasn't confirmed 210 doses over 7 days since Mon 5 Jan 8:00: Amlodipine (21), Atorvastatin (21), " +
+      'Bisoprolol (21), Furosemide (21), Levothyroxine (21) and 5 more medicines.',
+  );
+  const payload = (m: string) => ({
+    id: randomUUID(),
+    personId: randomUUID(),
+    type: 'missed_dose',
+    priority: 1,
+    message: m,
+    at: new Date().toISOString(),
+  });
+  assert.equal(alertPayload.safeParse(payload(message)).success, true);
+  assert.equal(
+    alertMessage('Mum', items, zone, true).startsWith('Mum has missed 210 more doses since '),
+    true,
+  );
+
+  // Longest names the device stores (200 characters), 24 medicines 24 times a day for a week.
+  const long = (i: number) => `${String(i).padStart(2, '0')} ${'x'.repeat(197)}`;
+  const many = [];
+  for (let i = 0; i < 24 * 24 * 7; i++)
+    many.push({ name: long(i % 24), dueAt: at('2026-01-05T00:00') + i * 150_000 });
+  for (const summary of [false, true]) {
+    const m = alertMessage('y'.repeat(200), many, zone, summary);
+    assert.ok(m.length <= ALERT_MESSAGE_MAX_CHARS, `${m.length} characters`);
+    assert.equal(alertPayload.safeParse(payload(m)).success, true);
+    assert.match(m, / \(168\) and 23 more medicines\.$/);
+  }
 });
 
 test('quiet hours across midnight, and their end', () => {

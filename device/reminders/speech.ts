@@ -1,4 +1,5 @@
 import { DateTime } from 'luxon';
+import { ALERT_MESSAGE_MAX_CHARS } from '../../cloud-sync/protocol/payloads.js';
 
 /**
  * What reminders say. Plain sentences for a slow, clear voice: "It's 8 o'clock. Time for your metformin,
@@ -78,26 +79,76 @@ export function combine(parts: string[]): string {
   return parts.filter(Boolean).join(' ');
 }
 
-/** The caregiver alert text (outbox payload only; never logged). */
+/** Medicines named in a caregiver alert before "and N more medicines". */
+const NAMED_MEDICINES = 5;
+/** An alert text a caregiver reads at a glance on a phone lock screen; longer lists become counts. */
+const READABLE_CHARS = 300;
+
+/**
+ * The caregiver alert text (outbox payload only; never logged, never spoken). A few doses of one day are
+ * listed by time ("Mum hasn't confirmed the 8:00 metformin."); anything more (a device back after days
+ * off, a summary of a day's misses) becomes counts per medicine, most missed first, at most
+ * NAMED_MEDICINES named. Always within the protocol's ALERT_MESSAGE_MAX_CHARS.
+ */
 export function alertMessage(
   personName: string,
   items: { name: string; dueAt: number }[],
   zone: string,
   summary: boolean,
 ): string {
-  if (!summary) {
-    const byTime = new Map<string, string[]>();
-    for (const it of items) {
-      const k = clockLabel(it.dueAt, zone);
-      byTime.set(k, [...(byTime.get(k) ?? []), it.name]);
-    }
-    const what = listWords([...byTime].map(([t, ns]) => `${t} ${listWords(ns)}`));
-    return `${personName} hasn't confirmed the ${what}.`;
+  const text = (!summary && byTime(personName, items, zone)) || counts(personName, items, zone, summary);
+  return text.length <= ALERT_MESSAGE_MAX_CHARS ? text : `${text.slice(0, ALERT_MESSAGE_MAX_CHARS - 1)}…`;
+}
+
+const localDay = (ms: number, zone: string) => DateTime.fromMillis(ms, { zone }).toISODate();
+
+/** "Mum hasn't confirmed the 8:00 metformin and aspirin and 20:00 statin." — one day, short; else undefined. */
+function byTime(personName: string, items: { name: string; dueAt: number }[], zone: string) {
+  if (new Set(items.map((i) => localDay(i.dueAt, zone))).size > 1) return undefined;
+  const byClock = new Map<string, string[]>();
+  for (const it of items) {
+    const k = clockLabel(it.dueAt, zone);
+    byClock.set(k, [...(byClock.get(k) ?? []), it.name]);
   }
-  const counts = new Map<string, number>();
-  for (const it of items) counts.set(it.name, (counts.get(it.name) ?? 0) + 1);
-  const since = DateTime.fromMillis(Math.min(...items.map((i) => i.dueAt)), { zone }).toFormat('ccc H:mm');
+  const what = listWords([...byClock].map(([t, ns]) => `${t} ${listWords(ns)}`));
+  const text = `${personName} hasn't confirmed the ${what}.`;
+  return text.length <= READABLE_CHARS ? text : undefined;
+}
+
+/**
+ * "Mum hasn't confirmed 60 doses over 2 days since Mon 8:00: Metformin (6), … and 4 more medicines." A
+ * summary follows an earlier alert about the same medicines: "Mum has missed 3 more doses since …".
+ */
+function counts(
+  personName: string,
+  items: { name: string; dueAt: number }[],
+  zone: string,
+  summary: boolean,
+) {
+  const perName = new Map<string, number>();
+  for (const it of items) perName.set(it.name, (perName.get(it.name) ?? 0) + 1);
+  const ranked = [...perName].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const first = Math.min(...items.map((i) => i.dueAt));
+  const last = Math.max(...items.map((i) => i.dueAt));
+  // A weekday alone is ambiguous once the misses reach back a week (the lookback is 7 days).
+  const since = DateTime.fromMillis(first, { zone }).toFormat(
+    last - first >= 6 * 86_400_000 ? 'ccc d LLL H:mm' : 'ccc H:mm',
+  );
+  const days = new Set(items.map((i) => localDay(i.dueAt, zone))).size;
   const total = items.length;
-  const what = listWords([...counts].map(([n, c]) => `${n} (${c})`));
-  return `${personName} has missed ${total} more ${total === 1 ? 'dose' : 'doses'} since ${since}: ${what}.`;
+  const doses = `${total} ${summary ? 'more ' : ''}${total === 1 ? 'dose' : 'doses'}`;
+  const head = summary
+    ? `${personName} has missed ${doses} since ${since}: `
+    : `${personName} hasn't confirmed ${doses}${days > 1 ? ` over ${days} days` : ''} since ${since}: `;
+  const named: string[] = [];
+  for (const [n, c] of ranked.slice(0, NAMED_MEDICINES)) {
+    const entry = `${n} (${c})`;
+    if (named.length && head.length + [...named, entry].join(', ').length > READABLE_CHARS) break;
+    named.push(entry);
+  }
+  const rest = ranked.length - named.length;
+  const what = rest
+    ? `${named.join(', ')} and ${rest} more ${rest === 1 ? 'medicine' : 'medicines'}`
+    : listWords(named);
+  return `${head}${what}.`;
 }
