@@ -5,9 +5,15 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import { recordEnvelope } from '../cloud-sync/device/batch.js';
+import { checkEnvelope, conversationTurnPayload, TURN_TEXT_MAX_CHARS } from '../cloud-sync/protocol/index.js';
 import { createManualClock } from '../common/clock.js';
+import { MAX_REPLY_CHARS } from '../device/agent/cloud/reply-cap.js';
+import { MAX_TURN_CHARS } from '../device/agent/turn.js';
 import { loadDeviceConfig } from '../device/config.js';
 import { type DeviceHandle, startDevice } from '../device/main.js';
+import { turnInputSchema } from '../device/store/conversations.js';
+import type { OutboxMessage } from '../device/store/outbox.js';
 
 /**
  * The cloud engine against a local server that speaks the OpenAI chat-completions wire protocol over a
@@ -75,6 +81,19 @@ async function turn(text: string) {
   });
   return (await res.json()) as any;
 }
+
+/** The newest conversation turn of this role queued for the cloud. */
+function lastTurn(role: 'user' | 'assistant') {
+  const rows = dev.ctx.outbox
+    .peek(100_000)
+    .filter((m) => m.kind === 'conversation_turn' && (m.payload as { role: string }).role === role);
+  const row = rows.at(-1);
+  assert.ok(row, `a ${role} turn in the outbox`);
+  return row as typeof row & { payload: { text: string } };
+}
+/** What ingest answers for this outbox row. */
+const ingestVerdict = (m: OutboxMessage) =>
+  checkEnvelope(recordEnvelope('aide-agent-cloud', m), 'aide-agent-cloud');
 
 before(async () => {
   server = createServer(handle);
@@ -193,6 +212,31 @@ describe('cloud engine', () => {
     assert.match(body, /event: done\ndata: .*"engine":"cloud"/);
   });
 
+  test('a runaway reply is cut at a sentence end; what is heard is what is stored and synced', async () => {
+    // About 33,000 characters: above what the store keeps, so the turn used to fail after it was heard.
+    const sentences = Array.from(
+      { length: 600 },
+      (_, i) => `This is sentence ${i + 1} of a very long answer. `,
+    );
+    script = () => ({ chunks: textChunks(...sentences) });
+    const res = await fetch(`${dev.url}/api/turn/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'tell me everything about the history of the world' }),
+    });
+    const body = await res.text();
+    assert.match(body, /event: done\ndata: .*"engine":"cloud"/);
+    const heard = [...body.matchAll(/event: text\ndata: (.*)\n/g)]
+      .map((m) => JSON.parse(m[1]!).delta)
+      .join('');
+    assert.ok(heard.length <= MAX_REPLY_CHARS, `${heard.length} characters spoken`);
+    assert.ok(heard.length > MAX_REPLY_CHARS / 2, `${heard.length} characters spoken`);
+    assert.match(heard, /^This is sentence 1 of .* of a very long answer\.$/);
+    const stored = lastTurn('assistant');
+    assert.equal(stored.payload.text, heard.trim());
+    assert.deepEqual(ingestVerdict(stored).ok, true);
+  });
+
   test('a failing LLM is retried once, then the local engine answers, degraded', async () => {
     script = () => ({ status: 503 });
     const r = await turn('why do my knees hurt when it rains');
@@ -232,5 +276,27 @@ describe('cloud engine', () => {
     const r = await turn('my weight is 70 kilos');
     assert.equal(r.engine, 'local');
     assert.equal(requests.length, 0);
+  });
+});
+
+describe('device and protocol agree on the longest conversation turn', () => {
+  test('the longest turn the store keeps passes the protocol schema and record limit; one more is refused', () => {
+    const text = (n: number) => '€'.repeat(n); // 3 bytes each in UTF-8: the largest record such a turn makes
+    assert.equal(
+      turnInputSchema.safeParse({ role: 'assistant', text: text(TURN_TEXT_MAX_CHARS) }).success,
+      true,
+    );
+    assert.equal(
+      turnInputSchema.safeParse({ role: 'assistant', text: text(TURN_TEXT_MAX_CHARS + 1) }).success,
+      false,
+    );
+    dev.ctx.store.conversations.addTurn({ role: 'assistant', text: text(TURN_TEXT_MAX_CHARS) });
+    const row = lastTurn('assistant');
+    assert.equal(row.payload.text.length, TURN_TEXT_MAX_CHARS);
+    assert.equal(conversationTurnPayload.safeParse(row.payload).success, true);
+    const verdict = ingestVerdict(row);
+    assert.ok(verdict.ok, JSON.stringify(verdict));
+    // What the device writes into a turn stays below that.
+    assert.ok(MAX_TURN_CHARS <= TURN_TEXT_MAX_CHARS && MAX_REPLY_CHARS <= TURN_TEXT_MAX_CHARS);
   });
 });

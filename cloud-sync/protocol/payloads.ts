@@ -90,12 +90,19 @@ export const doseEventPayload = z.looseObject({
   ...versioned,
 });
 
+/**
+ * Longest conversation turn text. The device stores turns up to this length (device/store/conversations.ts
+ * imports it); it was 10,000 while the device stored up to 20,000, and ingest rejected (so the device
+ * dropped) any longer turn. Widened within v1: an older device's turns all fit.
+ */
+export const TURN_TEXT_MAX_CHARS = 20_000;
+
 export const conversationTurnPayload = z.looseObject({
   id,
   personId: id,
   conversationId: id,
   role: z.enum(['user', 'assistant']),
-  text: text(10_000),
+  text: text(TURN_TEXT_MAX_CHARS),
   at: time,
   actions: z
     .array(z.looseObject({ tool: z.string().max(80), ok: z.boolean() }))

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { TURN_TEXT_MAX_CHARS } from '../../cloud-sync/protocol/payloads.js';
 import type { CachedReads, StoreDeps } from './deps.js';
 import { iso, ttl, uniqueId } from './deps.js';
 import { opt } from './medications.js';
@@ -21,7 +22,7 @@ export const turnInputSchema = z
     personId: z.string().optional(),
     conversationId: z.string().min(1).max(100).optional(),
     role: z.enum(['user', 'assistant']),
-    text: z.string().max(20_000),
+    text: z.string().max(TURN_TEXT_MAX_CHARS),
     at: z.number().int().nonnegative().optional(),
     actions: z
       .array(z.object({ tool: z.string().min(1).max(100), ok: z.boolean() }).strict())

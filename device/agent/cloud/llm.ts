@@ -19,6 +19,7 @@ import { type Breaker, createBreaker, retryWithBackoff, withTimeout } from '../.
 import type { ToolContext, ToolRegistry } from '../tools/registry.js';
 import type { ActionRecord } from '../turn.js';
 import { createRestoringStream, type Redactor } from './redact.js';
+import { createReplyCap } from './reply-cap.js';
 
 /**
  * The cloud engine: an OpenAI-compatible chat-completions endpoint (OpenAI, Ollama, vLLM, llama.cpp,
@@ -177,11 +178,8 @@ export function createCloudEngine(deps: {
       messages.push({ role: 'user', content: redactor.redact(turn.text) });
 
       const actions: ActionRecord[] = [];
-      let spoken = '';
-      const restoring = createRestoringStream(redactor, (d) => {
-        spoken += d;
-        turn.onText?.(d);
-      });
+      const reply = createReplyCap((d) => turn.onText?.(d));
+      const restoring = createRestoringStream(redactor, reply.push);
       for (let step = 0; ; step++) {
         const withTools = step < config.maxToolSteps;
         let emitted = false;
@@ -211,7 +209,7 @@ export function createCloudEngine(deps: {
         );
         if (!result.calls.length) {
           restoring.flush();
-          return { text: spoken.trim(), actions, steps: step + 1 };
+          return { text: reply.text().trim(), actions, steps: step + 1 };
         }
         messages.push({
           role: 'assistant',
