@@ -220,6 +220,20 @@ describe('safety and limits', () => {
     assert.equal(l.body.error.details[0].rule, 'max_length');
   });
 
+  test('a conversation id that is not a UUID is a 400 naming the field, and nothing is stored', async () => {
+    const before = (await dev.ctx.store.conversations.recent(undefined, 100)).length;
+    const bad = await turn('my weight is 70 kilos', { conversationId: 'kitchen-chat' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.details[0].field, 'conversationId');
+    assert.match(bad.body.error.message, /UUID/);
+    assert.equal((await dev.ctx.store.conversations.recent(undefined, 100)).length, before);
+    // The id a turn returns is accepted back, so a conversation can go on.
+    const first = await turn('my weight is 70 kilos');
+    const next = await turn('and my pulse is 70', { conversationId: first.body.conversationId });
+    assert.equal(next.status, 200);
+    assert.equal(next.body.conversationId, first.body.conversationId);
+  });
+
   test('turns are stored as a conversation', async () => {
     const turns = await dev.ctx.store.conversations.recent(undefined, 4);
     assert.equal(turns.length, 4);

@@ -15,7 +15,10 @@ import { type Agent, checkTurnText, type TurnEvent } from './turn.js';
 const bodySchema = z.object({
   text: z.string({ error: 'text must be a string' }),
   personId: z.string().min(1).max(100).optional(),
-  conversationId: z.string().min(1).max(100).optional(),
+  // The cloud keys conversations by UUID: any other id would be refused by sync and the turn lost there.
+  conversationId: z
+    .guid({ error: 'conversationId must be a UUID, as returned by an earlier turn' })
+    .optional(),
 });
 
 export function registerAgentRoutes(app: FastifyInstance, agent: Agent): void {

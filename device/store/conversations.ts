@@ -20,7 +20,9 @@ export interface Turn {
 export const turnInputSchema = z
   .object({
     personId: z.string().optional(),
-    conversationId: z.string().min(1).max(100).optional(),
+    conversationId: z
+      .guid({ error: 'conversationId must be a UUID (the sync protocol keys turns by it)' })
+      .optional(),
     role: z.enum(['user', 'assistant']),
     text: z.string().max(TURN_TEXT_MAX_CHARS),
     at: z.number().int().nonnegative().optional(),
