@@ -97,6 +97,12 @@ export const doseEventPayload = z.looseObject({
  */
 export const TURN_TEXT_MAX_CHARS = 20_000;
 
+/**
+ * Longest agent tool name recorded in a turn's actions. The device store and the tool registry import it,
+ * so a turn the device stores is never one ingest refuses (the store allowed 100 while this allowed 80).
+ */
+export const TOOL_NAME_MAX_CHARS = 80;
+
 export const conversationTurnPayload = z.looseObject({
   id,
   personId: id,
@@ -105,7 +111,7 @@ export const conversationTurnPayload = z.looseObject({
   text: text(TURN_TEXT_MAX_CHARS),
   at: time,
   actions: z
-    .array(z.looseObject({ tool: z.string().max(80), ok: z.boolean() }))
+    .array(z.looseObject({ tool: z.string().max(TOOL_NAME_MAX_CHARS), ok: z.boolean() }))
     .max(50)
     .optional(),
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { TURN_TEXT_MAX_CHARS } from '../../cloud-sync/protocol/payloads.js';
+import { TOOL_NAME_MAX_CHARS, TURN_TEXT_MAX_CHARS } from '../../cloud-sync/protocol/payloads.js';
 import type { CachedReads, StoreDeps } from './deps.js';
 import { iso, ttl, uniqueId } from './deps.js';
 import { opt } from './medications.js';
@@ -27,7 +27,7 @@ export const turnInputSchema = z
     text: z.string().max(TURN_TEXT_MAX_CHARS),
     at: z.number().int().nonnegative().optional(),
     actions: z
-      .array(z.object({ tool: z.string().min(1).max(100), ok: z.boolean() }).strict())
+      .array(z.object({ tool: z.string().min(1).max(TOOL_NAME_MAX_CHARS), ok: z.boolean() }).strict())
       .max(50)
       .optional(),
   })

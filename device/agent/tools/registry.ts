@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TOOL_NAME_MAX_CHARS } from '../../../cloud-sync/protocol/payloads.js';
 import { toAppError } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import type { Metrics } from '../../../common/metrics.js';
@@ -48,6 +49,12 @@ export interface ToolRegistry {
 }
 
 export function createToolRegistry(tools: Tool[], deps: { log: Logger; metrics: Metrics }): ToolRegistry {
+  // Tool names are stored with every turn and synced; a longer one would make those turns unsyncable.
+  for (const t of tools)
+    if (t.name.length < 1 || t.name.length > TOOL_NAME_MAX_CHARS)
+      throw new Error(
+        `tool name must be 1 to ${TOOL_NAME_MAX_CHARS} characters, got ${t.name.length}: ${t.name}`,
+      );
   const byName = new Map(tools.map((t) => [t.name, t]));
   const calls = deps.metrics.counter('aide_agent_tool_calls_total', 'Agent tool calls by tool and outcome', [
     'tool',
