@@ -122,6 +122,20 @@ export const cloudConfigShape = {
   AIDE_DEVICE_MQTT_URL: url(['mqtt', 'mqtts', 'ws', 'wss'])
     .optional()
     .describe('aide cloud devices: broker URL put in device credentials bundles (default: MQTT_URL)'),
+  AIDE_BROKER_CHECK_URL: url(['mqtt', 'mqtts', 'ws', 'wss'])
+    .optional()
+    .describe(
+      'aide cloud devices: where to sign in to confirm the broker applied a change, e.g. its local listener (default: AIDE_DEVICE_MQTT_URL, else MQTT_URL)',
+    ),
+  AIDE_BROKER_CONFIRM_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60000, 'must be between 0 and 60000')
+    .default(5000)
+    .describe(
+      'aide cloud devices: how long to keep signing in after SIGHUP until the broker answers as the change says (0: do not check; the command then exits 75)',
+    ),
   AIDE_DEVICE_CA_FILE: z
     .string()
     .optional()

@@ -3,7 +3,7 @@ import { isAppError } from '../../common/errors.js';
 import { loadCloudConfig } from '../config.js';
 import { migrateCloudDb } from '../db/migrate.js';
 import { brokerAcl } from './auth.js';
-import { createDeviceCredentials, renderBundle } from './devices.js';
+import { type BrokerState, createDeviceCredentials, renderBundle } from './devices.js';
 
 export const devicesUsage = `Usage: aide cloud devices <action> (run on the broker host, as root or the mosquitto user)
 
@@ -17,12 +17,31 @@ export const devicesUsage = `Usage: aide cloud devices <action> (run on the brok
   acl                                      print the broker's ACL file (the ingest user AIDE_MQTT_USERNAME
                                            sees every device; each device only its own topics)
 
-Reads DATABASE_URL, AIDE_DEVICE_PASSWORD_FILE, AIDE_BROKER_PID_FILE, AIDE_DEVICE_MQTT_URL (or MQTT_URL),
-AIDE_DEVICE_CA_FILE (or AIDE_MQTT_CA_FILE) and AIDE_API_ISSUER (see aide config cloud).`;
+After SIGHUP, add and revoke sign in to the broker as the device (AIDE_BROKER_CHECK_URL, else the device
+URL; for up to AIDE_BROKER_CONFIRM_MS) to confirm it re-read its password file. Exit status: 0 confirmed;
+75 signal sent but not confirmed (the change is made; the broker may not apply it yet); 1 not signalled
+or failed.
 
-function reloadFailed(err: Error): number {
-  console.error(`aide cloud devices: ${err.message}`);
-  return 1;
+Reads DATABASE_URL, AIDE_DEVICE_PASSWORD_FILE, AIDE_BROKER_PID_FILE, AIDE_DEVICE_MQTT_URL (or MQTT_URL),
+AIDE_DEVICE_CA_FILE (or AIDE_MQTT_CA_FILE), AIDE_BROKER_CHECK_URL, AIDE_BROKER_CONFIRM_MS and
+AIDE_API_ISSUER (see aide config cloud).`;
+
+/** Signal sent, the broker's answer not seen (sysexits EX_TEMPFAIL): the change may not be in force yet. */
+const EXIT_UNCONFIRMED = 75;
+
+/** Reports what is known of the broker beyond what `confirmed` says; returns the exit code. */
+function reportBroker(broker: BrokerState, confirmed: string, risk: string): number {
+  if (broker.state === 'confirmed') {
+    console.error(confirmed);
+    return 0;
+  }
+  if (broker.state === 'not signalled') {
+    console.error(`aide cloud devices: ${broker.error.message}`);
+    return 1;
+  }
+  console.error(`aide cloud devices: signal sent; not confirmed: ${broker.reason}`);
+  console.error(`  until the broker re-reads its password file, ${risk}`);
+  return EXIT_UNCONFIRMED;
 }
 
 /** `aide cloud devices …`: returns the process exit code. */
@@ -65,6 +84,11 @@ export async function devicesCommand(
     brokerUrl: config.AIDE_DEVICE_MQTT_URL ?? config.MQTT_URL,
     caFile: config.AIDE_DEVICE_CA_FILE ?? config.AIDE_MQTT_CA_FILE,
     apiUrl: config.AIDE_API_ISSUER,
+    check: {
+      url: config.AIDE_BROKER_CHECK_URL ?? config.AIDE_DEVICE_MQTT_URL ?? config.MQTT_URL,
+      caFile: config.AIDE_DEVICE_CA_FILE ?? config.AIDE_MQTT_CA_FILE,
+      timeoutMs: config.AIDE_BROKER_CONFIRM_MS,
+    },
   });
   try {
     await migrateCloudDb(pool);
@@ -87,23 +111,31 @@ export async function devicesCommand(
       return 0;
     }
     if (action === 'add') {
-      const { bundle, reload } = await creds.add(deviceId, { rotate: flags.rotate === 'true' });
+      const rotate = flags.rotate === 'true';
+      const { bundle, broker } = await creds.add(deviceId, { rotate });
       const text = renderBundle(bundle);
       if (flags.out) {
         writeFileSync(flags.out, text, { mode: 0o600 });
         console.error(`credentials of ${bundle.deviceId} written to ${flags.out} (mode 0600)`);
       } else process.stdout.write(text);
-      if (!reload.reloaded) return reloadFailed(reload.error);
-      console.error(`broker reloaded: ${bundle.deviceId} can connect`);
-      return 0;
+      const id = bundle.deviceId;
+      return reportBroker(
+        broker,
+        `broker reloaded and confirmed: it accepts ${id}'s new password${rotate ? ' (and no longer the old one)' : ''}`,
+        rotate
+          ? `the old password of ${id} may still work and the new one may be refused`
+          : `${id} may be refused (it keeps retrying)`,
+      );
     }
     const r = await creds.revoke(deviceId);
     const expired = r.expiredCommands ? `; ${r.expiredCommands} pending commands expired` : '';
-    if (!r.reload.reloaded) {
+    if (r.broker.state !== 'confirmed') {
       console.log(`${r.deviceId} revoked in the password file and the database${expired}`);
-      return reloadFailed(r.reload.error);
+      return reportBroker(r.broker, '', `${r.deviceId} may still connect and stay connected`);
     }
-    console.log(`${r.deviceId} revoked: the broker dropped and now refuses it${expired}`);
+    console.log(
+      `${r.deviceId} revoked: the broker re-read its password file (confirmed by signing in): it refuses ${r.deviceId} and dropped its connection, if it had one${expired}`,
+    );
     return 0;
   } catch (err) {
     if (isAppError(err)) {

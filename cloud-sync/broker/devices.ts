@@ -6,6 +6,7 @@ import { conflict, fieldError, invalidArgument, notFound, unavailable } from '..
 import { inTx } from '../db/tx.js';
 import { deviceIdPattern } from '../protocol/index.js';
 import { issueDevicePassword } from './auth.js';
+import { type BrokerCheck, cannotConfirm, confirmLogin } from './confirm.js';
 
 const run = promisify(execFile);
 /** Serializes operators editing the broker's password file (arbitrary constant). */
@@ -21,6 +22,8 @@ export interface DeviceCredentialsOptions {
   brokerUrl: string;
   caFile?: string;
   apiUrl?: string;
+  /** How to confirm the broker applied a change (sign in after SIGHUP); default: no confirmation. */
+  check?: BrokerCheck;
   mosquittoPasswd?: string;
   now?: () => Date;
 }
@@ -34,8 +37,15 @@ export interface CredentialsBundle {
   issuedAt: Date;
 }
 
-/** Whether the broker took the change now; when not, why (the change itself is made and recorded). */
-export type Reload = { reloaded: true } | { reloaded: false; error: Error };
+/**
+ * What is known about the broker after a change (the change itself is made and recorded either way):
+ * `confirmed` — a sign-in showed the broker answering as the change says; `unconfirmed` — SIGHUP was
+ * sent but the broker's answer was not seen (why: `reason`); `not signalled` — SIGHUP could not be sent.
+ */
+export type BrokerState =
+  | { state: 'confirmed' }
+  | { state: 'unconfirmed'; reason: string }
+  | { state: 'not signalled'; error: Error };
 
 export interface DeviceRecord {
   deviceId: string;
@@ -104,6 +114,7 @@ export function reloadBroker(pidFile: string): number {
 export function createDeviceCredentials(o: DeviceCredentialsOptions) {
   const passwd = o.mosquittoPasswd ?? 'mosquitto_passwd';
   const now = o.now ?? (() => new Date());
+  const check: BrokerCheck = o.check ?? { timeoutMs: 0 };
 
   function locked<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return inTx(o.pool, async (client) => {
@@ -114,21 +125,39 @@ export function createDeviceCredentials(o: DeviceCredentialsOptions) {
 
   /**
    * Signalled while the lock is held: another operator's mosquitto_passwd rewriting the file could
-   * otherwise be read half-written by the broker.
+   * otherwise be read half-written by the broker (and the sign-in check below would see another change).
    */
-  function tryReload(): Reload {
+  function signal(): BrokerState | undefined {
     try {
       reloadBroker(o.pidFile);
-      return { reloaded: true };
+      return undefined;
     } catch (err) {
-      return { reloaded: false, error: err as Error };
+      return { state: 'not signalled', error: err as Error };
     }
+  }
+
+  /** SIGHUP, then sign in as `deviceId` until the broker answers `expect`. */
+  async function applyAndConfirm(
+    deviceId: string,
+    password: string,
+    expect: 'accepted' | 'refused',
+  ): Promise<BrokerState> {
+    const failed = signal();
+    if (failed) return failed;
+    const c = await confirmLogin(check, deviceId, password, expect);
+    return c.confirmed ? { state: 'confirmed' } : { state: 'unconfirmed', reason: c.reason };
+  }
+
+  function passwdWrite(args: string[]): Promise<unknown> {
+    return run(passwd, [...args]).catch((err: Error) => {
+      throw unavailable(`mosquitto_passwd could not edit ${o.passwordFile}: ${err.message.split('\n')[0]}`);
+    });
   }
 
   async function add(
     id: string | undefined,
     opts: { rotate?: boolean } = {},
-  ): Promise<{ bundle: CredentialsBundle; reload: Reload }> {
+  ): Promise<{ bundle: CredentialsBundle; broker: BrokerState }> {
     const deviceId = checkDeviceId(id);
     const caPem = o.caFile ? readFileSync(o.caFile, 'utf8') : undefined;
     if (caPem !== undefined && !caPem.includes('-----BEGIN CERTIFICATE-----'))
@@ -156,21 +185,18 @@ export function createDeviceCredentials(o: DeviceCredentialsOptions) {
         [deviceId, issuedAt],
       );
       // Written last: if it fails, the transaction rolls back and nothing was issued.
-      await run(passwd, ['-b', o.passwordFile, deviceId, password]).catch((err: Error) => {
-        throw unavailable(
-          `mosquitto_passwd could not write ${o.passwordFile}: ${err.message.split('\n')[0]}`,
-        );
-      });
+      await passwdWrite(['-b', o.passwordFile, deviceId, password]);
       return {
         bundle: { deviceId, password, brokerUrl: o.brokerUrl, apiUrl: o.apiUrl, caPem, issuedAt },
-        reload: tryReload(),
+        // The file holds one password per user: the new one accepted means the old one is refused.
+        broker: await applyAndConfirm(deviceId, password, 'accepted'),
       };
     });
   }
 
   async function revoke(
     id: string | undefined,
-  ): Promise<{ deviceId: string; expiredCommands: number; reload: Reload }> {
+  ): Promise<{ deviceId: string; expiredCommands: number; broker: BrokerState }> {
     const deviceId = checkDeviceId(id);
     return locked(async (client) => {
       const { rows } = await client.query<{ disabled_at: Date | null }>(
@@ -187,14 +213,30 @@ export function createDeviceCredentials(o: DeviceCredentialsOptions) {
         'UPDATE device_commands SET expires_at = $2 WHERE device_id = $1 AND acked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)',
         [deviceId, now()],
       );
-      if (passwordFileUsers(o.passwordFile).has(deviceId))
-        await run(passwd, ['-D', o.passwordFile, deviceId]).catch((err: Error) => {
-          throw unavailable(
-            `mosquitto_passwd could not edit ${o.passwordFile}: ${err.message.split('\n')[0]}`,
-          );
-        });
-      return { deviceId, expiredCommands: expired.rowCount ?? 0, reload: tryReload() };
+      return { deviceId, expiredCommands: expired.rowCount ?? 0, broker: await removeFromBroker(deviceId) };
     });
+  }
+
+  /**
+   * Takes `deviceId` out of the password file. The device's own password is unknown here (the file keeps
+   * a hash), so refusal alone would prove nothing: the broker refuses a wrong password before and after.
+   * With confirmation on, the entry first gets a throwaway password known only to this process; once
+   * the broker accepts it, the device's password is gone from what the broker holds (and its connection
+   * cut). The entry is then deleted, and the broker refusing the throwaway password shows it has
+   * re-read the file without the device.
+   */
+  async function removeFromBroker(deviceId: string): Promise<BrokerState> {
+    const off = cannotConfirm(check);
+    const probe = issueDevicePassword();
+    let first: BrokerState = { state: 'confirmed' };
+    if (!off) {
+      await passwdWrite(['-b', o.passwordFile, deviceId, probe]);
+      first = await applyAndConfirm(deviceId, probe, 'accepted');
+    }
+    if (passwordFileUsers(o.passwordFile).has(deviceId)) await passwdWrite(['-D', o.passwordFile, deviceId]);
+    if (off) return signal() ?? { state: 'unconfirmed', reason: off };
+    if (first.state !== 'confirmed') return signal() ?? first;
+    return applyAndConfirm(deviceId, probe, 'refused');
   }
 
   async function list(): Promise<DeviceRecord[]> {
