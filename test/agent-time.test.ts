@@ -125,4 +125,22 @@ describe('time and date, offline', () => {
     );
     assert.match(r.reply.text, /Your next dose is Aspirin at 8 pm/);
   });
+
+  test('"is it time for my tablets" says whether a dose is due now, not the list of medicines', async () => {
+    await ask('remind me to take metformin at 8 in the morning', '2026-03-11T07:00:00Z');
+    const early = await ask('is it time for my tablets', '2026-03-11T07:30:00Z');
+    assert.deepEqual(
+      early.actions.map((a: any) => a.tool),
+      ['next_dose'],
+    );
+    assert.doesNotMatch(early.reply.text, /not marked as taken/);
+    assert.match(early.reply.text, /Your next dose is Metformin at 8 am/);
+    const due = await ask('is it time for my pills', '2026-03-11T08:05:00Z');
+    assert.deepEqual(
+      due.actions.map((a: any) => a.tool),
+      ['next_dose'],
+    );
+    assert.match(due.reply.text, /Metformin at 8 am is due and not marked as taken yet\./);
+    assert.match(due.reply.text, /Your next dose is Aspirin at 8 pm/);
+  });
 });

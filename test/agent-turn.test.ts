@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { z } from 'zod';
+import { conversationTurnPayload, TOOL_NAME_MAX_CHARS } from '../cloud-sync/protocol/payloads.js';
 import { createManualClock } from '../common/clock.js';
+import { createLogger } from '../common/log.js';
+import { createMetrics } from '../common/metrics.js';
+import { createToolRegistry } from '../device/agent/tools/registry.js';
 import { loadDeviceConfig } from '../device/config.js';
 import { type DeviceHandle, startDevice } from '../device/main.js';
 
@@ -88,12 +94,62 @@ describe('readings', () => {
     assert.match(y.body.reply.text, /no blood pressure readings for yesterday/);
   });
 
-  test('an impossible value is refused with the rule, and nothing is stored', async () => {
-    const before = dev.ctx.store.measurements.list({ type: 'blood_pressure' }).items.length;
-    const r = await turn('blood pressure 900 over 90');
-    assert.equal(r.body.actions[0].result.ok, false);
-    assert.match(r.body.reply.text, /haven't saved it.*systolic/);
-    assert.equal(dev.ctx.store.measurements.list({ type: 'blood_pressure' }).items.length, before);
+  test('an impossible value is asked again, and nothing is stored', async () => {
+    const count = (type: 'blood_pressure' | 'oxygen_saturation' | 'heart_rate' | 'temperature') =>
+      dev.ctx.store.measurements.list({ type }).items.length;
+    const before = {
+      bp: count('blood_pressure'),
+      o2: count('oxygen_saturation'),
+      pulse: count('heart_rate'),
+      temp: count('temperature'),
+    };
+    const asks = [
+      ['blood pressure 900 over 90', /blood pressure of 900 over 90.*haven't saved anything.*say it again/],
+      ['my oxygen is 10', /oxygen level of 10 percent.*haven't saved anything.*say it again/],
+      ['my pulse is 300', /pulse of 300.*say it again/],
+      ['my temperature is 25 degrees', /temperature of 25 degrees.*say it again/],
+    ] as const;
+    for (const [text, reply] of asks) {
+      const r = await turn(text);
+      assert.deepEqual(r.body.actions, [], text);
+      assert.match(r.body.reply.text, reply);
+    }
+    // Garbled speech (out-of-domain audio once heard as this): a measurement word and a stray number.
+    const g = await turn('please please and sats new is it in the to ten');
+    assert.ok(!g.body.actions.some((a: any) => a.tool === 'log_readings'));
+    assert.deepEqual(
+      {
+        bp: count('blood_pressure'),
+        o2: count('oxygen_saturation'),
+        pulse: count('heart_rate'),
+        temp: count('temperature'),
+      },
+      before,
+    );
+    // "I meant 95" after a refused reading does not change an earlier reading of another kind.
+    const c = await turn('no, I meant 95');
+    assert.ok(!c.body.actions.some((a: any) => a.tool === 'correct_reading'));
+  });
+
+  test("the store under log_readings (the cloud engine's path) refuses it too, naming the rule", () => {
+    assert.throws(
+      () => dev.ctx.store.measurements.addMany([{ type: 'oxygen_saturation', value: 10 }]),
+      /oxygen_saturation must be between 50 and 100 %, got 10/,
+    );
+  });
+
+  test('a low but possible oxygen level is logged and alerts the family', async () => {
+    const n = alerts();
+    const r = await turn('my oxygen is 85 percent');
+    assert.deepEqual(
+      r.body.actions.map((a: any) => [a.tool, a.result.ok]),
+      [['log_readings', true]],
+    );
+    assert.equal(dev.ctx.store.measurements.latest('oxygen_saturation')?.canonical.value, 85);
+    assert.match(r.body.reply.text, /oxygen level of 85 percent is low/);
+    const a = newAlerts(n);
+    assert.equal(a.length, 1);
+    assert.equal((a[0]!.payload as any).type, 'out_of_range');
   });
 
   test('a far out-of-range reading gets advice and a caregiver alert at priority 1', async () => {
@@ -258,5 +314,51 @@ describe('safety and limits', () => {
       .map((b) => b.split('\n')[0]!.replace('event: ', ''));
     assert.deepEqual(events, ['tool', 'text', 'done']);
     assert.match(body, /"tool":"log_readings"/);
+  });
+});
+
+describe('tool names', () => {
+  test('the store, the sync protocol and the tool registry share one limit', () => {
+    const name = (n: number) => 'x'.repeat(n);
+    const turn = (tool: string) => ({
+      id: randomUUID(),
+      personId: randomUUID(),
+      conversationId: randomUUID(),
+      role: 'assistant' as const,
+      text: 'ok',
+      at: new Date(clock.now()).toISOString(),
+      actions: [{ tool, ok: true }],
+    });
+    assert.ok(conversationTurnPayload.safeParse(turn(name(TOOL_NAME_MAX_CHARS))).success);
+    assert.ok(!conversationTurnPayload.safeParse(turn(name(TOOL_NAME_MAX_CHARS + 1))).success);
+    const store = dev.ctx.store.conversations;
+    const longest = store.addTurn({
+      role: 'assistant',
+      text: 'ok',
+      actions: [{ tool: name(TOOL_NAME_MAX_CHARS), ok: true }],
+    });
+    assert.equal(longest.actions?.[0]?.tool.length, TOOL_NAME_MAX_CHARS);
+    assert.throws(
+      () =>
+        store.addTurn({
+          role: 'assistant',
+          text: 'ok',
+          actions: [{ tool: name(TOOL_NAME_MAX_CHARS + 1), ok: true }],
+        }),
+      /tool/,
+    );
+    const tool = (n: number) => ({
+      name: name(n),
+      description: '',
+      cloud: false,
+      schema: z.object({}),
+      run: () => ({ ok: true }),
+    });
+    const deps = { log: createLogger({ level: 'silent' }), metrics: createMetrics() };
+    assert.doesNotThrow(() => createToolRegistry([tool(TOOL_NAME_MAX_CHARS)], deps));
+    assert.throws(
+      () => createToolRegistry([tool(TOOL_NAME_MAX_CHARS + 1)], deps),
+      /tool name must be 1 to 80 characters, got 81/,
+    );
   });
 });

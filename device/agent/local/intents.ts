@@ -2,11 +2,14 @@ import { DateTime } from 'luxon';
 import { findDays, findDose, findFrequency, findMedicineName, readName } from './medicines.js';
 import { type Token, tokenize } from './numbers.js';
 import {
+  describeReading,
   extractReadings,
   impliedUnit,
+  isImplausible,
   type ReadingType,
   type ReadingValue,
   readTypeCue,
+  type SpokenReading,
   typeNames,
 } from './readings.js';
 import { timeQuestion } from './time-questions.js';
@@ -219,6 +222,8 @@ function resolvePending(
         cue.type === 'blood_pressure' && value.length >= 2
           ? [{ type: cue.type, value: { systolic: value[0]!, diastolic: value[1]! }, unit: 'mmHg' }]
           : [{ type: cue.type, value: value[0]!, unit: impliedUnit(cue.type, value[0]!, env.prefs) }];
+      const refused = askAgainIfImplausible(readings, base);
+      if (refused) return refused;
       const r = readings[0]!;
       return {
         kind: 'act',
@@ -322,6 +327,8 @@ function correction(ts: Token[], s: string, base: LocalState, env: UnderstandEnv
     value = (before.length ? before[before.length - 1]! : nums[nums.length - 1]!).v;
     if (last.type === 'blood_glucose') unit = impliedUnit('blood_glucose', value, env.prefs);
   }
+  const refused = askAgainIfImplausible([{ type: last.type, value, unit }], base);
+  if (refused) return refused;
   return {
     kind: 'act',
     intent: 'correct_reading',
@@ -654,6 +661,12 @@ function medicineIntent(
       lastMedicine: { name: m, times: tl },
     });
   }
+  // "Is it time for my tablets?", "are my pills due?": whether a dose is due now, not the list.
+  if (/^is it (the )?time (for|to take|to have)\b|^(is|are) (my|the|any)\b.*\bdue\b/.test(s)) {
+    const m = findMedicineName(ts, ['my', 'take', 'have', 'for'])?.name;
+    const known = !!m && (env.medicines ?? []).some((k) => k.toLowerCase() === m.toLowerCase());
+    if (medWord || known) return act('next_dose', [{ tool: 'next_dose', args: m ? { medicine: m } : {} }]);
+  }
   // List medicines / next dose / did I take.
   if (isQuestion && /\b(next|when|what time)\b/.test(s) && (medWord || /\b(take|due)\b/.test(s))) {
     const m = findMedicineName(ts, ['my', 'take', 'for'])?.name;
@@ -893,6 +906,8 @@ function readingIntent(
   }
 
   if (readings.length) {
+    const refused = askAgainIfImplausible(readings, base);
+    if (refused) return refused;
     const time = times[0]?.value;
     const takenAt = resolveTakenAt(env, day?.value.kind === 'day' ? day.value : undefined, time);
     const out = readings.map((r) => ({
@@ -949,6 +964,25 @@ function readingIntent(
     return { kind: 'ask', intent: 'log_readings', plans: [], say: q, state: base };
   }
   return undefined;
+}
+
+/**
+ * A reading outside the plausible ranges is a mis-heard number (the store would refuse it anyway): nothing
+ * is planned, the person is asked to say it again, and the last logged reading is forgotten so that
+ * "I meant 95" cannot change an earlier reading of another kind.
+ */
+function askAgainIfImplausible(readings: SpokenReading[], base: LocalState): Understanding | undefined {
+  const bad = readings.find(isImplausible);
+  if (!bad) return undefined;
+  const state = { ...base };
+  delete state.lastLogged;
+  return {
+    kind: 'ask',
+    intent: 'implausible_reading',
+    plans: [],
+    say: `I heard ${describeReading(bad)}, which doesn't sound right, so I haven't saved anything. Could you say it again?`,
+    state,
+  };
 }
 
 function query(

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { redactCode, speakCode } from '../tools/pairing.js';
 import { understand } from './intents.js';
 import { parseSpokenNumber, tokenize } from './numbers.js';
+import { extractReadings } from './readings.js';
 import { defaultAnchors, findDay, findTimes, hhmm, resolveTakenAt } from './times.js';
 
 const env = {
@@ -101,4 +102,72 @@ test('a pairing code is read slowly in groups and redacted from what is stored',
   assert.equal(speakCode('123456'), 'One, two, three. Four, five, six.');
   const said = `Your code is: ${speakCode('47120583')} Or 47120583.`;
   assert.equal(redactCode(said, '47120583'), 'Your code is: [pairing code] Or [pairing code].');
+});
+
+test('a number belongs to a measurement word only when the words between link them', () => {
+  const read = (s: string) => extractReadings(tokenize(s)).readings;
+  assert.deepEqual(read('please please and sats new is it in the to ten'), []);
+  assert.deepEqual(read('my sugar and the kids are coming at ten'), []);
+  assert.deepEqual(read('oxygen machine is broken again since last tuesday 12'), []);
+  assert.deepEqual(read('my oxygen is about 95'), [{ type: 'oxygen_saturation', value: 95, unit: '%' }]);
+  assert.deepEqual(read('weight has gone up to 80'), [{ type: 'weight', value: 80, unit: 'kg' }]);
+  assert.deepEqual(read('pulse was 72'), [{ type: 'heart_rate', value: 72, unit: 'bpm' }]);
+  assert.deepEqual(read('blood sugar when I woke up was 5.8'), [
+    { type: 'blood_glucose', value: 5.8, unit: 'mmol/L' },
+  ]);
+  assert.deepEqual(read('oxygen on the finger thing says 96'), [
+    { type: 'oxygen_saturation', value: 96, unit: '%' },
+  ]);
+  assert.deepEqual(read('my pulse is racing at 130'), [{ type: 'heart_rate', value: 130, unit: 'bpm' }]);
+  // The word before the number must link it; a stray number after a looser gap is not the reading.
+  assert.deepEqual(read('pulse in the kitchen is it on five'), []);
+  assert.deepEqual(read('my weight the kids think 70'), []);
+});
+
+test('readings outside the store ranges are asked again; low but possible ones are logged', () => {
+  const u = (s: string) => understand(s, { lastLogged: { type: 'weight', value: 70, unit: 'kg' } }, env);
+  for (const [s, said] of [
+    ['my oxygen is 10', 'an oxygen level of 10 percent'],
+    ['sats 45 percent', 'an oxygen level of 45 percent'],
+    ['pulse 15', 'a pulse of 15'],
+    ['heart rate 260', 'a pulse of 260'],
+    ['my blood pressure is 310 over 90', 'a blood pressure of 310 over 90'],
+    ['40 over 30', 'a blood pressure of 40 over 30'],
+    ['my temperature is 29', 'a temperature of 29 degrees'],
+    ['temperature 46 degrees celsius', 'a temperature of 46 degrees'],
+    ['blood sugar 5000', 'a blood sugar of 5000'],
+    ['I slept 30 hours', '30 hours of sleep'],
+    ['150000 steps', '150000 steps'],
+    ['no, I meant 900', 'a weight of 900 kilos'],
+  ] as const) {
+    const d = u(s);
+    assert.equal(d.kind, 'ask', s);
+    assert.deepEqual(d.plans, [], s);
+    assert.equal(
+      d.say,
+      `I heard ${said}, which doesn't sound right, so I haven't saved anything. Could you say it again?`,
+    );
+    assert.equal(d.state.lastLogged, undefined, `${s}: nothing to correct afterwards`);
+  }
+  const logged = (s: string) =>
+    (u(s).plans[0]?.args.readings as { value: unknown }[] | undefined)?.[0]?.value;
+  assert.equal(logged('my oxygen is 85 percent'), 85);
+  assert.equal(logged('sats 50'), 50);
+  assert.deepEqual(logged('190 over 110'), { systolic: 190, diastolic: 110 });
+  assert.equal(logged('pulse 35'), 35);
+  assert.equal(logged('temperature 39.8'), 39.8);
+  assert.equal(logged('temperature 103 fahrenheit'), 103);
+  assert.equal(logged('my sugar is 2.5'), 2.5);
+});
+
+test('"is it time for my tablets" asks about the next dose, not the list', () => {
+  const plans = (s: string, medicines?: string[]) => understand(s, {}, { ...env, medicines }).plans;
+  assert.deepEqual(plans('is it time for my tablets'), [{ tool: 'next_dose', args: {} }]);
+  assert.deepEqual(plans('is it time to take my pills'), [{ tool: 'next_dose', args: {} }]);
+  assert.deepEqual(plans('are my tablets due'), [{ tool: 'next_dose', args: {} }]);
+  assert.deepEqual(plans('is it time for my metformin', ['Metformin']), [
+    { tool: 'next_dose', args: { medicine: 'Metformin' } },
+  ]);
+  assert.deepEqual(plans('what tablets am I on'), [{ tool: 'list_medicines', args: {} }]);
+  assert.deepEqual(plans('is it time for bed'), []);
 });

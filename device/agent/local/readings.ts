@@ -1,4 +1,5 @@
-import { type MeasurementType, measurementTypes } from '../../store/units.js';
+import { checkRange } from '../../store/ranges.js';
+import { type MeasurementType, measurementTypes, normalizeUnit, toCanonical } from '../../store/units.js';
 import type { Token } from './numbers.js';
 
 /** Measurement types as the store names them. */
@@ -150,14 +151,18 @@ export function extractReadings(ts: Token[]): {
   const typesMentioned: ReadingType[] = [];
   let cue: ReadingType | undefined;
   let cueUsed = false;
+  let cueEnd = 0;
+  let namedTemperature = false;
   for (let i = 0; i < ts.length; i++) {
     const c = readTypeCue(ts, i);
     if (c) {
       typesMentioned.push(c.type);
+      if (c.type === 'temperature') namedTemperature = true;
       // "pulse 72" right after a blood pressure belongs inside it.
       cue = c.type;
       cueUsed = false;
       i += c.len - 1;
+      cueEnd = i + 1;
       continue;
     }
     const t = ts[i];
@@ -238,7 +243,7 @@ export function extractReadings(ts: Token[]): {
     // "82 years old", "two cups of tea", "at 3 o'clock": counts of other things are not readings.
     if (notMeasureNoun.test(w(ts[i + 1]) ?? '') || (w(ts[i + 1]) === 'of' && w(ts[i + 2]) === 'them'))
       continue;
-    if (cue && !cueUsed) {
+    if (cue && !cueUsed && belongsToCue(ts, cueEnd, i)) {
       if (cue === 'blood_pressure') {
         loose.push(t.v);
         continue;
@@ -249,14 +254,90 @@ export function extractReadings(ts: Token[]): {
     }
     loose.push(t.v);
   }
-  // Room or weather temperatures ("it's 20 degrees in here") are not body temperatures.
+  // Room or weather temperatures ("it's 20 degrees in here") are not body temperatures; a temperature
+  // named as such ("my temperature is 20") is kept, so that an implausible one is asked again.
   const body = readings.filter(
     (r) =>
       r.type !== 'temperature' ||
+      namedTemperature ||
       typeof r.value !== 'number' ||
       (r.unit === '°F' ? r.value >= 86 && r.value <= 113 : r.value >= 30 && r.value <= 45),
   );
   return { readings: body, loose, typesMentioned };
+}
+
+/**
+ * Whether a number belongs to the measurement word before it. Between them people say linking words
+ * ("my pulse is about 72", "weight has gone up to 80") and a few others ("sugar when I woke up was 5.8",
+ * "oxygen on the finger thing says 96"); the word just before the number links it. A longer or looser gap
+ * is not that measurement's number: "sats new is it in the to ten" is garbled speech, not an oxygen of 10.
+ * "_" is a masked time or day ("sugar at 8 am was 6") and does not count.
+ */
+const linkWords = new Set(
+  (
+    "is was it's its it are were be been has have i've had of at about around roughly approximately " +
+    'approx nearly almost just only still now reading readings level levels came come back as read reads ' +
+    'showed shows said says measured checked my the a an up down to gone went go goes dropped rose risen ' +
+    'fallen fell i got get right currently today this morning evening afternoon tonight night fasting ' +
+    'before after breakfast lunch dinner supper bed last for rate count number again exactly under ' +
+    'below above over'
+  ).split(' '),
+);
+const MAX_GAP_WORDS = 5;
+const MAX_OTHER_WORDS = 3;
+
+function belongsToCue(ts: Token[], from: number, at: number): boolean {
+  let words = 0;
+  let others = 0;
+  let last: string | undefined;
+  for (let k = from; k < at; k++) {
+    const word = w(ts[k]);
+    // Another number (or a clock time) in between: the cue was for that one.
+    if (word === undefined) return false;
+    if (word === '_') continue;
+    words++;
+    if (!linkWords.has(word)) others++;
+    last = word;
+  }
+  return words <= MAX_GAP_WORDS && others <= MAX_OTHER_WORDS && (last === undefined || linkWords.has(last));
+}
+
+const spokenUnit: Record<string, string> = {
+  '%': ' percent',
+  '°C': ' degrees',
+  '°F': ' degrees',
+  kg: ' kilos',
+  lb: ' pounds',
+  h: ' hours',
+};
+
+/** How a reading is read back: "an oxygen level of 10 percent", "a blood pressure of 400 over 90". */
+export function describeReading(r: SpokenReading): string {
+  if (typeof r.value === 'object') return `a blood pressure of ${r.value.systolic} over ${r.value.diastolic}`;
+  if (r.type === 'steps') return `${r.value} steps`;
+  if (r.type === 'sleep') return `${r.value} hours of sleep`;
+  const name = typeNames[r.type];
+  return `${/^[aeiou]/.test(name) ? 'an' : 'a'} ${name} of ${r.value}${spokenUnit[r.unit] ?? ''}`;
+}
+
+/**
+ * True when a spoken reading is outside the store's plausible ranges (the same ones the store refuses):
+ * a mis-heard number, never a reading, so it is asked again rather than logged.
+ */
+export function isImplausible(r: SpokenReading): boolean {
+  if (typeof r.value === 'object') {
+    const { systolic, diastolic, pulse } = r.value;
+    return Boolean(
+      checkRange('systolic', systolic, 'mmHg', systolic) ||
+        checkRange('diastolic', diastolic, 'mmHg', diastolic) ||
+        (pulse !== undefined && checkRange('pulse', pulse, 'bpm', pulse)),
+    );
+  }
+  const unit = normalizeUnit(r.type, r.unit || undefined);
+  // A unit the store does not know is refused there, with its own message.
+  if (!unit) return false;
+  const canonical = toCanonical(r.type, unit, r.value);
+  return Boolean(checkRange(r.type, canonical, unit, r.value));
 }
 
 const notMeasureNoun =

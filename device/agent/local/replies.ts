@@ -130,9 +130,18 @@ export function replyFor(a: ActionRecord, zone: string, now: number): string {
       const done = today
         .filter((d) => d.status === 'taken')
         .map((d) => `${d.medicine} at ${speakTime(d.dueAt, zone)}`);
+      // Doses whose time has come and that nobody has confirmed: the answer to "is it time for my tablets?".
+      const open = today
+        .filter((d) => d.status === 'due' && Date.parse(d.dueAt) <= now)
+        .map((d) => `${d.medicine} at ${speakTime(d.dueAt, zone)}`);
+      const dueNow = open.length
+        ? `${list(open)} ${open.length === 1 ? 'is' : 'are'} due and not marked as taken yet. `
+        : '';
       const next = r.next
-        ? `Your next dose is ${r.next.medicine} ${speakWhen(r.next.dueAt, zone, now).replace(/^today /, '')}.`
-        : 'There are no more doses due today.';
+        ? `${dueNow}Your next dose is ${r.next.medicine} ${speakWhen(r.next.dueAt, zone, now).replace(/^today /, '')}.`
+        : dueNow
+          ? `${dueNow}No more doses are due later today.`
+          : 'There are no more doses due today.';
       const took = r.medicine
         ? done.length
           ? ` Today you've taken ${list(done)}.`
