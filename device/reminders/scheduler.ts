@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../../common/clock.js';
-import { conflict, fieldError, notFound } from '../../common/errors.js';
+import { conflict, fieldError, isAppError, notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { Metrics } from '../../common/metrics.js';
 import type { Db } from '../store/db.js';
@@ -8,7 +8,7 @@ import type { HealthStore } from '../store/health.js';
 import type { Outbox } from '../store/outbox.js';
 import { missedDoseAlertData } from './alert-data.js';
 import { inQuiet, quietEnd, type ReminderSettings } from './settings.js';
-import { type AnnouncementKind, alertMessage, announcementText, combine, type SpokenDose } from './speech.js';
+import { type AnnouncementKind, alertMessage, announcement, type SpokenDose } from './speech.js';
 
 /**
  * The durable reminder scheduler. One timer: it sleeps until the next thing to do (a dose coming due, a
@@ -16,6 +16,9 @@ import { type AnnouncementKind, alertMessage, announcementText, combine, type Sp
  * wall-clock step is noticed. Every wake re-reads SQLite; what was announced is recorded per dose in
  * `reminder_state` in the same transaction that decides it, so restarts and clock jumps neither skip
  * nor double a reminder. Speech goes out after the commit (fire and forget).
+ *
+ * Each person's part of a pass runs in its own savepoint: a person whose reminders cannot be written (a
+ * store fault) is rolled back, logged by id and retried a minute later, and everyone else is reminded.
  *
  * Per dose: due → announced (first, or "late" after a restart within the grace window) → re-asked every
  * `reaskMs` of silence → a last reminder `escalateMs` after the first one (not before a snooze ends) →
@@ -144,20 +147,36 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
   const wakeCounter = metrics.counter('aide_reminder_wakeups_total', 'Scheduler timer wake-ups');
 
   const q = {
+    /** Everyone with something to do now: a dose newly due, a reminder step, a held alert. */
+    duePeople: db.prepare(
+      `SELECT d.person_id FROM doses d WHERE d.status = 'due' AND d.due_at <= @now AND d.due_at > @since
+         AND NOT EXISTS (SELECT 1 FROM reminder_state r WHERE r.dose_id = d.id)
+       UNION SELECT person_id FROM reminder_state WHERE next_at IS NOT NULL AND next_at <= @now
+       UNION SELECT person_id FROM reminder_alert_backlog WHERE release_at <= @now
+       ORDER BY 1`,
+    ),
     unseen: db.prepare(
       `SELECT d.id, d.person_id, d.medication_id, d.due_at, d.status FROM doses d
-       WHERE d.status = 'due' AND d.due_at <= ? AND d.due_at > ?
+       WHERE d.person_id = ? AND d.status = 'due' AND d.due_at <= ? AND d.due_at > ?
          AND NOT EXISTS (SELECT 1 FROM reminder_state r WHERE r.dose_id = d.id) ORDER BY d.due_at, d.id`,
     ),
+    // The next-wake queries leave out people whose last pass failed (they wait for their retry time).
     nextUnseen: db.prepare(
       `SELECT min(d.due_at) AS t FROM doses d WHERE d.status = 'due' AND d.due_at > ?
+         AND d.person_id NOT IN (SELECT value FROM json_each(?))
          AND NOT EXISTS (SELECT 1 FROM reminder_state r WHERE r.dose_id = d.id)`,
     ),
     dueRows: db.prepare(
-      'SELECT * FROM reminder_state WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at, due_at, dose_id',
+      `SELECT * FROM reminder_state WHERE person_id = ? AND next_at IS NOT NULL AND next_at <= ?
+       ORDER BY next_at, due_at, dose_id`,
     ),
-    nextRow: db.prepare('SELECT min(next_at) AS t FROM reminder_state WHERE next_at IS NOT NULL'),
-    nextBacklog: db.prepare('SELECT min(release_at) AS t FROM reminder_alert_backlog'),
+    nextRow: db.prepare(
+      `SELECT min(next_at) AS t FROM reminder_state WHERE next_at IS NOT NULL
+         AND person_id NOT IN (SELECT value FROM json_each(?))`,
+    ),
+    nextBacklog: db.prepare(
+      'SELECT min(release_at) AS t FROM reminder_alert_backlog WHERE person_id NOT IN (SELECT value FROM json_each(?))',
+    ),
     closeConfirmed: db.prepare(
       `UPDATE reminder_state SET stage = 'closed', next_at = NULL, updated_at = ?,
          outcome = (SELECT status FROM doses WHERE id = reminder_state.dose_id)
@@ -197,7 +216,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       'INSERT OR IGNORE INTO reminder_alert_backlog (dose_id, person_id, medication_id, due_at, release_at) VALUES (?, ?, ?, ?, ?)',
     ),
     releasable: db.prepare(
-      'SELECT * FROM reminder_alert_backlog WHERE release_at <= ? ORDER BY person_id, due_at',
+      'SELECT * FROM reminder_alert_backlog WHERE person_id = ? AND release_at <= ? ORDER BY due_at',
     ),
     deleteBacklog: db.prepare('DELETE FROM reminder_alert_backlog WHERE dose_id = ?'),
   };
@@ -212,6 +231,8 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
   let ticks = 0;
   let cpuMicros = 0;
   let raising = false;
+  /** People whose part of a pass failed, and when to try them again. */
+  const retryAt = new Map<string, number>();
 
   const recent: ReminderEvent[] = [];
   const emit = (e: ReminderEvent) => {
@@ -254,9 +275,10 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     ticks++;
     let utterances = new Map<string, Utterance>();
     const events: ReminderEvent[] = [];
+    const counted: (() => void)[] = [];
     try {
       db.transaction(() => {
-        utterances = pass(now, events);
+        utterances = pass(now, events, counted);
       }).immediate();
     } catch (err) {
       log.error({ err }, 'reminder pass failed; retrying');
@@ -266,6 +288,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     } finally {
       inTick = false;
     }
+    for (const count of counted) count();
     for (const e of events) emit(e);
     deliver(utterances, now);
     depth++;
@@ -276,13 +299,59 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     }
   }
 
-  function pass(now: number, events: ReminderEvent[]): Map<string, Utterance> {
+  interface PassCache {
+    meds: Map<string, { name: string; dose?: string; instructions?: string; active: boolean }>;
+    zones: Map<string, string>;
+  }
+
+  /**
+   * Closes doses confirmed elsewhere, then runs each person's reminders in a savepoint. Metric updates
+   * go to `counted`, to run once the pass is committed.
+   */
+  function pass(now: number, events: ReminderEvent[], counted: (() => void)[]): Map<string, Utterance> {
+    for (const c of q.closeConfirmed.all(now) as { dose_id: string; outcome: string }[]) {
+      events.push({ type: 'closed', doseId: c.dose_id, outcome: c.outcome, at: iso(now) });
+    }
+    for (const [id, at] of retryAt) if (at <= now) retryAt.delete(id);
+    const cache: PassCache = { meds: new Map(), zones: new Map() };
     const out = new Map<string, Utterance>();
-    const medCache = new Map<
-      string,
-      { name: string; dose?: string; instructions?: string; active: boolean }
-    >();
-    const tzCache = new Map<string, string>();
+    const people = q.duePeople.all({ now, since: now - LOOKBACK_MS }) as { person_id: string }[];
+    for (const { person_id: personId } of people) {
+      if (retryAt.has(personId)) continue;
+      const mine: ReminderEvent[] = [];
+      const myCounts: (() => void)[] = [];
+      try {
+        // Nested in the pass's transaction this is a savepoint: a failure undoes this person's changes only.
+        const u = db.transaction(() => personPass(personId, now, mine, myCounts, cache))();
+        if (u) out.set(personId, u);
+        events.push(...mine);
+        counted.push(...myCounts);
+      } catch (err) {
+        retryAt.set(personId, now + RETRY_AFTER_ERROR_MS);
+        // Ids and error codes only: an error's message can quote what was being written.
+        log.error(
+          {
+            personId,
+            code: isAppError(err) ? err.code : ((err as { code?: unknown }).code ?? (err as Error).name),
+            ...(isAppError(err) ? { fields: err.details.map((d) => `${d.field}: ${d.rule}`) } : {}),
+          },
+          "one person's reminders failed; the others go on, this person is retried in a minute",
+        );
+      }
+    }
+    return out;
+  }
+
+  /** One person's part of a pass; what they are to hear, if anything. */
+  function personPass(
+    personId: string,
+    now: number,
+    events: ReminderEvent[],
+    counted: (() => void)[],
+    cache: PassCache,
+  ): Utterance | undefined {
+    const out = new Map<string, Utterance>();
+    const { meds: medCache, zones: tzCache } = cache;
     const tz = (personId: string) => {
       let z = tzCache.get(personId);
       if (!z) {
@@ -342,7 +411,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       part.doses.push(d);
       u.spokenDoseIds.push(d.doseId);
       if (kind === 'late') u.late = true;
-      announced.inc({ kind });
+      counted.push(() => announced.inc({ kind }));
     };
     const finalAt = (r: Pick<StateRow, 'first_announced_at' | 'snoozed_until'>) =>
       Math.max((r.first_announced_at ?? now) + cfg.escalateMs, r.snoozed_until ?? 0);
@@ -356,15 +425,12 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     const closeMissed = (r: StateRow) => {
       store.doses.mark(r.dose_id, 'missed', { via: 'reminder', at: now });
       q.insert.run({ ...r, stage: 'closed', outcome: 'missed', next_at: null, updated_at: now });
-      missedTotal.inc({ announced: 'true' });
+      counted.push(() => missedTotal.inc({ announced: 'true' }));
       events.push({ type: 'closed', doseId: r.dose_id, outcome: 'missed', at: iso(now) });
     };
 
-    // 1. Doses that came due (or were confirmed elsewhere) since the last pass.
-    for (const c of q.closeConfirmed.all(now) as { dose_id: string; outcome: string }[]) {
-      events.push({ type: 'closed', doseId: c.dose_id, outcome: c.outcome, at: iso(now) });
-    }
-    for (const d of q.unseen.all(now, now - LOOKBACK_MS) as DoseRow[]) {
+    // 1. Doses that came due since the last pass.
+    for (const d of q.unseen.all(personId, now, now - LOOKBACK_MS) as DoseRow[]) {
       const base = blankRow(d, now);
       if (!medOf(d.medication_id).active) {
         cancel(base);
@@ -373,7 +439,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       if (now - d.due_at > cfg.graceMs) {
         store.doses.mark(d.id, 'missed', { via: 'reminder', at: now });
         q.insert.run({ ...base, stage: 'closed', outcome: 'missed_unannounced', next_at: null });
-        missedTotal.inc({ announced: 'false' });
+        counted.push(() => missedTotal.inc({ announced: 'false' }));
         events.push({ type: 'closed', doseId: d.id, outcome: 'missed_unannounced', at: iso(now) });
         toAlert.push({ personId: d.person_id, doseId: d.id, medicationId: d.medication_id, dueAt: d.due_at });
         continue;
@@ -396,7 +462,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     }
 
     // 2. Re-asks, snoozes ending, escalation steps.
-    for (const r of q.dueRows.all(now) as StateRow[]) {
+    for (const r of q.dueRows.all(personId, now) as StateRow[]) {
       const d = q.dose.get(r.dose_id) as DoseRow | undefined;
       if (d?.status !== 'due') continue; // closed above
       if (!medOf(d.medication_id).active) {
@@ -467,15 +533,16 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     }
 
     // 3. Caregiver alerts: one per moment and person; a medicine alerted within the window waits for a summary.
-    raiseAlerts(toAlert, now, events, tz);
-    releaseBacklog(now, events, tz);
+    raiseAlerts(toAlert, now, events, tz, counted);
+    releaseBacklog(personId, now, events, tz, counted);
 
     // 4. What each person hears becomes their open prompt and a conversation turn.
-    for (const [personId, u] of out) {
-      if (!u.parts.length) continue;
+    const u = out.get(personId);
+    if (u?.parts.length) {
       for (const p of u.parts)
         p.doses.sort((x, y) => x.name.localeCompare(y.name) || x.doseId.localeCompare(y.doseId));
-      const text = combine(u.parts.map((p) => announcementText(p.kind, p.doses, tz(personId))));
+      // Bounded (ANNOUNCEMENT_MAX_CHARS), so the turn below is always within what the store keeps.
+      const text = announcement(u.parts, tz(personId));
       u.text = text;
       const prev = q.prompt.get(personId) as { conversation_id: string; asked_at: number } | undefined;
       const conversationId =
@@ -495,7 +562,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
         at: iso(now),
       });
     }
-    return out;
+    return u;
   }
 
   function blankRow(d: DoseRow, now: number) {
@@ -523,6 +590,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     now: number,
     events: ReminderEvent[],
     tz: (p: string) => string,
+    counted: (() => void)[],
   ) {
     const byPerson = new Map<string, typeof items>();
     for (const it of items) byPerson.set(it.personId, [...(byPerson.get(it.personId) ?? []), it]);
@@ -546,12 +614,18 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
           q.insertBacklog.run(it.doseId, personId, it.medicationId, it.dueAt, last + cfg.alertWindowMs);
         else fresh.push(it);
       }
-      if (fresh.length) raise(personId, 'dose', fresh, now, events, tz(personId));
+      if (fresh.length) raise(personId, 'dose', fresh, now, events, tz(personId), counted);
     }
   }
 
-  function releaseBacklog(now: number, events: ReminderEvent[], tz: (p: string) => string) {
-    const rows = q.releasable.all(now) as {
+  function releaseBacklog(
+    personId: string,
+    now: number,
+    events: ReminderEvent[],
+    tz: (p: string) => string,
+    counted: (() => void)[],
+  ) {
+    const rows = q.releasable.all(personId, now) as {
       dose_id: string;
       person_id: string;
       medication_id: string;
@@ -572,6 +646,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
         now,
         events,
         tz(personId),
+        counted,
       );
     }
   }
@@ -583,6 +658,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
     now: number,
     events: ReminderEvent[],
     zone: string,
+    counted: (() => void)[],
   ) {
     const id = randomUUID();
     const person = store.people.getSync(personId);
@@ -610,7 +686,7 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
       db.prepare(
         'UPDATE reminder_state SET alert_id = ? WHERE dose_id IN (SELECT value FROM json_each(?))',
       ).run(id, JSON.stringify(doseIds));
-    alertsRaised.inc({ kind });
+    counted.push(() => alertsRaised.inc({ kind }));
     events.push({ type: 'alert', personId, alertId: id, kind, doseIds, at: iso(now) });
   }
 
@@ -648,10 +724,12 @@ export function createReminderScheduler(deps: SchedulerDeps): ReminderScheduler 
   function plan(): void {
     if (stopped) return;
     const now = clock.now();
+    const waiting = JSON.stringify([...retryAt.keys()]);
     const cands = [
-      (q.nextUnseen.get(now - LOOKBACK_MS) as { t: number | null }).t,
-      (q.nextRow.get() as { t: number | null }).t,
-      (q.nextBacklog.get() as { t: number | null }).t,
+      (q.nextUnseen.get(now - LOOKBACK_MS, waiting) as { t: number | null }).t,
+      (q.nextRow.get(waiting) as { t: number | null }).t,
+      (q.nextBacklog.get(waiting) as { t: number | null }).t,
+      ...retryAt.values(),
       now + cfg.maxSleepMs,
     ].filter((t): t is number => t !== null);
     const next = Math.min(...cands);

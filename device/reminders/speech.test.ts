@@ -4,7 +4,14 @@ import { test } from 'node:test';
 import { DateTime } from 'luxon';
 import { ALERT_MESSAGE_MAX_CHARS, alertPayload } from '../../cloud-sync/protocol/payloads.js';
 import { inQuiet, parseQuietHours, quietEnd } from './settings.js';
-import { alertMessage, announcementText, spokenAmount, spokenClock } from './speech.js';
+import {
+  ANNOUNCEMENT_MAX_CHARS,
+  alertMessage,
+  announcement,
+  announcementText,
+  spokenAmount,
+  spokenClock,
+} from './speech.js';
 
 const zone = 'Europe/London';
 const at = (s: string) => DateTime.fromISO(s, { zone }).toMillis();
@@ -41,6 +48,46 @@ test('announcements for one and several medicines', () => {
   assert.match(
     announcementText('late', [d('a')], zone),
     /^Sorry, this reminder is late\. At 8 o'clock it was time for your a\./,
+  );
+});
+
+test('instructions are read out only when short; many doses at many times stay one bounded reminder', () => {
+  const leaflet = 'Swallow whole. '.repeat(133);
+  const text = announcementText(
+    'first',
+    [
+      { doseId: '1', name: 'metformin', instructions: 'with breakfast', dueAt: at('2026-01-05T08:00') },
+      { doseId: '2', name: 'aspirin', instructions: leaflet, dueAt: at('2026-01-05T08:00') },
+    ],
+    zone,
+  );
+  assert.equal(
+    text,
+    "It's 8 o'clock. Time for your metformin, with breakfast and your aspirin. Have you taken them?",
+  );
+
+  // Longest names (200 characters), longest doses and instructions, 24 times of a day, late and final.
+  const long = (i: number) => `${String(i).padStart(2, '0')} ${'x'.repeat(197)}`;
+  const parts = [...Array(24)].map((_, h) => ({
+    kind: h % 2 ? ('late' as const) : ('final' as const),
+    doses: [...Array(10)].map((_, i) => ({
+      doseId: `${h}-${i}`,
+      name: long(i),
+      dose: 'd'.repeat(200),
+      instructions: 'i'.repeat(2000),
+      dueAt: at(`2026-01-05T${String(h).padStart(2, '0')}:00`),
+    })),
+  }));
+  const all = announcement(parts, zone);
+  assert.ok(all.length <= ANNOUNCEMENT_MAX_CHARS, `${all.length} characters`);
+  assert.match(all, /^Sorry, some of these reminders are late\. It's time for your 00 x+, /);
+  assert.match(all, / and 6 more medicines\. To hear your whole list, say "list my medicines"\. /);
+  assert.match(all, /I'll let your family know\. Have you taken them\?$/);
+  // Short enough as they are: the parts one after the other.
+  const two = parts.slice(0, 2).map((p) => ({ ...p, doses: p.doses.slice(0, 1) }));
+  assert.equal(
+    announcement(two, zone),
+    `${announcementText('final', two[0]!.doses, zone)} ${announcementText('late', two[1]!.doses, zone)}`,
   );
 });
 

@@ -46,37 +46,98 @@ export function listWords(items: string[]): string {
   return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
 }
 
+/**
+ * The longest reminder said at once: about a minute and a half at a slow speech rate, far below
+ * TURN_TEXT_MAX_CHARS (the longest turn the store keeps, where the announcement is recorded).
+ */
+export const ANNOUNCEMENT_MAX_CHARS = 1_500;
+/** Doses described with their amount and instructions; more due together are named only. */
+const DETAILED_DOSES = 3;
+/** Doses named in one reminder; the rest are counted ("... and 7 more medicines"). */
+const NAMED_DOSES = 5;
+/** An amount or instruction longer than this is a leaflet, not a reminder: it is not read out. */
+const SPOKEN_DETAIL_MAX_CHARS = 120;
+/** The store's longest medicine name; anything longer is cut (a reminder must stay bounded). */
+const NAME_MAX_CHARS = 200;
+const WHOLE_LIST = 'To hear your whole list, say "list my medicines".';
+
+const short = (s: string | undefined) => (s && s.length <= SPOKEN_DETAIL_MAX_CHARS ? s : undefined);
+const nameOf = (d: SpokenDose) =>
+  d.name.length <= NAME_MAX_CHARS ? d.name : `${d.name.slice(0, NAME_MAX_CHARS)}…`;
+
 function describe(d: SpokenDose): string {
-  const parts = [`your ${d.name}`];
-  if (d.dose) parts.push(spokenAmount(d.dose));
-  if (d.instructions) parts.push(d.instructions.replace(/[.!]+$/, ''));
+  const parts = [`your ${nameOf(d)}`];
+  const dose = short(d.dose?.trim());
+  const instructions = short(d.instructions?.trim());
+  if (dose) parts.push(spokenAmount(dose));
+  if (instructions) parts.push(instructions.replace(/[.!]+$/, ''));
   return parts.join(', ');
 }
 
-const names = (doses: SpokenDose[]) => listWords(doses.map((d) => `your ${d.name}`));
+/** "your a, your b and your c", or past NAMED_DOSES "your a, …, your e and 7 more medicines". */
+function named(doses: SpokenDose[]): { text: string; counted: boolean } {
+  const all = doses.map((d) => `your ${nameOf(d)}`);
+  if (all.length <= NAMED_DOSES) return { text: listWords(all), counted: false };
+  const rest = all.length - NAMED_DOSES + 1;
+  return { text: `${all.slice(0, NAMED_DOSES - 1).join(', ')} and ${rest} more medicines`, counted: true };
+}
+
+/** What is due: a few doses with amount and short instructions, more by name, many named in part and counted. */
+function dosesText(doses: SpokenDose[]): { text: string; counted: boolean } {
+  if (doses.length <= DETAILED_DOSES) return { text: listWords(doses.map(describe)), counted: false };
+  return named(doses);
+}
+
 const itThem = (doses: SpokenDose[]) => (doses.length > 1 ? 'them' : 'it');
+/** Before the question, so the question is the last thing heard. */
+const offer = (counted: boolean) => (counted ? ` ${WHOLE_LIST}` : '');
 
 /** One sentence group per kind; several doses due together are announced together. */
 export function announcementText(kind: AnnouncementKind, doses: SpokenDose[], zone: string): string {
-  const full = listWords(doses.map(describe));
+  const full = dosesText(doses);
+  const names = named(doses);
   const at = spokenClock(doses[0]!.dueAt, zone);
+  const taken = `Have you taken ${itThem(doses)}?`;
   switch (kind) {
     case 'first':
-      return `It's ${at}. Time for ${full}. Have you taken ${itThem(doses)}?`;
+      return `It's ${at}. Time for ${full.text}.${offer(full.counted)} ${taken}`;
     case 'late':
-      return `Sorry, this reminder is late. At ${at} it was time for ${full}. Have you taken ${itThem(doses)}?`;
+      return `Sorry, this reminder is late. At ${at} it was time for ${full.text}.${offer(full.counted)} ${taken}`;
     case 'again':
-      return `Here's your reminder again: time for ${full}. Have you taken ${itThem(doses)}?`;
+      return `Here's your reminder again: time for ${full.text}.${offer(full.counted)} ${taken}`;
     case 'reask':
-      return `Just checking: have you taken ${names(doses)}?`;
+      return `Just checking: have you taken ${names.text}?`;
     case 'final':
-      return `Last reminder for ${names(doses)}. Please take ${itThem(doses)}, or tell me to skip ${itThem(doses)}. If I don't hear from you, I'll let your family know.`;
+      return `Last reminder for ${names.text}. Please take ${itThem(doses)}, or tell me to skip ${itThem(doses)}. If I don't hear from you, I'll let your family know.`;
   }
 }
 
-/** Joins what is due for one person at one moment into a single utterance. */
-export function combine(parts: string[]): string {
-  return parts.filter(Boolean).join(' ');
+/**
+ * Everything due for one person at one moment as a single utterance, at most ANNOUNCEMENT_MAX_CHARS.
+ * Usually the parts one after the other; when that is too long (many times at once, long names), one
+ * short reminder about all of the doses instead: named in part, counted, with the way to hear them all.
+ */
+export function announcement(parts: { kind: AnnouncementKind; doses: SpokenDose[] }[], zone: string): string {
+  const text = parts
+    .map((p) => announcementText(p.kind, p.doses, zone))
+    .filter(Boolean)
+    .join(' ');
+  if (text.length <= ANNOUNCEMENT_MAX_CHARS) return text;
+  const doses = parts.flatMap((p) => p.doses);
+  // A medicine due at several of these times is named once.
+  const names = named(doses.filter((d, i) => doses.findIndex((x) => x.name === d.name) === i));
+  const sentences = [
+    parts.some((p) => p.kind === 'late') ? 'Sorry, some of these reminders are late.' : '',
+    `It's time for ${names.text}.`,
+    names.counted ? WHOLE_LIST : '',
+    parts.some((p) => p.kind === 'final') ? "If I don't hear from you, I'll let your family know." : '',
+    `Have you taken ${itThem(doses)}?`,
+  ];
+  const summary = sentences.filter(Boolean).join(' ');
+  // Names are cut at NAME_MAX_CHARS, so this holds; the cut is the last guard of the limit.
+  return summary.length <= ANNOUNCEMENT_MAX_CHARS
+    ? summary
+    : `${summary.slice(0, ANNOUNCEMENT_MAX_CHARS - 1)}…`;
 }
 
 /** Medicines named in a caregiver alert before "and N more medicines". */
