@@ -78,7 +78,12 @@ export async function startDevice(
         ?.speak(text, { personId })
         .catch((err) => log.warn({ err: (err as Error).message }, 'speaking a caregiver message failed'));
     (await import('../cloud-sync/device/index.js')).startSync(ctx, { speak });
-  } else readiness.set('sync', { ready: true, optional: true, detail: 'off (no MQTT_URL)' });
+  } else {
+    readiness.set('sync', { ready: true, optional: true, detail: 'off (no MQTT_URL)' });
+    // Settings a caregiver set while sync was on (speech rate, volume and voice, quiet hours, time zone) keep
+    // applying with sync turned off; startSync applies them itself, before the voice and the reminders start.
+    (await import('../cloud-sync/device/settings.js')).createCloudSettings(ctx).start();
+  }
 
   const voice = await startVoice(ctx);
   ctx.voice = voice.voice;

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CloudHandle } from '../cloud-sync/main.js';
-import type { DeviceHandle } from '../device/main.js';
+import { loadDeviceConfig } from '../device/config.js';
+import { type DeviceHandle, startDevice } from '../device/main.js';
 import { createEspeakTts } from '../device/voice/tts.js';
 import type { MosquittoServer, PostgresServer } from './harness/index.js';
 import { local, startTestDevice } from './reminders-helpers.js';
@@ -212,6 +213,41 @@ describe('settings from the cloud', { timeout: 480_000 }, () => {
     const back = await send({ version: 12, values: { 'speech.voice': null } });
     assert.equal(back.result, 'applied');
     assert.deepEqual(await played(), loud);
+  });
+
+  test('with MQTT_URL removed the stored settings still apply (speech rate, volume, quiet hours, time zone)', async () => {
+    const ack = await send({
+      version: 13,
+      values: {
+        'speech.rate': 100,
+        'speech.volume': 40,
+        'reminders.quietHours': '23:00-06:00',
+        timezone: 'America/Chicago',
+      },
+    });
+    assert.equal(ack.result, 'applied', ack.result_detail ?? '');
+    await device!.close();
+    device = undefined;
+    // The same device and data, sync turned off: the installer's environment without MQTT_URL.
+    device = await startDevice(
+      loadDeviceConfig({
+        env: {
+          AIDE_DATA_DIR: dir,
+          AIDE_PORT: '0',
+          AIDE_LOG_LEVEL: 'silent',
+          AIDE_DEVICE_ID: 'dev-set',
+          AIDE_TIMEZONE: 'Europe/London',
+          ...settingsTestEnv,
+        },
+      }),
+    );
+    const ctx = device.ctx;
+    assert.equal(ctx.readiness.snapshot().subsystems.sync?.detail, 'off (no MQTT_URL)');
+    assert.equal(ctx.config.AIDE_TTS_RATE, 100);
+    assert.equal(ctx.config.AIDE_TTS_VOLUME, 40);
+    assert.equal(ctx.config.AIDE_TIMEZONE, 'America/Chicago');
+    assert.deepEqual(ctx.reminders!.scheduler.settings.quiet, { start: 23 * 60, end: 6 * 60 });
+    assert.equal(ctx.store.people.getSync().timezone, 'America/Chicago');
   });
 
   test('quiet hours set from the cloud hold the repeat reminders of a dose that is already ringing', async () => {
