@@ -131,6 +131,35 @@ describe('readings', () => {
     assert.ok(!c.body.actions.some((a: any) => a.tool === 'correct_reading'));
   });
 
+  test('a blood pressure said bottom number first is asked back, and stored the right way round on yes', async () => {
+    const count = () => dev.ctx.store.measurements.list({ type: 'blood_pressure' }).items.length;
+    const before = count();
+    const q = await turn('my blood pressure is 80 over 140');
+    assert.deepEqual(q.body.actions, []);
+    assert.equal(q.body.reply.text, 'I heard 80 over 140. Did you mean 140 over 80?');
+    assert.equal(count(), before, 'nothing stored before the answer');
+    const y = await turn('yes');
+    assert.deepEqual(
+      y.body.actions.map((a: any) => [a.tool, a.result.ok]),
+      [['log_readings', true]],
+    );
+    assert.match(y.body.reply.text, /140 over 80/);
+    assert.deepEqual(dev.ctx.store.measurements.latest('blood_pressure')?.canonical.value, {
+      systolic: 140,
+      diastolic: 80,
+    });
+    assert.equal(count(), before + 1);
+    const n = await turn('blood pressure 90 over 150');
+    assert.match(n.body.reply.text, /Did you mean 150 over 90/);
+    const no = await turn('no');
+    assert.deepEqual(no.body.actions, []);
+    assert.match(no.body.reply.text, /haven't saved it/);
+    const e = await turn('120 over 120');
+    assert.deepEqual(e.body.actions, []);
+    assert.match(e.body.reply.text, /120 over 120.*haven't saved anything.*say it again/);
+    assert.equal(count(), before + 1, 'neither the declined nor the equal reading was stored');
+  });
+
   test("the store under log_readings (the cloud engine's path) refuses it too, naming the rule", () => {
     assert.throws(
       () => dev.ctx.store.measurements.addMany([{ type: 'oxygen_saturation', value: 10 }]),
@@ -195,6 +224,15 @@ describe('medicines', () => {
     const c = await turn('I took my metformin');
     assert.equal(c.body.actions[0].result.ok, true, JSON.stringify(c.body.actions[0].result));
     assert.match(c.body.reply.text, /took Metformin/);
+  });
+
+  test('"what\'s on my medications" (a mis-hearing of "what are my medications") lists them', async () => {
+    const r = await turn("what's on my medications");
+    assert.deepEqual(
+      r.body.actions.map((a: any) => a.tool),
+      ['list_medicines'],
+    );
+    assert.match(r.body.reply.text, /Aspirin at 8 am and Metformin/);
   });
 
   test('a reminder asks "did you take it?" and a bare "yes" confirms that dose', async () => {

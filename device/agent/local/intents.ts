@@ -2,6 +2,7 @@ import { DateTime } from 'luxon';
 import { findDays, findDose, findFrequency, findMedicineName, readName } from './medicines.js';
 import { type Token, tokenize } from './numbers.js';
 import {
+  bpOrder,
   describeReading,
   extractReadings,
   impliedUnit,
@@ -35,7 +36,13 @@ export type Pending =
       question: string;
       loose?: number[];
     }
-  | { kind: 'confirm'; plan: Plan; question: string }
+  | {
+      kind: 'confirm';
+      plan: Plan;
+      question: string;
+      /** What to say to a plain "no" (default: "All right, I won't do that."). */
+      declined?: string;
+    }
   | { kind: 'dose'; doseId: string; medicineName: string };
 
 export interface Subject {
@@ -136,15 +143,22 @@ function resolvePending(
   asked: boolean,
 ): Understanding | undefined {
   if (p.kind === 'confirm') {
-    if (YES.test(s)) return { kind: 'act', intent: p.plan.tool, plans: [p.plan], state: base };
-    if (NO.test(s))
+    if (YES.test(s))
+      return { kind: 'act', intent: p.plan.tool, plans: [p.plan], state: stateAfter(p.plan, base) };
+    if (NO.test(s)) {
+      // "No, it was 140 over 80": a reading read back is answered with the reading itself.
+      const again = isReadingPlan(p.plan)
+        ? (correction(ts, s, base, env) ?? classify(ts, s, base, env, asked))
+        : undefined;
+      if (again && /^(log_readings|correct_reading|implausible_reading)$/.test(again.intent)) return again;
       return {
         kind: 'cancelled',
         intent: 'cancelled',
         plans: [],
-        say: "All right, I won't do that.",
+        say: p.declined ?? "All right, I won't do that.",
         state: base,
       };
+    }
     return undefined; // something else: the read-back lapses
   }
   if (p.kind === 'dose') {
@@ -224,11 +238,17 @@ function resolvePending(
           : [{ type: cue.type, value: value[0]!, unit: impliedUnit(cue.type, value[0]!, env.prefs) }];
       const refused = askAgainIfImplausible(readings, base);
       if (refused) return refused;
+      const logPlan = (rs: SpokenReading[]): Plan => ({
+        tool: 'log_readings',
+        args: { ...p.args, readings: rs },
+      });
+      const swapped = askIfOutOfOrder(readings, logPlan, base);
+      if (swapped) return swapped;
       const r = readings[0]!;
       return {
         kind: 'act',
         intent: 'log_readings',
-        plans: [{ tool: 'log_readings', args: { ...p.args, readings } }],
+        plans: [logPlan(readings)],
         state: { ...base, lastLogged: { type: r.type, value: r.value, unit: r.unit } },
       };
     }
@@ -329,6 +349,12 @@ function correction(ts: Token[], s: string, base: LocalState, env: UnderstandEnv
   }
   const refused = askAgainIfImplausible([{ type: last.type, value, unit }], base);
   if (refused) return refused;
+  const swapped = askIfOutOfOrder(
+    [{ type: last.type, value, unit }],
+    ([r]) => ({ tool: 'correct_reading', args: { type: r!.type, value: r!.value, unit: r!.unit } }),
+    base,
+  );
+  if (swapped) return swapped;
   return {
     kind: 'act',
     intent: 'correct_reading',
@@ -414,10 +440,16 @@ function classify(
         : 'today';
     return act('get_weather', [{ tool: 'get_weather', args: { when } }]);
   }
+  // "What's on my medications" (how PocketSphinx often hears "what are my medications") asks about
+  // medicines: a medicine word outweighs "what's on" and "schedule", but not a calendar word.
+  const aboutMedicines =
+    /\b(medicines?|medications?|meds|tablets?|pills?|capsules?|prescriptions?|inhalers?)\b/.test(s) &&
+    !/\b(appointments?|calendar|diary|agenda)\b/.test(s);
   if (
-    /\b(appointments?|calendar|diary|agenda|schedule)\b/.test(s) ||
-    /\bwhat('s| is| do i have) on\b/.test(s) ||
-    /\bwhat('s| is) happening (today|tomorrow)\b/.test(s) ||
+    (!aboutMedicines &&
+      (/\b(appointments?|calendar|diary|agenda|schedule)\b/.test(s) ||
+        /\bwhat('s| is| do i have) on\b/.test(s) ||
+        /\bwhat('s| is) happening (today|tomorrow)\b/.test(s))) ||
     /\bam i (seeing|meeting)\b/.test(s) ||
     (/\b(doctor|dentist|hospital|clinic)\b.*\b(today|tomorrow|when|next)\b/.test(s) && isQuestion)
   ) {
@@ -679,7 +711,14 @@ function medicineIntent(
   if (
     (isQuestion || /^(list|read|tell me|show me|help me with|remind me what)\b/.test(s)) &&
     (/\b(medicines|medications|tablets|pills|meds|prescriptions)\b/.test(s) ||
-      /\bwhat (medicine|medication|do i take)\b/.test(s))
+      /\bwhat (medicine|medication|do i take)\b/.test(s) ||
+      /\b(medicine|medication|prescription|tablet|pill) (list|schedule)\b|\bon my (medicine|medication|prescription)\b/.test(
+        s,
+      ) ||
+      /^what (am i|i'm|im) taking\b/.test(s) ||
+      /^what (am i|do i|should i be|i'm|im) (taking|take|on)( (now|currently|at the moment|these days|nowadays))?$/.test(
+        s,
+      ))
   ) {
     return act('list_medicines', [{ tool: 'list_medicines', args: {} }]);
   }
@@ -910,12 +949,21 @@ function readingIntent(
     if (refused) return refused;
     const time = times[0]?.value;
     const takenAt = resolveTakenAt(env, day?.value.kind === 'day' ? day.value : undefined, time);
-    const out = readings.map((r) => ({
-      type: r.type,
-      value: r.value,
-      unit: r.unit,
-      ...(takenAt ? { takenAt } : {}),
-    }));
+    const logPlan = (rs: SpokenReading[]): Plan => ({
+      tool: 'log_readings',
+      args: {
+        readings: rs.map((r) => ({
+          type: r.type,
+          value: r.value,
+          unit: r.unit,
+          ...(takenAt ? { takenAt } : {}),
+        })),
+      },
+    });
+    // Until the person says yes, "I meant 95" must not change an earlier reading.
+    const swapped = askIfOutOfOrder(readings, logPlan, forgetLastLogged(base));
+    if (swapped) return swapped;
+    const out = logPlan(readings).args.readings as SpokenReading[];
     const last = out[out.length - 1]!;
     return {
       kind: 'act',
@@ -983,6 +1031,78 @@ function askAgainIfImplausible(readings: SpokenReading[], base: LocalState): Und
     say: `I heard ${describeReading(bad)}, which doesn't sound right, so I haven't saved anything. Could you say it again?`,
     state,
   };
+}
+
+/**
+ * A blood pressure said bottom number first ("80 over 140") is almost certainly the other way round, but
+ * it is not changed silently: the person is asked "Did you mean 140 over 80?" and only a yes saves it.
+ * Equal numbers ("120 over 120") cannot be a reading either way, so they are asked again.
+ */
+function askIfOutOfOrder(
+  readings: SpokenReading[],
+  planFor: (rs: SpokenReading[]) => Plan,
+  base: LocalState,
+): Understanding | undefined {
+  const bad = readings.find((r) => bpOrder(r) !== 'ok');
+  if (!bad || typeof bad.value !== 'object') return undefined;
+  const bp = bad.value;
+  const { systolic, diastolic } = bp;
+  if (bpOrder(bad) === 'equal') {
+    return {
+      kind: 'ask',
+      intent: 'implausible_reading',
+      plans: [],
+      say: `I heard ${systolic} over ${diastolic}, but the top number is always higher than the bottom one, so I haven't saved anything. Could you say it again?`,
+      state: forgetLastLogged(base),
+    };
+  }
+  const fixed = readings.map((r) =>
+    r === bad ? { ...r, value: { ...bp, systolic: diastolic, diastolic: systolic } } : r,
+  );
+  const plan = planFor(fixed);
+  const question = `I heard ${systolic} over ${diastolic}. Did you mean ${diastolic} over ${systolic}?`;
+  return {
+    kind: 'confirm',
+    intent: plan.tool,
+    plans: [],
+    say: question,
+    state: {
+      ...base,
+      pending: {
+        kind: 'confirm',
+        plan,
+        question,
+        declined:
+          "All right, I haven't saved it. Please tell me your blood pressure again, the top number first.",
+      },
+    },
+  };
+}
+
+function forgetLastLogged(base: LocalState): LocalState {
+  const state = { ...base };
+  delete state.lastLogged;
+  return state;
+}
+
+const isReadingPlan = (p: Plan) => p.tool === 'log_readings' || p.tool === 'correct_reading';
+
+/** What is remembered once a read-back is confirmed: a confirmed reading can be corrected like any other. */
+function stateAfter(plan: Plan, base: LocalState): LocalState {
+  if (plan.tool === 'correct_reading') {
+    const { type, value, unit } = plan.args as { type: ReadingType; value: ReadingValue; unit: string };
+    return { ...base, lastLogged: { type, value, unit } };
+  }
+  if (plan.tool === 'log_readings') {
+    const rs = plan.args.readings as SpokenReading[];
+    const last = rs[rs.length - 1]!;
+    return {
+      ...base,
+      lastLogged: { type: last.type, value: last.value, unit: last.unit },
+      lastSubject: { type: last.type, stat: 'latest' },
+    };
+  }
+  return base;
 }
 
 function query(

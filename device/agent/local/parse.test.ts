@@ -171,3 +171,75 @@ test('"is it time for my tablets" asks about the next dose, not the list', () =>
   assert.deepEqual(plans('what tablets am I on'), [{ tool: 'list_medicines', args: {} }]);
   assert.deepEqual(plans('is it time for bed'), []);
 });
+
+test('a blood pressure said bottom number first is asked back, and only a yes saves it', () => {
+  const asked = understand('my blood pressure is 80 over 140', {}, env);
+  assert.equal(asked.kind, 'confirm');
+  assert.deepEqual(asked.plans, [], 'nothing is saved before the answer');
+  assert.equal(asked.say, 'I heard 80 over 140. Did you mean 140 over 80?');
+  const swapped = {
+    tool: 'log_readings',
+    args: { readings: [{ type: 'blood_pressure', value: { systolic: 140, diastolic: 80 }, unit: 'mmHg' }] },
+  };
+  const yes = understand('yes', asked.state, env);
+  assert.deepEqual(yes.plans, [swapped]);
+  // The confirmed reading is the one a later correction changes.
+  assert.deepEqual(understand('no, I meant 85', yes.state, env).plans, [
+    {
+      tool: 'correct_reading',
+      args: { type: 'blood_pressure', value: { systolic: 140, diastolic: 85 }, unit: 'mmHg' },
+    },
+  ]);
+  const no = understand('no', asked.state, env);
+  assert.equal(no.kind, 'cancelled');
+  assert.deepEqual(no.plans, []);
+  assert.match(no.say!, /haven't saved it.*top number first/);
+  assert.deepEqual(understand('no, it was 140 over 80', asked.state, env).plans, [swapped]);
+  // A pulse said with it stays with it.
+  const withPulse = understand('yes', understand('85 over 130 pulse 70', {}, env).state, env);
+  assert.deepEqual((withPulse.plans[0]?.args.readings as { value: unknown }[] | undefined)?.[0]?.value, {
+    systolic: 130,
+    diastolic: 85,
+    pulse: 70,
+  });
+});
+
+test('equal blood pressure numbers are asked again; a swapped correction is asked back', () => {
+  const logged = {
+    lastLogged: { type: 'blood_pressure' as const, value: { systolic: 140, diastolic: 90 }, unit: 'mmHg' },
+  };
+  const equal = understand('blood pressure 120 over 120', logged, env);
+  assert.equal(equal.kind, 'ask');
+  assert.deepEqual(equal.plans, []);
+  assert.match(equal.say!, /120 over 120.*top number is always higher.*haven't saved anything/);
+  assert.equal(equal.state.lastLogged, undefined, 'nothing to correct afterwards');
+  const corr = understand('no, it was 85 over 135', logged, env);
+  assert.equal(corr.kind, 'confirm');
+  assert.equal(corr.say, 'I heard 85 over 135. Did you mean 135 over 85?');
+  assert.deepEqual(understand('yes', corr.state, env).plans, [
+    {
+      tool: 'correct_reading',
+      args: { type: 'blood_pressure', value: { systolic: 135, diastolic: 85 }, unit: 'mmHg' },
+    },
+  ]);
+});
+
+test('a medicine word outweighs "what\'s on": the medicines, not the calendar', () => {
+  const tool = (s: string) => understand(s, {}, env).plans[0]?.tool;
+  for (const s of [
+    "what's on my medications",
+    'what are my medications',
+    'what medications am I on',
+    'what am I taking',
+    "what's on my medication list",
+    "what's my medication schedule",
+  ])
+    assert.equal(tool(s), 'list_medicines', s);
+  for (const s of [
+    "what's on today",
+    "what's on my calendar",
+    "what's on tomorrow",
+    'any appointments about my tablets',
+  ])
+    assert.equal(tool(s), 'get_appointments', s);
+});

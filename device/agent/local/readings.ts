@@ -340,5 +340,15 @@ export function isImplausible(r: SpokenReading): boolean {
   return Boolean(checkRange(r.type, canonical, unit, r.value));
 }
 
+/**
+ * Whether a blood pressure's numbers are in the usual order, top (systolic) first. "80 over 140" is
+ * 'swapped' (said bottom first); "120 over 120" is 'equal' and cannot be a reading either way round.
+ */
+export function bpOrder(r: SpokenReading): 'ok' | 'swapped' | 'equal' {
+  if (typeof r.value !== 'object') return 'ok';
+  const { systolic, diastolic } = r.value;
+  return systolic > diastolic ? 'ok' : systolic < diastolic ? 'swapped' : 'equal';
+}
+
 const notMeasureNoun =
   /^(years?|yrs|old|cups?|glasses|times|minutes|mins|seconds|days|weeks|months|o'clock|oclock|pence|p|quid|pounds?\b(?= of)|euros?|dollars?|people|children|grandchildren|kids|miles|floors|stairs|pages|slices|biscuits|sugars)$/;
