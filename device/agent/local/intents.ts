@@ -727,7 +727,11 @@ function medicineIntent(
     /\b(skipped|skipping|skip|didn't take|did not take|won't take|will not take|not going to take|not taking|missed|forgot to take|forgot)\b/.test(
       s,
     ) && !isQuestion;
-  const aboutReading = ts.some((_, i) => readTypeCue(ts, i) !== undefined);
+  // "my blood pressure tablets", "my sugar pills" name a medicine, not a reading.
+  const aboutReading = ts.some((_, i) => {
+    const cue = readTypeCue(ts, i);
+    return cue !== undefined && !medicineNoun.test(w(ts[i + cue.len]) ?? '');
+  });
   const known = (env.medicines ?? []).map((m) => m.toLowerCase());
   const mentioned = findMedicineName(ts, ['took', 'taken', 'had', 'swallowed'])?.name.toLowerCase();
   const drugLike = (x?: string) =>
@@ -843,6 +847,8 @@ function medicineIntent(
   }
   return undefined;
 }
+
+const medicineNoun = /^(tablets?|pills?|medicines?|medications?|meds|capsules?)$/;
 
 // ----------------------------------------------------------------- readings
 

@@ -243,3 +243,29 @@ test('a medicine word outweighs "what\'s on": the medicines, not the calendar', 
   ])
     assert.equal(tool(s), 'get_appointments', s);
 });
+
+test('blood pressures said the ways older people say them', () => {
+  const read = (s: string) => extractReadings(tokenize(s)).readings.map((r) => r.value);
+  const bp = (systolic: number, diastolic: number) => [{ systolic, diastolic }];
+  assert.deepEqual(read('the top number was 140 and the bottom was 80'), bp(140, 80));
+  assert.deepEqual(read('the top one was one forty and the bottom one was eighty'), bp(140, 80));
+  assert.deepEqual(read('bottom one 80, top one 140'), bp(140, 80), 'named, so in either order');
+  assert.deepEqual(read('systolic 135 diastolic 85'), bp(135, 85));
+  assert.deepEqual(read('my blood pressure was 140 and 80'), bp(140, 80));
+  assert.deepEqual(read('blood pressure one forty eighty'), bp(140, 80));
+  assert.deepEqual(read('my blood pressure on my upper arm was 140 over 80'), bp(140, 80));
+  assert.deepEqual(read('the top one was high'), [], 'one label and no numbers is not a reading');
+  assert.deepEqual(read("sugar's 7 point 2"), [7.2]);
+  assert.deepEqual(read("temperature's 38"), [38]);
+});
+
+test('"my blood pressure tablets" names a medicine, not a reading', () => {
+  const plans = (s: string) => understand(s, {}, env).plans;
+  assert.deepEqual(plans("I've taken my blood pressure tablets"), [
+    { tool: 'confirm_dose', args: { status: 'taken', medicine: 'Blood Pressure Tablets' } },
+  ]);
+  assert.deepEqual(plans('I skipped my sugar pills'), [
+    { tool: 'confirm_dose', args: { status: 'skipped', medicine: 'Sugar Pills' } },
+  ]);
+  assert.equal(plans('I took my blood pressure, it was 140 over 90')[0]?.tool, 'log_readings');
+});

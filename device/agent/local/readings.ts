@@ -29,8 +29,9 @@ const w = (t: Token | undefined) => (t?.k === 'w' ? t.w : undefined);
 
 /** Words that name a measurement type, longest first; returns the type and how many tokens it spans. */
 export function readTypeCue(ts: Token[], i: number): { type: ReadingType; len: number } | undefined {
-  const a = w(ts[i]);
-  const b = w(ts[i + 1]);
+  // "sugar's 7.2", "blood pressure's 140 over 90": the 's is "is".
+  const a = w(ts[i])?.replace(/'s$/, '');
+  const b = w(ts[i + 1])?.replace(/'s$/, '');
   if (!a) return undefined;
   if (a === 'blood' && (b === 'pressure' || b === 'pressures')) return { type: 'blood_pressure', len: 2 };
   if (a === 'blood' && (b === 'sugar' || b === 'sugars' || b === 'glucose'))
@@ -153,7 +154,13 @@ export function extractReadings(ts: Token[]): {
   let cueUsed = false;
   let cueEnd = 0;
   let namedTemperature = false;
+  const labelled = labelledPressure(ts);
+  if (labelled) {
+    readings.push({ type: 'blood_pressure', value: labelled.value, unit: 'mmHg' });
+    typesMentioned.push('blood_pressure');
+  }
   for (let i = 0; i < ts.length; i++) {
+    if (labelled?.used.has(i)) continue;
     const c = readTypeCue(ts, i);
     if (c) {
       typesMentioned.push(c.type);
@@ -245,6 +252,18 @@ export function extractReadings(ts: Token[]): {
       continue;
     if (cue && !cueUsed && belongsToCue(ts, cueEnd, i)) {
       if (cue === 'blood_pressure') {
+        // "blood pressure 140 80", "my blood pressure was 140 and 80": two numbers said together.
+        const j = isNum(ts[i + 1]) ? i + 1 : w(ts[i + 1]) === 'and' && isNum(ts[i + 2]) ? i + 2 : -1;
+        if (j > 0) {
+          readings.push({
+            type: 'blood_pressure',
+            value: { systolic: t.v, diastolic: (ts[j] as { v: number }).v },
+            unit: 'mmHg',
+          });
+          cueUsed = true;
+          i = j;
+          continue;
+        }
         loose.push(t.v);
         continue;
       }
@@ -265,6 +284,54 @@ export function extractReadings(ts: Token[]): {
   );
   return { readings: body, loose, typesMentioned };
 }
+
+/**
+ * A blood pressure said by naming its numbers: "the top number was 140 and the bottom was 80",
+ * "systolic 135 diastolic 85", "bottom one 80, top one 140". Both must be named; the number is the first
+ * one after its label, past a few filler words ("top one" is a label, not the number 1).
+ */
+function labelledPressure(
+  ts: Token[],
+): { value: { systolic: number; diastolic: number }; used: Set<number> } | undefined {
+  const found: { systolic?: number; diastolic?: number } = {};
+  const used = new Set<number>();
+  for (let i = 0; i < ts.length; i++) {
+    const label = w(ts[i]);
+    const field =
+      label && topWords.has(label) ? 'systolic' : label && bottomWords.has(label) ? 'diastolic' : undefined;
+    if (!field || found[field] !== undefined) continue;
+    for (let k = i + 1; k < Math.min(ts.length, i + 5); k++) {
+      const t = ts[k];
+      if (isNum(t) && t.raw === 'one' && k === i + 1) continue; // "top one" names the number
+      if (isNum(t)) {
+        found[field] = t.v;
+        used.add(i);
+        used.add(k);
+        break;
+      }
+      if (!labelFiller.has(w(t) ?? '')) break;
+    }
+  }
+  if (found.systolic === undefined || found.diastolic === undefined) return undefined;
+  return { value: { systolic: found.systolic, diastolic: found.diastolic }, used };
+}
+const topWords = new Set(['top', 'upper', 'systolic']);
+const bottomWords = new Set(['bottom', 'lower', 'diastolic']);
+const labelFiller = new Set([
+  'number',
+  'one',
+  'figure',
+  'reading',
+  'was',
+  'is',
+  "it's",
+  'its',
+  'were',
+  'said',
+  'says',
+  'of',
+  'at',
+]);
 
 /**
  * Whether a number belongs to the measurement word before it. Between them people say linking words
