@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { DeviceHandle } from '../device/main.js';
-import { heldOutCommands, outOfDomain, spokenCommands, testVoices, wordErrors } from './voice/commands.js';
+import {
+  emergencyPhrasings,
+  heldOutCommands,
+  outOfDomain,
+  spokenCommands,
+  testVoices,
+  wordErrors,
+} from './voice/commands.js';
 import { startVoiceDevice, synthWav } from './voice/device.js';
 
 /**
@@ -152,4 +159,22 @@ test('out-of-domain speech is rejected or answered without a health action', {
     0,
     `out-of-domain speech recorded or changed health data: ${harmful.map((r) => r.heard).join('; ')}`,
   );
+});
+
+test('emergency phrasings said by every voice are answered as emergencies', {
+  skip: slow && 'slow (AIDE_TEST_QUICK=1)',
+  timeout: 300_000,
+}, async () => {
+  // Last, so the figures above are measured as before (the decoder adapts from one utterance to the next).
+  const rows = await runTurns(
+    emergencyPhrasings.flatMap((text) =>
+      testVoices.map((v) => ({ c: { text, tool: 'raise_emergency' }, v })),
+    ),
+  );
+  const detected = rows.filter((r) => r.toolOk).length;
+  console.log(`voice round trip, emergencies: ${detected} of ${rows.length} utterances raised an emergency`);
+  for (const r of rows.filter((x) => !x.toolOk)) console.log(`  ${r.engine}: "${r.text}" → "${r.heard}"`);
+  // Measured: 44 of 60 (flite 28, espeak-ng 16: its "help" is heard as "tell", "i have chest pain" as
+  // "i can't ..."). Also `node --import tsx scripts/voice-emergency.ts --errors`, without the agent.
+  assert.ok(detected >= 40, `only ${detected} of ${rows.length} spoken emergencies raised an emergency`);
 });

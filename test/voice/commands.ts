@@ -151,6 +151,23 @@ export const heldOutCommands: { text: string; tool?: string }[] = [
   { text: 'what day is it today', tool: 'get_time' },
 ];
 
+/**
+ * Emergency phrasings for the emergency-recall probe (scripts/voice-emergency.ts): each said by every
+ * test voice must be recognized well enough for the agent's emergency detection. Not used to tune.
+ */
+export const emergencyPhrasings = [
+  'help me',
+  'help',
+  'please help me',
+  'i need help',
+  "i've fallen",
+  "i've fallen and i can't get up",
+  "i can't breathe",
+  'i have chest pain',
+  'call an ambulance',
+  "i've got chest pain",
+];
+
 /** Voices and rates the commands are spoken with (engine, voice, words per minute). */
 export const testVoices = [
   { engine: 'espeak', voice: 'en-us', rate: 150 },
