@@ -7,6 +7,9 @@ test('emergency language is recognised, negations and general questions are not'
     'I have chest pain',
     "I can't breathe",
     "I've fallen and I can't get up",
+    // What a recognizer makes of it when it loses the first word.
+    "fallen and I can't get up",
+    'fell and I cannot get up',
     'my face is drooping',
     'I want to end my life',
     "I'm bleeding a lot",

@@ -25,7 +25,7 @@ const emergencies: { reason: string; re: RegExp; reply?: string }[] = [
   },
   {
     reason: 'fall',
-    re: /\b(i('ve| have)? (fallen|fell)( down| over)?\b.*\b(can't|cannot|can not|unable to) get up|i('ve| have) fallen and|fallen and can't|fell and can't|i( have| 've|'ve)? had a (bad |nasty )?fall|on the floor and can't)\b|\bi('ve| have)? fallen( down| over)?$|\bi fell( down| over)?$/,
+    re: /\b(i('ve| have)? (fallen|fell)( down| over)?\b.*\b(can't|cannot|can not|unable to) get up|i('ve| have) fallen and|(fallen|fell) and (i )?(can't|cannot|can not)|i( have| 've|'ve)? had a (bad |nasty )?fall|on the floor and can't)\b|\bi('ve| have)? fallen( down| over)?$|\bi fell( down| over)?$/,
   },
   {
     reason: 'stroke signs',
