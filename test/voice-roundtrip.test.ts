@@ -112,8 +112,9 @@ test('spoken health commands: WER and action accuracy per synthesis engine', {
   );
   const { all, flite, espeak } = report('commands', rows);
   assert.ok(all.n >= 120);
-  // Measured (README.md, Voice): WER 8.5% (flite 2.2%, espeak-ng 14.8%), action accuracy 87.5% (flite
-  // 96.7%, espeak-ng 78.3%); session 1 had 14.3% (espeak-ng 27.3%) on one voice per command.
+  // Measured (README.md, Voice) at bad4f11: WER 10.0% (flite 3.2%, espeak-ng 16.8%; 9.6% before the agent's
+  // 'what's on ...' phrases), action accuracy 85.6% (flite 95.5%, espeak-ng 75.8%); session 1 had 14.3%
+  // (espeak-ng 27.3%) on one voice per command.
   assert.ok(all.wer <= 0.1, `domain model WER overall ${pct(all.wer)} > 10%`);
   assert.ok(flite.wer <= 0.05, `domain model WER on flite speech ${pct(flite.wer)} > 5%`);
   assert.ok(espeak.wer <= 0.18, `domain model WER on espeak-ng speech ${pct(espeak.wer)} > 18%`);
@@ -128,8 +129,8 @@ test('held-out commands (not used to tune the domain model): WER and action accu
 }, async () => {
   const rows = await runTurns(heldOutCommands.map((c, i) => ({ c, v: testVoices[i % testVoices.length]! })));
   const { all } = report('held-out', rows);
-  // Measured: WER 29.2% (flite 8.9%, espeak-ng 45.3%; words the domain model has never seen, such as
-  // clopidogrel, stroke, bleeding), action accuracy 78.4%.
+  // Measured at bad4f11: WER 25.9% (flite 5.2%, espeak-ng 42.4%; words the domain model has never seen,
+  // such as clopidogrel, stroke, bleeding), action accuracy 78.9%.
   assert.ok(all.n >= 40);
   assert.ok(all.wer <= 0.35, `held-out WER ${pct(all.wer)} > 35%`);
   assert.ok(all.acc >= 0.7, `held-out action accuracy ${pct(all.acc)} < 70%`);
@@ -147,8 +148,8 @@ test('out-of-domain speech is rejected or answered without a health action', {
     `voice round trip, out of domain: ${rows.length} utterances; ${rejected} rejected, ${acted.length} led to an action`,
   );
   for (const r of acted) console.log(`  ${r.engine}: "${r.text}" → "${r.heard}" → ${r.tools.join(', ')}`);
-  // Measured: 9 of 30 rejected, 1–2 lead to a harmless action (a question about readings, the weather,
-  // the calendar); none may record a reading, change medicines or raise an emergency.
+  // Measured at bad4f11: 6 of 30 rejected, 1 leads to a harmless action (a question about readings, the
+  // weather, the calendar); none may record a reading, change medicines or raise an emergency.
   assert.ok(rejected >= 5, `only ${rejected} of ${rows.length} out-of-domain utterances were rejected`);
   assert.ok(acted.length <= 3, `${acted.length} of ${rows.length} out-of-domain utterances led to an action`);
   const harmful = acted.filter((r) =>
