@@ -112,8 +112,8 @@ test('spoken health commands: WER and action accuracy per synthesis engine', {
   );
   const { all, flite, espeak } = report('commands', rows);
   assert.ok(all.n >= 120);
-  // Measured (README.md, Voice) at bad4f11: WER 10.0% (flite 3.2%, espeak-ng 16.8%; 9.6% before the agent's
-  // 'what's on ...' phrases), action accuracy 85.6% (flite 95.5%, espeak-ng 75.8%); session 1 had 14.3%
+  // Measured (README.md, Voice): WER 9.9% (flite 3.2%, espeak-ng 16.6%; 10.0% while the dev set's 'misheard'
+  // entries were in the language model), action accuracy 84.8% (flite 95.5%, espeak-ng 74.2%); session 1 had 14.3%
   // (espeak-ng 27.3%) on one voice per command.
   assert.ok(all.wer <= 0.1, `domain model WER overall ${pct(all.wer)} > 10%`);
   assert.ok(flite.wer <= 0.05, `domain model WER on flite speech ${pct(flite.wer)} > 5%`);
@@ -129,7 +129,7 @@ test('held-out commands (not used to tune the domain model): WER and action accu
 }, async () => {
   const rows = await runTurns(heldOutCommands.map((c, i) => ({ c, v: testVoices[i % testVoices.length]! })));
   const { all } = report('held-out', rows);
-  // Measured at bad4f11: WER 25.9% (flite 5.2%, espeak-ng 42.4%; words the domain model has never seen,
+  // Measured: WER 26.6% (flite 5.2%, espeak-ng 43.5%; words the domain model has never seen,
   // such as clopidogrel, stroke, bleeding), action accuracy 78.9%.
   assert.ok(all.n >= 40);
   assert.ok(all.wer <= 0.35, `held-out WER ${pct(all.wer)} > 35%`);
@@ -148,8 +148,8 @@ test('out-of-domain speech is rejected or answered without a health action', {
     `voice round trip, out of domain: ${rows.length} utterances; ${rejected} rejected, ${acted.length} led to an action`,
   );
   for (const r of acted) console.log(`  ${r.engine}: "${r.text}" → "${r.heard}" → ${r.tools.join(', ')}`);
-  // Measured at bad4f11: 6 of 30 rejected, 1 leads to a harmless action (a question about readings, the
-  // weather, the calendar); none may record a reading, change medicines or raise an emergency.
+  // Measured: 5 of 30 rejected, none leads to an action (at most a harmless question about readings, the
+  // weather, the calendar is allowed); none may record a reading, change medicines or raise an emergency.
   assert.ok(rejected >= 5, `only ${rejected} of ${rows.length} out-of-domain utterances were rejected`);
   assert.ok(acted.length <= 3, `${acted.length} of ${rows.length} out-of-domain utterances led to an action`);
   const harmful = acted.filter((r) =>
@@ -175,7 +175,7 @@ test('emergency phrasings said by every voice are answered as emergencies', {
   const detected = rows.filter((r) => r.toolOk).length;
   console.log(`voice round trip, emergencies: ${detected} of ${rows.length} utterances raised an emergency`);
   for (const r of rows.filter((x) => !x.toolOk)) console.log(`  ${r.engine}: "${r.text}" → "${r.heard}"`);
-  // Measured: 44 of 60 (flite 28, espeak-ng 16: its "help" is heard as "tell", "i have chest pain" as
+  // Measured: 45 of 60 (espeak-ng's "help" is heard as "tell", "i have chest pain" as
   // "i can't ..."). Also `node --import tsx scripts/voice-emergency.ts --errors`, without the agent.
   assert.ok(detected >= 40, `only ${detected} of ${rows.length} spoken emergencies raised an emergency`);
 });

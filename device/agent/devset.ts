@@ -15,6 +15,8 @@ export interface DevCase {
   expect: Plan[];
   before?: string[];
   kind?: string;
+  /** How the recognizer mis-hears something (the agent must cope); kept out of the speech language model. */
+  misheard?: boolean;
 }
 
 export const devEnv = { now: Date.UTC(2026, 2, 10, 10, 0), zone: 'Europe/London', anchors: defaultAnchors };

@@ -498,17 +498,21 @@ function toolPhrasings(meds: string[], ts: string[]): string[] {
 function agentPhrases(): string[] {
   try {
     const path = fileURLToPath(new URL('../agent/devset.json', import.meta.url));
-    const set = JSON.parse(readFileSync(path, 'utf8')) as { text: string }[];
-    return set
-      .map((e) =>
-        e.text
-          .toLowerCase()
-          .replace(/[’']/g, "'")
-          .replace(/[^a-z' ]+/g, ' ')
-          .replace(/\s+/g, ' ')
-          .trim(),
-      )
-      .filter((t) => t && !/\d/.test(t));
+    const set = JSON.parse(readFileSync(path, 'utf8')) as { text: string; misheard?: boolean }[];
+    return (
+      set
+        // A recognizer's mistake taught to the language model would make it more likely, not less.
+        .filter((e) => !e.misheard)
+        .map((e) =>
+          e.text
+            .toLowerCase()
+            .replace(/[’']/g, "'")
+            .replace(/[^a-z' ]+/g, ' ')
+            .replace(/\s+/g, ' ')
+            .trim(),
+        )
+        .filter((t) => t && !/\d/.test(t))
+    );
   } catch {
     return [];
   }
