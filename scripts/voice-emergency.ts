@@ -8,11 +8,9 @@
 import { parseArgs } from 'node:util';
 import { detectEmergency } from '../device/agent/safety.js';
 import { decodeAudio } from '../device/audio/decode.js';
-import { createPocketSphinxAsr, debianGeneralModel } from '../device/voice/asr.js';
-import { trimmedGeneralModel } from '../device/voice/general-model.js';
-import { ensureGrammar } from '../device/voice/grammar.js';
 import { emergencyPhrasings, testVoices } from '../test/voice/commands.js';
 import { synthWav } from '../test/voice/device.js';
+import { agentAsr } from './voice-asr.js';
 
 const { values } = parseArgs({
   options: {
@@ -20,14 +18,7 @@ const { values } = parseArgs({
     'domain-only': { type: 'boolean', default: false },
   },
 });
-const dirs = ['models/grammar'];
-const domain = ensureGrammar(dirs);
-const asr = createPocketSphinxAsr({
-  domain,
-  general: trimmedGeneralModel(debianGeneralModel(), { dirs, domainDict: domain.dict }),
-  // The agent's default AIDE_ASR_ACCEPT_CONFIDENCE; --domain-only: no second pass.
-  acceptConfidence: values['domain-only'] ? 0 : 0.7,
-});
+const asr = agentAsr(values['domain-only']);
 const signal = new AbortController().signal;
 const hits = new Map<string, { detected: number; said: number }>();
 const count = (key: string, detected: boolean) => {

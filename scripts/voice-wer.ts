@@ -1,6 +1,6 @@
 /**
  * Word error rate of the PocketSphinx recognizer (domain model + general second pass, exactly as the
- * agent builds it) on the round-trip commands spoken by every test voice (69 commands × 6 voices = 414
+ * agent builds it) on the round-trip commands spoken by every test voice (71 commands × 6 voices = 426
  * utterances; `--held-out` for the held-out commands), per engine and voice. The round-trip test
  * (test/voice-roundtrip.test.ts) measures two voices per command through the whole agent; this script
  * measures every voice on every command, which steadies the figure when tuning the domain model.
@@ -9,11 +9,9 @@
  */
 import { parseArgs } from 'node:util';
 import { decodeAudio } from '../device/audio/decode.js';
-import { createPocketSphinxAsr, debianGeneralModel } from '../device/voice/asr.js';
-import { trimmedGeneralModel } from '../device/voice/general-model.js';
-import { ensureGrammar } from '../device/voice/grammar.js';
 import { heldOutCommands, spokenCommands, testVoices, wordErrors } from '../test/voice/commands.js';
 import { synthWav } from '../test/voice/device.js';
+import { agentAsr } from './voice-asr.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,14 +21,7 @@ const { values } = parseArgs({
   },
 });
 const commands = values['held-out'] ? heldOutCommands : spokenCommands;
-const dirs = ['models/grammar'];
-const domain = ensureGrammar(dirs);
-const asr = createPocketSphinxAsr({
-  domain,
-  general: trimmedGeneralModel(debianGeneralModel(), { dirs, domainDict: domain.dict }),
-  // The agent's default AIDE_ASR_ACCEPT_CONFIDENCE; --domain-only: no second pass.
-  acceptConfidence: values['domain-only'] ? 0 : 0.7,
-});
+const asr = agentAsr(values['domain-only']);
 const totals = new Map<string, { errors: number; words: number }>();
 const add = (key: string, e: { errors: number; words: number }) => {
   const t = totals.get(key) ?? { errors: 0, words: 0 };
